@@ -1,0 +1,68 @@
+"""Reading btfhub-archive's ``<release>.btf.tar.xz`` files in memory, safely.
+
+Each archive holds one regular member, ``<release>.btf``. Decompression is capped so a
+decompression bomb costs at most :data:`MAX_BTF_SIZE` bytes, and only regular-file members are
+ever read (never extracted), so a hostile archive cannot write anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import tarfile
+
+from .errors import ArchiveError
+
+#: Largest raw BTF accepted from any source (the biggest real kernel BTF is ~27 MB).
+MAX_BTF_SIZE = 512 * 1024 * 1024
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+
+def is_xz(data: bytes) -> bool:
+    return data[:6] == XZ_MAGIC
+
+
+def decompress_xz(data: bytes, *, source: str, limit: int = MAX_BTF_SIZE) -> bytes:
+    """xz-decompress ``data``, refusing output larger than ``limit``."""
+    decomp = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    try:
+        out = decomp.decompress(data, max_length=limit + 1)
+    except lzma.LZMAError as err:
+        raise ArchiveError(f"{source}: corrupt xz data: {err}") from err
+    if len(out) > limit:
+        raise ArchiveError(f"{source}: decompresses to more than {limit} bytes")
+    if not decomp.eof:
+        raise ArchiveError(f"{source}: truncated xz data")
+    return out
+
+
+def read_btf_member(tar_bytes: bytes, *, source: str, limit: int = MAX_BTF_SIZE) -> bytes:
+    """The single ``*.btf`` regular member of an uncompressed tar."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
+            members = tar.getmembers()
+            btf_members = [m for m in members if m.name.endswith(".btf")]
+            if len(btf_members) != 1:
+                names = ", ".join(m.name for m in members[:5]) or "nothing"
+                raise ArchiveError(
+                    f"{source}: expected exactly one .btf member, found {len(btf_members)} "
+                    f"(archive holds {names})"
+                )
+            member = btf_members[0]
+            if not member.isreg():
+                raise ArchiveError(f"{source}: member {member.name} is not a regular file")
+            if member.size > limit:
+                raise ArchiveError(f"{source}: member {member.name} is larger than {limit} bytes")
+            handle = tar.extractfile(member)
+            assert handle is not None  # regular files always have data
+            data = handle.read()
+    except tarfile.TarError as err:
+        raise ArchiveError(f"{source}: corrupt tar: {err}") from err
+    if len(data) != member.size:
+        raise ArchiveError(f"{source}: member {member.name} is truncated")
+    return data
+
+
+def read_btf_archive(data: bytes, *, source: str) -> bytes:
+    """Raw BTF bytes from the contents of a btfhub ``.btf.tar.xz`` file."""
+    return read_btf_member(decompress_xz(data, source=source), source=source)

@@ -1,0 +1,78 @@
+"""Open BTF from wherever it lives: raw ``.btf``, btfhub ``.btf.tar.xz``, an ELF's ``.BTF``
+section, or ``/sys/kernel/btf/vmlinux``. The format is recognised from the content, not the name.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from ..archive import MAX_BTF_SIZE, is_xz, read_btf_archive
+from ..errors import BtfFormatError, ElfFormatError, NotFoundError
+from .parse import Btf, parse_btf
+
+ELF_MAGIC = b"\x7fELF"
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            # sysfs files report a size but may read shorter or longer; read with a cap.
+            data = handle.read(MAX_BTF_SIZE + 1)
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{path}: no such file") from err
+    except IsADirectoryError as err:
+        raise NotFoundError(f"{path}: is a directory") from err
+    except OSError as err:
+        raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err
+    if len(data) > MAX_BTF_SIZE:
+        raise BtfFormatError(
+            f"file is larger than {MAX_BTF_SIZE} bytes", section="file", offset=0, source=str(path)
+        )
+    return data
+
+
+def elf_btf_section(data: bytes, *, source: str) -> bytes:
+    """The ``.BTF`` section of an ELF file."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        section = elf.get_section_by_name(".BTF")
+        if section is None:
+            raise ElfFormatError(f"{source}: ELF file has no .BTF section")
+        return bytes(section.data())
+    except ElfFormatError:
+        raise
+    except (ELFError, ValueError, IndexError, KeyError, OverflowError) as err:
+        raise ElfFormatError(f"{source}: corrupt ELF: {err}") from err
+    except Exception as err:  # pyelftools/construct raise assorted errors on garbage
+        raise ElfFormatError(f"{source}: corrupt ELF: {err}") from err
+
+
+def load_btf_bytes(data: bytes, *, source: str, base: Btf | None = None) -> Btf:
+    """Parse BTF held in ``data`` in any supported container."""
+    if is_xz(data):
+        data = read_btf_archive(data, source=source)
+    elif data[:4] == ELF_MAGIC:
+        data = elf_btf_section(data, source=source)
+    return parse_btf(data, base=base, source=source)
+
+
+def read_btf_source(path: str | os.PathLike[str]) -> bytes:
+    """Raw BTF bytes of ``path`` (decompressing or extracting from ELF as needed)."""
+    p = Path(path)
+    data = _read_file(p)
+    if is_xz(data):
+        return read_btf_archive(data, source=str(p))
+    if data[:4] == ELF_MAGIC:
+        return elf_btf_section(data, source=str(p))
+    return data
+
+
+def load_btf(path: str | os.PathLike[str], *, base: Btf | None = None) -> Btf:
+    """Open the BTF at ``path``: ``.btf``, ``.btf.tar.xz``, ELF or sysfs vmlinux."""
+    p = Path(path)
+    return parse_btf(read_btf_source(p), base=base, source=str(p))

@@ -1,0 +1,363 @@
+"""Raw BTF bytes to a lazily decoded :class:`Btf`.
+
+Opening a BTF walks the type section once, recording each record's offset and kind; a type is
+decoded only when asked for, then memoised. Every offset and length is checked before use and
+every count taken from the input is bounded by the bytes actually present, so hostile input ends
+in :class:`BtfFormatError` rather than an IndexError, a hang or a huge allocation.
+
+Header rules mirror libbpf ``btf_parse_hdr`` / ``btf_parse_str_sec`` (src/btf.c); split BTF
+follows ``btf__parse_split``: ids continue after the base's, string offsets after its section.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+
+from ..errors import BtfFormatError, NotFoundError
+from . import types as t
+from .strings import MAX_STRING_OFFSET, StringTable
+from .wire import (
+    BTF_VERSION,
+    FIXED_BY_KIND,
+    HEADER_LEN,
+    HEADER_LEN_LAYOUT,
+    ITEM_BY_KIND,
+    KIND_MAX,
+    LAYOUTS,
+    MAX_HEADER_LEN,
+    ByteOrder,
+    Header,
+    Kind,
+    detect_byte_order,
+)
+
+VOID = t.Void()
+
+
+class TypeNotFoundError(NotFoundError):
+    """A type id or name that the BTF does not have."""
+
+
+class Btf:
+    """One parsed BTF blob (base or split). Type ids start at :attr:`start_id`."""
+
+    def __init__(
+        self,
+        data: bytes,
+        header: Header,
+        byte_order: ByteOrder,
+        base: Btf | None = None,
+        source: str | None = None,
+    ):
+        self.data = data
+        self.header = header
+        self.byte_order: ByteOrder = byte_order
+        self.base = base
+        self.source = source
+        self._layouts = LAYOUTS[byte_order]
+        body = header.hdr_len
+        self.types_start = body + header.type_off
+        self.types_end = self.types_start + header.type_len
+        str_start = body + header.str_off
+        base_strings = base.strings if base is not None else None
+        self.strings = StringTable(data[str_start : str_start + header.str_len], base_strings)
+        layout_start = body + header.layout_off
+        self.layout = data[layout_start : layout_start + header.layout_len]
+        self.start_id = base.type_count if base is not None else 1
+        self._offsets = array("I")
+        self._kinds = bytearray()
+        self._name_offs = array("I")
+        self._index_types()
+        self._cache: list[t.Type | None] = [None] * len(self._offsets)
+        self._by_name: dict[str, list[int]] | None = None
+
+    # -- indexing ---------------------------------------------------------------------------
+
+    def _error(self, message: str, section: str, offset: int) -> BtfFormatError:
+        return BtfFormatError(message, section=section, offset=offset, source=self.source)
+
+    def _index_types(self) -> None:
+        data, pos, end = self.data, self.types_start, self.types_end
+        unpack = self._layouts.common.unpack_from
+        fixed, item = FIXED_BY_KIND, ITEM_BY_KIND
+        offsets, kinds, name_offs = self._offsets, self._kinds, self._name_offs
+        add_off, add_kind, add_name = offsets.append, kinds.append, name_offs.append
+        while pos < end:
+            if pos + 12 > end:
+                raise self._error("truncated type record", "types", pos)
+            name_off, info, _ = unpack(data, pos)
+            kind = (info >> 24) & 0x7F
+            if kind == 0 or kind > KIND_MAX:
+                raise self._error(f"unknown BTF kind {kind}", "types", pos)
+            add_off(pos)
+            add_kind(kind)
+            add_name(name_off)
+            pos += 12 + fixed[kind] + (info & 0xFFFFFF) * item[kind]
+        if pos != end:
+            last = offsets[-1] if offsets else self.types_start
+            raise self._error(
+                f"type record overruns the type section by {pos - end} bytes", "types", last
+            )
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    @property
+    def type_count(self) -> int:
+        """Ids in use including void and the base's: valid ids are ``0 .. type_count - 1``."""
+        return self.start_id + len(self._offsets)
+
+    def __len__(self) -> int:
+        return self.type_count
+
+    def own_ids(self) -> range:
+        """The ids this blob defines (for split BTF, not the base's)."""
+        return range(self.start_id, self.type_count)
+
+    def kind(self, type_id: int) -> Kind:
+        """Kind of ``type_id`` without decoding it."""
+        if type_id == 0:
+            return Kind.UNKN
+        if type_id < self.start_id:
+            assert self.base is not None
+            return self.base.kind(type_id)
+        idx = type_id - self.start_id
+        if idx >= len(self._kinds) or type_id < 0:
+            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
+        return Kind(self._kinds[idx])
+
+    def name_of(self, type_id: int) -> str:
+        """Name of ``type_id`` without decoding the whole record."""
+        if type_id == 0:
+            return ""
+        if type_id < self.start_id:
+            assert self.base is not None
+            return self.base.name_of(type_id)
+        idx = type_id - self.start_id
+        if idx >= len(self._name_offs) or type_id < 0:
+            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
+        return self._string(self._name_offs[idx], self._offsets[idx])
+
+    def type(self, type_id: int) -> t.Type:
+        """Decoded type ``type_id`` (0 is void); memoised."""
+        if type_id == 0:
+            return VOID
+        if type_id < self.start_id:
+            if type_id < 0 or self.base is None:
+                raise TypeNotFoundError(f"type id {type_id} does not exist")
+            return self.base.type(type_id)
+        idx = type_id - self.start_id
+        cache = self._cache
+        if idx >= len(cache):
+            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
+        found = cache[idx]
+        if found is None:
+            found = cache[idx] = self._decode(idx)
+        return found
+
+    __getitem__ = type
+
+    def types(self) -> Iterator[tuple[int, t.Type]]:
+        """``(id, type)`` for this blob's own types, in id order."""
+        for type_id in self.own_ids():
+            yield type_id, self.type(type_id)
+
+    def ids_by_name(self, name: str) -> list[int]:
+        """Ids of every type named ``name`` (this blob's and its base's), ascending."""
+        if self._by_name is None:
+            index: dict[str, list[int]] = {}
+            for idx, off in enumerate(self._name_offs):
+                if off:
+                    name_ = self._string(off, self._offsets[idx])
+                    index.setdefault(name_, []).append(self.start_id + idx)
+            self._by_name = index
+        own = self._by_name.get(name, [])
+        if self.base is not None:
+            return self.base.ids_by_name(name) + own
+        return list(own)
+
+    def find(self, name: str, kind: Kind | None = None) -> int:
+        """The first id named ``name`` (of ``kind``, if given)."""
+        for type_id in self.ids_by_name(name):
+            if kind is None or self.kind(type_id) == kind:
+                return type_id
+        what = f"{kind.name} " if kind is not None else ""
+        raise TypeNotFoundError(f"no {what}type named {name!r}")
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def _string(self, offset: int, record_pos: int) -> str:
+        if offset > MAX_STRING_OFFSET or not self.strings.valid(offset):
+            raise self._error(
+                f"name offset {offset} is outside the string section "
+                f"({self.strings.total_len} bytes)",
+                "types",
+                record_pos,
+            )
+        try:
+            return self.strings.get(offset)
+        except BtfFormatError as err:
+            raise self._error(err.message, "strings", offset) from err
+
+    def _decode(self, idx: int) -> t.Type:
+        pos = self._offsets[idx]
+        lay = self._layouts
+        data = self.data
+        name_off, info, size_or_type = lay.common.unpack_from(data, pos)
+        kind = (info >> 24) & 0x7F
+        vlen = info & 0xFFFFFF
+        kflag = bool(info >> 31)
+        name = self._string(name_off, pos) if name_off else ""
+        body = pos + 12
+        match kind:
+            case Kind.INT:
+                (v,) = lay.u32.unpack_from(data, body)
+                return t.Int(name, size_or_type, (v >> 24) & 0x0F, (v >> 16) & 0xFF, v & 0xFF, kflag)
+            case Kind.PTR:
+                return t.Pointer(size_or_type, name, kflag)
+            case Kind.ARRAY:
+                elem, index, nelems = lay.u32x3.unpack_from(data, body)
+                return t.Array(elem, index, nelems, name, kflag)
+            case Kind.STRUCT | Kind.UNION:
+                members = []
+                for i in range(vlen):
+                    m_name, m_type, m_off = lay.u32x3.unpack_from(data, body + 12 * i)
+                    mname = self._string(m_name, body + 12 * i) if m_name else ""
+                    if kflag:
+                        members.append(t.Member(mname, m_type, m_off & 0xFFFFFF, m_off >> 24))
+                    else:
+                        members.append(t.Member(mname, m_type, m_off, 0))
+                cls = t.Struct if kind == Kind.STRUCT else t.Union
+                return cls(name, size_or_type, tuple(members), kflag)
+            case Kind.ENUM:
+                values = []
+                for i in range(vlen):
+                    v_name, v_val = lay.u32x2.unpack_from(data, body + 8 * i)
+                    if kflag and v_val >= 0x80000000:
+                        v_val -= 1 << 32
+                    vname = self._string(v_name, body + 8 * i) if v_name else ""
+                    values.append(t.Enumerator(vname, v_val))
+                return t.Enum(name, size_or_type, tuple(values), kflag)
+            case Kind.ENUM64:
+                values = []
+                for i in range(vlen):
+                    v_name, lo, hi = lay.u32x3.unpack_from(data, body + 12 * i)
+                    val = (hi << 32) | lo
+                    if kflag and val >= 1 << 63:
+                        val -= 1 << 64
+                    vname = self._string(v_name, body + 12 * i) if v_name else ""
+                    values.append(t.Enumerator(vname, val))
+                return t.Enum64(name, size_or_type, tuple(values), kflag)
+            case Kind.FWD:
+                return t.Fwd(name, kflag)
+            case Kind.TYPEDEF:
+                return t.Typedef(name, size_or_type, kflag)
+            case Kind.VOLATILE:
+                return t.Volatile(size_or_type, name, kflag)
+            case Kind.CONST:
+                return t.Const(size_or_type, name, kflag)
+            case Kind.RESTRICT:
+                return t.Restrict(size_or_type, name, kflag)
+            case Kind.FUNC:
+                return t.Func(name, size_or_type, vlen, kflag)
+            case Kind.FUNC_PROTO:
+                params = []
+                for i in range(vlen):
+                    p_name, p_type = lay.u32x2.unpack_from(data, body + 8 * i)
+                    pname = self._string(p_name, body + 8 * i) if p_name else ""
+                    params.append(t.Param(pname, p_type))
+                return t.FuncProto(size_or_type, tuple(params), name, kflag)
+            case Kind.VAR:
+                (linkage,) = lay.u32.unpack_from(data, body)
+                return t.Var(name, size_or_type, linkage, kflag)
+            case Kind.DATASEC:
+                entries = tuple(
+                    t.VarSecinfo(*lay.u32x3.unpack_from(data, body + 12 * i)) for i in range(vlen)
+                )
+                return t.Datasec(name, size_or_type, entries, kflag)
+            case Kind.FLOAT:
+                return t.Float(name, size_or_type, kflag)
+            case Kind.DECL_TAG:
+                (component,) = lay.i32.unpack_from(data, body)
+                return t.DeclTag(name, size_or_type, component, kflag)
+            case Kind.TYPE_TAG:
+                return t.TypeTag(name, size_or_type, kflag)
+        raise self._error(f"unknown BTF kind {kind}", "types", pos)  # pragma: no cover
+
+
+def parse_header(data: bytes, source: str | None = None) -> tuple[Header, ByteOrder]:
+    """Validate and return the header and byte order of raw BTF ``data``."""
+
+    def fail(message: str, offset: int = 0) -> BtfFormatError:
+        return BtfFormatError(message, section="header", offset=offset, source=source)
+
+    if len(data) < HEADER_LEN:
+        raise fail(f"file is {len(data)} bytes, shorter than the {HEADER_LEN}-byte BTF header")
+    order = detect_byte_order(data)
+    if order is None:
+        raise fail(f"bad magic {data[0]:02x}{data[1]:02x} (expected eb9f in either byte order)")
+    lay = LAYOUTS[order]
+    magic, version, flags, hdr_len, type_off, type_len, str_off, str_len = lay.header.unpack_from(
+        data, 0
+    )
+    if version != BTF_VERSION:
+        raise fail(f"unsupported BTF version {version}", 2)
+    if flags != 0:
+        raise fail(f"unsupported header flags {flags:#x}", 3)
+    if hdr_len < HEADER_LEN or hdr_len > MAX_HEADER_LEN or hdr_len > len(data):
+        raise fail(f"bad header length {hdr_len} for a {len(data)}-byte file", 4)
+    layout_off = layout_len = 0
+    known = HEADER_LEN
+    if hdr_len >= HEADER_LEN_LAYOUT:
+        layout_off, layout_len = lay.layout_ext.unpack_from(data, HEADER_LEN)
+        known = HEADER_LEN_LAYOUT
+    if any(data[known:hdr_len]):
+        raise fail("unknown non-zero header fields", known)
+    body = len(data) - hdr_len
+    if type_off % 4:
+        raise fail(f"type section offset {type_off} is not 4-byte aligned", 8)
+    if type_off + type_len > str_off:
+        raise fail(f"type section [{type_off}, +{type_len}) overlaps the string section", 8)
+    if str_off + str_len > body:
+        raise fail(
+            f"string section [{str_off}, +{str_len}) runs past the end of the data ({body} bytes)",
+            16,
+        )
+    if layout_len and (layout_len % 4 or layout_off + layout_len > body):
+        raise fail(f"bad layout section [{layout_off}, +{layout_len})", 24)
+    header = Header(
+        magic, version, flags, hdr_len, type_off, type_len, str_off, str_len, layout_off, layout_len
+    )
+    return header, order
+
+
+def parse_btf(data: bytes, *, base: Btf | None = None, source: str | None = None) -> Btf:
+    """Parse raw BTF ``data``; with ``base``, as split BTF on top of it."""
+    data = bytes(data)
+    header, order = parse_header(data, source)
+    strings_at = header.hdr_len + header.str_off
+    strings = data[strings_at : strings_at + header.str_len]
+    if base is None:
+        # libbpf btf_parse_str_sec: base BTF strings start and end with NUL.
+        if not strings or strings[0] != 0:
+            raise BtfFormatError(
+                "string section must start with a NUL byte",
+                section="strings",
+                offset=strings_at,
+                source=source,
+            )
+        if strings[-1] != 0:
+            raise BtfFormatError(
+                "string section is not NUL-terminated",
+                section="strings",
+                offset=strings_at + len(strings) - 1,
+                source=source,
+            )
+    elif strings and strings[-1] != 0:
+        raise BtfFormatError(
+            "split string section is not NUL-terminated",
+            section="strings",
+            offset=strings_at + len(strings) - 1,
+            source=source,
+        )
+    return Btf(data, header, order, base=base, source=source)

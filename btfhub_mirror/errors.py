@@ -1,0 +1,53 @@
+"""The one error hierarchy of btfmirror.
+
+Every error the library raises on purpose derives from :class:`BtfmirrorError`; each says what
+went wrong and where (a file, a section and byte offset, a git command, a catalog path). The
+command line maps ``exit_code`` to the process exit status in one place (``cli/_errors.py``).
+"""
+
+from __future__ import annotations
+
+
+class BtfmirrorError(Exception):
+    """Base of every expected btfmirror failure."""
+
+    exit_code: int = 1
+
+
+class UsageError(BtfmirrorError):
+    """The caller asked for something that cannot be done as asked."""
+
+    exit_code = 2
+
+
+class NotFoundError(BtfmirrorError):
+    """A file, kernel or entry that was asked for does not exist."""
+
+    exit_code = 3
+
+
+class BtfFormatError(BtfmirrorError):
+    """Raw BTF that cannot be parsed: names the section and byte offset of the fault."""
+
+    def __init__(self, message: str, *, section: str, offset: int, source: str | None = None):
+        self.message = message
+        self.section = section
+        self.offset = offset
+        self.source = source
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}BTF {self.section} at byte {self.offset}: {self.message}"
+
+    def with_source(self, source: str) -> BtfFormatError:
+        """Return the same error naming the file it came from."""
+        return BtfFormatError(self.message, section=self.section, offset=self.offset, source=source)
+
+
+class ArchiveError(BtfmirrorError):
+    """A compressed or tar archive that cannot be read safely (bad xz, bad tar, hostile entry)."""
+
+
+class ElfFormatError(BtfmirrorError):
+    """An ELF object (BPF program) that cannot be read."""

@@ -1,0 +1,37 @@
+"""Entry point: the ``btfmirror`` typer application."""
+
+from __future__ import annotations
+
+import typer
+
+from btfhub_mirror import __version__
+
+from . import btf
+
+app = typer.Typer(
+    name="btfmirror",
+    help="Mirror btfhub-archive selectively and ship minimized BTF with CO-RE eBPF programs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(btf.app, name="btf")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"btfmirror {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """btfmirror: BTF for kernels that have none."""
+
+
+def main() -> None:
+    app()
