@@ -1,0 +1,55 @@
+"""Shared test helpers: locating test data and requiring external tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+DATA = TESTS / "data"
+SAMPLE = DATA / "btfhub-sample"
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with ``reason`` unless ``condition``; under CI=true a missing requirement fails."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"required under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+def need_tool(name: str) -> str:
+    """Path of the external tool ``name``; skips (fails under CI) when it is missing."""
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+def need_root_bpf() -> None:
+    """The bpf() syscall needs root (or CAP_BPF); skip (fail under CI) without it."""
+    require(hasattr(os, "geteuid") and os.geteuid() == 0, "loading BPF programs needs root")
+
+
+def sample_archives() -> list[Path]:
+    """Every kernel archive of the bundled sample, symlinked codename paths excluded."""
+    return sorted(
+        p
+        for p in SAMPLE.rglob("*.btf.tar.xz")
+        if not any(part.is_symlink() for part in p.relative_to(SAMPLE).parents if part != Path("."))
+        and not (SAMPLE / p.relative_to(SAMPLE).parts[0] / p.relative_to(SAMPLE).parts[1]).is_symlink()
+    )
+
+
+def sample_id(path: Path) -> str:
+    return str(path.relative_to(SAMPLE)).removesuffix(".btf.tar.xz")
