@@ -51,3 +51,22 @@ class ArchiveError(BtfmirrorError):
 
 class ElfFormatError(BtfmirrorError):
     """An ELF object (BPF program) that cannot be read."""
+
+
+class GitCommandError(BtfmirrorError):
+    """A git command failed: names the command and repeats git's own last words."""
+
+    def __init__(self, action: str, detail: str, *, command: str = "", returncode: int = 1):
+        self.action = action
+        self.detail = detail
+        self.command = command
+        self.returncode = returncode
+        super().__init__(f"{action}: {detail}")
+
+
+class CacheLockedError(BtfmirrorError):
+    """Another btfmirror holds the cache lock and the caller chose not to wait."""
+
+
+class CatalogError(BtfmirrorError):
+    """The catalog database cannot be used (unreadable, newer schema, corrupt)."""
