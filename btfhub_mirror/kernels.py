@@ -177,16 +177,24 @@ class KernelFilter:
         return not (self.distros or self.versions or self.arches or self.kernels)
 
     def matches(
-        self, distro: str, version: str, arch: str, release: str, version_aliases: Iterable[str] = ()
+        self,
+        distro: str,
+        version: str,
+        arch: str,
+        release: str,
+        version_aliases: Iterable[str] = (),
     ) -> bool:
         """Whether an archive entry is selected."""
         if self.distros and distro not in self.distros:
             return False
         if self.arches and normalize_arch(arch) not in self.arches:
             return False
-        if self.versions and version not in self.versions:
-            if not any(alias in self.versions for alias in version_aliases):
-                return False
+        if (
+            self.versions
+            and version not in self.versions
+            and not any(alias in self.versions for alias in version_aliases)
+        ):
+            return False
         return not self.kernels or any(p.matches(release) for p in self.kernels)
 
     def describe(self) -> str:
