@@ -38,7 +38,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except BtfmirrorError as err:
-            err_console.print(f"error: {err}", style="bold red", markup=False, highlight=False)
+            err_console.print(
+                f"error: {err}", style="bold red", markup=False, highlight=False, soft_wrap=True
+            )
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", style="yellow")

@@ -36,7 +36,10 @@ def format_type(btf: Btf, type_id: int, typ: t.Type) -> str:
     match typ:
         case t.Int():
             enc = _INT_ENCODING.get(typ.encoding, "UNKN")
-            return f"{head} size={typ.size} bits_offset={typ.bit_offset} nr_bits={typ.bits} encoding={enc}"
+            return (
+                f"{head} size={typ.size} bits_offset={typ.bit_offset} nr_bits={typ.bits} "
+                f"encoding={enc}"
+            )
         case t.Pointer() | t.Const() | t.Volatile() | t.Restrict() | t.Typedef() | t.TypeTag():
             return f"{head} type_id={typ.type_id}"
         case t.Array():

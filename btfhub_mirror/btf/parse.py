@@ -61,7 +61,8 @@ class Btf:
         self.types_end = self.types_start + header.type_len
         str_start = body + header.str_off
         base_strings = base.strings if base is not None else None
-        self.strings = StringTable(data[str_start : str_start + header.str_len], base_strings)
+        str_data = data[str_start : str_start + header.str_len]
+        self.strings: StringTable = StringTable(str_data, base_strings)
         layout_start = body + header.layout_off
         self.layout = data[layout_start : layout_start + header.layout_len]
         self.start_id = base.type_count if base is not None else 1
@@ -212,7 +213,8 @@ class Btf:
         match kind:
             case Kind.INT:
                 (v,) = lay.u32.unpack_from(data, body)
-                return t.Int(name, size_or_type, (v >> 24) & 0x0F, (v >> 16) & 0xFF, v & 0xFF, kflag)
+                enc, bit_off, bits = (v >> 24) & 0x0F, (v >> 16) & 0xFF, v & 0xFF
+                return t.Int(name, size_or_type, enc, bit_off, bits, kflag)
             case Kind.PTR:
                 return t.Pointer(size_or_type, name, kflag)
             case Kind.ARRAY:

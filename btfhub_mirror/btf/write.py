@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from . import types as t
 from .parse import Btf
 from .strings import StringTableBuilder
-from .wire import HEADER_LEN, HEADER_LEN_LAYOUT, LAYOUTS, BTF_MAGIC, ByteOrder, Kind, info_word
+from .wire import BTF_MAGIC, HEADER_LEN, HEADER_LEN_LAYOUT, LAYOUTS, ByteOrder, Kind, info_word
 
 
 def encode_type(typ: t.Type, strings: StringTableBuilder, order: ByteOrder) -> bytes:
