@@ -70,3 +70,7 @@ class CacheLockedError(BtfmirrorError):
 
 class CatalogError(BtfmirrorError):
     """The catalog database cannot be used (unreadable, newer schema, corrupt)."""
+
+
+class CoreReloError(BtfmirrorError):
+    """A CO-RE relocation record that does not fit its object's BTF (bad access string or id)."""

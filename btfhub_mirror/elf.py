@@ -1,0 +1,315 @@
+"""BPF object files (``clang -target bpf -g``): sections, BTF, ``.BTF.ext``, programs, maps.
+
+pyelftools reads the ELF container. Like cilium/ebpf's ``SafeELFFile``, every failure of the
+backend (``ELFError``, ``struct.error``, ``IndexError``...) on a hostile file becomes an
+:class:`ElfFormatError` naming the file and what was being read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .btf import types as t
+from .btf.ext import BtfExt, CoreRelo, FuncInfo, LineInfo, parse_btf_ext
+from .btf.parse import Btf, parse_btf
+from .btf.wire import ByteOrder, Kind
+from .errors import BtfmirrorError, ElfFormatError, NotFoundError
+
+#: Objects larger than this are refused before parsing.
+MAX_OBJECT_SIZE = 256 * 1024 * 1024
+EM_BPF = 247
+SHT_PROGBITS = 1
+SHF_EXECINSTR = 0x4
+BPF_INSN_SIZE = 8
+BPF_CALL_OPCODE = 0x85  # BPF_JMP | BPF_CALL
+BPF_LD_IMM64_OPCODE = 0x18  # BPF_LD | BPF_DW | BPF_IMM: two instruction slots
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SectionInfo:
+    """One ELF section header."""
+
+    index: int
+    name: str
+    type: str
+    size: int
+    flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """An executable section (one or more BPF programs) and the helpers it calls, in order."""
+
+    section: str
+    index: int
+    insn_count: int
+    helper_calls: tuple[int, ...]
+
+    @property
+    def helpers(self) -> frozenset[int]:
+        return frozenset(self.helper_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class MapDef:
+    """A BTF-defined map (``struct {...} name SEC(".maps")``); None where not declared."""
+
+    name: str
+    type: int | None
+    max_entries: int | None
+    key_type_id: int | None
+    value_type_id: int | None
+    key_size: int | None
+    value_size: int | None
+    map_flags: int | None
+
+
+class BpfObject:
+    """A BPF ELF object. Parsing of BTF and ``.BTF.ext`` happens on first use."""
+
+    def __init__(self, data: bytes, source: str):
+        self.data = data
+        self.source = source
+        with self._reading("ELF header"):
+            from elftools.elf.elffile import ELFFile
+
+            self._elf = ELFFile(io.BytesIO(data))
+            machine = self._elf["e_machine"]
+            little = bool(self._elf.little_endian)
+        if machine not in ("EM_BPF", EM_BPF):
+            raise ElfFormatError(f"{source}: not a BPF object (machine {machine})")
+        self.byte_order: ByteOrder = "little" if little else "big"
+        with self._reading("section headers"):
+            self.sections: tuple[SectionInfo, ...] = tuple(self._section_infos())
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> BpfObject:
+        """Read the object at ``path``."""
+        p = Path(path)
+        try:
+            with p.open("rb") as handle:
+                data = handle.read(MAX_OBJECT_SIZE + 1)
+        except FileNotFoundError as err:
+            raise NotFoundError(f"{p}: no such file") from err
+        except OSError as err:
+            raise NotFoundError(f"{p}: cannot read: {err.strerror}") from err
+        if len(data) > MAX_OBJECT_SIZE:
+            raise ElfFormatError(f"{p}: larger than {MAX_OBJECT_SIZE} bytes")
+        return cls(data, str(p))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "<bytes>") -> BpfObject:
+        """Parse an object held in memory; ``source`` names it in errors."""
+        return cls(bytes(data), source)
+
+    # -- ELF ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except BtfmirrorError:
+            raise
+        except Exception as err:  # pyelftools/construct raise assorted errors on garbage
+            raise ElfFormatError(
+                f"{self.source}: reading {what}: {err or type(err).__name__}"
+            ) from err
+
+    def _section_infos(self) -> Iterator[SectionInfo]:
+        for index, sec in enumerate(self._elf.iter_sections()):
+            yield SectionInfo(
+                index, str(sec.name), str(sec["sh_type"]), int(sec["sh_size"]), int(sec["sh_flags"])
+            )
+
+    def section_names(self) -> list[str]:
+        return [s.name for s in self.sections]
+
+    def section_data(self, name: str) -> bytes | None:
+        """Contents of the first section called ``name``, or None if there is none."""
+        for info in self.sections:
+            if info.name == name:
+                return self._data_at(info)
+        return None
+
+    def _data_at(self, info: SectionInfo) -> bytes:
+        with self._reading(f"section {info.name}"):
+            if info.type == "SHT_NOBITS":
+                return b""
+            data = bytes(self._elf.get_section(info.index).data())
+            if len(data) != info.size:
+                raise ElfFormatError(
+                    f"{self.source}: section {info.name} is truncated "
+                    f"({len(data)} of {info.size} bytes)"
+                )
+            return data
+
+    # -- BTF ------------------------------------------------------------------------------------
+
+    @cached_property
+    def btf_bytes(self) -> bytes:
+        data = self.section_data(".BTF")
+        if data is None:
+            raise ElfFormatError(f"{self.source}: no .BTF section (was it built with -g?)")
+        return data
+
+    @cached_property
+    def btf_ext_bytes(self) -> bytes | None:
+        """``.BTF.ext`` contents; None when absent (bpftool then refuses the object)."""
+        return self.section_data(".BTF.ext")
+
+    @cached_property
+    def btf(self) -> Btf:
+        """The object's local BTF."""
+        return _with_source(lambda: parse_btf(self.btf_bytes, source=self.source), self.source)
+
+    @cached_property
+    def ext(self) -> BtfExt | None:
+        """The parsed ``.BTF.ext``, or None when the object has none."""
+        data = self.btf_ext_bytes
+        if data is None:
+            return None
+        btf = self.btf
+        return _with_source(lambda: parse_btf_ext(data, btf, source=self.source), self.source)
+
+    @property
+    def core_relos(self) -> list[CoreRelo]:
+        """CO-RE relocations in file order (empty without ``.BTF.ext``)."""
+        return list(self.ext.core_relos) if self.ext is not None else []
+
+    @property
+    def func_infos(self) -> list[FuncInfo]:
+        return list(self.ext.func_infos) if self.ext is not None else []
+
+    @property
+    def line_infos(self) -> list[LineInfo]:
+        return list(self.ext.line_infos) if self.ext is not None else []
+
+    # -- programs and maps ----------------------------------------------------------------------
+
+    @cached_property
+    def programs(self) -> list[Program]:
+        """Every non-empty executable section, in section order."""
+        found = []
+        for info in self.sections:
+            if info.type == "SHT_PROGBITS" and info.flags & SHF_EXECINSTR and info.size:
+                code = self._data_at(info)
+                found.append(
+                    Program(info.name, info.index, len(code) // 8, self._helper_calls(info, code))
+                )
+        return found
+
+    def _helper_calls(self, info: SectionInfo, code: bytes) -> tuple[int, ...]:
+        if len(code) % BPF_INSN_SIZE:
+            raise ElfFormatError(
+                f"{self.source}: section {info.name}: {len(code)} bytes is not a whole number "
+                "of instructions"
+            )
+        little = self.byte_order == "little"
+        imm = struct.Struct("<i" if little else ">i")
+        calls = []
+        pos = 0
+        while pos < len(code):
+            opcode, regs = code[pos], code[pos + 1]
+            src_reg = regs >> 4 if little else regs & 0x0F
+            if opcode == BPF_CALL_OPCODE and src_reg == 0:
+                calls.append(imm.unpack_from(code, pos + 4)[0])
+            pos += 2 * BPF_INSN_SIZE if opcode == BPF_LD_IMM64_OPCODE else BPF_INSN_SIZE
+        return tuple(calls)
+
+    @cached_property
+    def maps(self) -> list[MapDef]:
+        """BTF-defined maps of the ``.maps`` section, in declaration order."""
+        btf = self.btf
+        try:
+            datasec_id = btf.find(".maps", Kind.DATASEC)
+        except NotFoundError:
+            return []
+        return _with_source(lambda: _read_maps(btf, datasec_id, self.source), self.source)
+
+
+def _with_source(parse: Callable[[], T], source: str) -> T:
+    try:
+        return parse()
+    except ElfFormatError:
+        raise
+    except BtfmirrorError:
+        raise
+    except (struct.error, IndexError, ValueError, KeyError, RecursionError) as err:
+        raise ElfFormatError(f"{source}: {err}") from err
+
+
+def _read_maps(btf: Btf, datasec_id: int, source: str) -> list[MapDef]:
+    datasec = btf.type(datasec_id)
+    assert isinstance(datasec, t.Datasec)
+    maps = []
+    for entry in datasec.vars:
+        var = btf.type(entry.type_id)
+        if not isinstance(var, t.Var):
+            raise ElfFormatError(f"{source}: .maps entry {entry.type_id} is not a variable")
+        struct_t = btf.type(_skip_mods(btf, var.type_id))
+        if not isinstance(struct_t, t.Struct):
+            raise ElfFormatError(f"{source}: map {var.name!r} is not a struct")
+        maps.append(_map_def(btf, var.name, struct_t, source))
+    return maps
+
+
+def _map_def(btf: Btf, name: str, definition: t.Struct, source: str) -> MapDef:
+    values: dict[str, Any] = {}
+    for member in definition.members:
+        ptr = btf.type(_skip_mods(btf, member.type_id))
+        if not isinstance(ptr, t.Pointer):
+            raise ElfFormatError(f"{source}: map {name!r}: member {member.name!r} is not a pointer")
+        if member.name in ("type", "max_entries", "key_size", "value_size", "map_flags"):
+            # __uint(name, N) is `int (*name)[N]`.
+            array = btf.type(_skip_mods(btf, ptr.type_id))
+            if not isinstance(array, t.Array):
+                raise ElfFormatError(f"{source}: map {name!r}: {member.name} is not __uint()")
+            values[member.name] = array.nelems
+        elif member.name in ("key", "value"):
+            values[f"{member.name}_type_id"] = ptr.type_id
+    if "key_size" not in values and "key_type_id" in values:
+        values["key_size"] = _type_size(btf, values["key_type_id"])
+    if "value_size" not in values and "value_type_id" in values:
+        values["value_size"] = _type_size(btf, values["value_type_id"])
+    return MapDef(
+        name=name,
+        type=values.get("type"),
+        max_entries=values.get("max_entries"),
+        key_type_id=values.get("key_type_id"),
+        value_type_id=values.get("value_type_id"),
+        key_size=values.get("key_size"),
+        value_size=values.get("value_size"),
+        map_flags=values.get("map_flags"),
+    )
+
+
+def _skip_mods(btf: Btf, type_id: int) -> int:
+    for _ in range(32):
+        found = btf.type(type_id)
+        if not isinstance(found, t.ModOrTypedef):
+            return type_id
+        type_id = found.type_id
+    raise ValueError(f"type {type_id}: modifier chain too long")
+
+
+def _type_size(btf: Btf, type_id: int) -> int | None:
+    """Byte size of ``type_id`` (libbpf ``btf__resolve_size`` for the kinds maps use)."""
+    found = btf.type(_skip_mods(btf, type_id))
+    if isinstance(found, t.Array):
+        elem = _type_size(btf, found.type_id)
+        return None if elem is None else elem * found.nelems
+    if isinstance(found, t.Pointer):
+        return 8
+    if isinstance(found, (t.Int, t.Struct, t.Union, t.Enum, t.Enum64, t.Float)):
+        return found.size
+    return None
