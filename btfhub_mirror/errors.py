@@ -72,5 +72,15 @@ class CatalogError(BtfmirrorError):
     """The catalog database cannot be used (unreadable, newer schema, corrupt)."""
 
 
+class IdentityError(BtfmirrorError):
+    """The running system's identity (os-release, uname) cannot be read or is unusable."""
+
+
+class NoBtfFoundError(NotFoundError):
+    """No BTF in an archive fits the system it was asked for (its own exit code for scripts)."""
+
+    exit_code = 5
+
+
 class CoreReloError(BtfmirrorError):
     """A CO-RE relocation record that does not fit its object's BTF (bad access string or id)."""

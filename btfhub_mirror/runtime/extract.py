@@ -1,0 +1,374 @@
+"""Unpacking a btfmirror package (``./package.json`` + ``./btfhub-archive/...``) safely.
+
+The package is a tar, plain or compressed with gzip, xz or zstd (told apart by magic bytes). It
+comes from wherever a program was shipped, so nothing in it is trusted:
+
+- every entry name is checked before anything is written: no absolute names, no ``..``, no NUL;
+- only directories, regular files, hard links and symbolic links are accepted. A hard link must
+  name a regular file that came earlier in the same archive (``pack --hardlinks`` writes those). A
+  symbolic link must be relative and stay inside the tree; links are created only after every
+  file is written, so no write ever goes through one;
+- devices, FIFOs and anything else are refused, as are duplicate names;
+- the number of entries, each file's size and the total decompressed size are capped
+  (:class:`ExtractLimits`), so a decompression bomb fails early;
+- files are created with ``O_EXCL | O_NOFOLLOW`` and fixed modes (0644, dirs 0755): owners and
+  set-id bits in the archive are ignored.
+
+Any failure removes the partial directory and raises :class:`~btfhub_mirror.errors.ArchiveError`
+naming the entry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import weakref
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, BinaryIO, cast
+
+import zstandard
+
+from ..archive import MAX_BTF_SIZE
+from ..errors import ArchiveError
+
+PACKAGE_JSON = "package.json"
+ARCHIVE_DIR = "btfhub-archive"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractLimits:
+    """Caps on what one archive may make us write."""
+
+    max_entries: int = 200_000
+    max_file_size: int = MAX_BTF_SIZE
+    max_total_size: int = 8 * 1024 * 1024 * 1024
+    max_package_json_size: int = 64 * 1024 * 1024
+    max_name_length: int = 1024
+
+
+DEFAULT_LIMITS = ExtractLimits()
+
+
+class ExtractedArchive:
+    """A temporary directory holding an unpacked package; removed by :meth:`close`.
+
+    :attr:`path` is its ``btfhub-archive`` directory, :attr:`root` the directory holding it.
+    Also a context manager; the directory is removed at interpreter exit at the latest.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.path = root / ARCHIVE_DIR
+        self._finalizer = weakref.finalize(self, shutil.rmtree, root, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        """Remove the temporary directory (idempotent)."""
+        self._finalizer()
+
+    def __enter__(self) -> ExtractedArchive:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackedPackage:
+    """What :func:`unpack_tar` returns.
+
+    ``package_json`` is ``None`` when the archive has no ``package.json``; ``archive`` is
+    ``None`` when it has no ``btfhub-archive`` directory (its temporary directory is then
+    already removed).
+    """
+
+    package_json: bytes | None
+    archive: ExtractedArchive | None
+
+
+class _CappedReader(io.RawIOBase):
+    """A read-only stream that raises once more than ``limit`` bytes came out of ``inner``."""
+
+    def __init__(self, inner: IO[bytes], limit: int, source: str):
+        self._inner = inner
+        self._limit = limit
+        self._source = source
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        data = self._inner.read(len(view))
+        self.count += len(data)
+        if self.count > self._limit:
+            raise ArchiveError(
+                f"{self._source}: decompresses to more than {self._limit} bytes; refusing"
+            )
+        view[: len(data)] = data
+        return len(data)
+
+
+def open_decompressed(data: bytes) -> BinaryIO:
+    """A stream of ``data`` decompressed according to its magic bytes (plain tar otherwise)."""
+    raw = io.BytesIO(data)
+    if data.startswith(_GZIP_MAGIC):
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+    if data.startswith(_XZ_MAGIC):
+        return cast(BinaryIO, lzma.LZMAFile(raw, mode="rb"))
+    if data.startswith(_ZSTD_MAGIC):
+        stream: BinaryIO = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return stream
+    return raw
+
+
+def normalize_name(name: str, *, what: str = "entry") -> str:
+    """A tar entry name as a clean relative POSIX path; ArchiveError if it could escape."""
+    if "\0" in name:
+        raise ArchiveError(f"{what} {name!r}: name contains NUL")
+    if name.startswith("/"):
+        raise ArchiveError(f"{what} {name!r}: absolute name")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ArchiveError(f"{what} {name!r}: name contains '..'")
+    return "/".join(parts)
+
+
+class _Extractor:
+    """State of one extraction: what was written, totals, deferred symlinks."""
+
+    def __init__(self, root: Path, limits: ExtractLimits, source: str):
+        self.root = root
+        self.limits = limits
+        self.source = source
+        self.seen: dict[str, str] = {}  # clean name -> "dir" | "file" | "link" | "symlink"
+        self.symlinks: list[tuple[str, str]] = []
+        self.total = 0
+        self.package_json: bytes | None = None
+
+    def fail(self, name: str, message: str) -> ArchiveError:
+        return ArchiveError(f"{self.source}: entry {name!r}: {message}")
+
+    def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        if len(member.name) > self.limits.max_name_length:
+            raise self.fail(member.name[:80] + "...", "name too long")
+        name = normalize_name(member.name, what=f"{self.source}: entry")
+        if not name:
+            if member.isdir():
+                return  # "./" itself
+            raise self.fail(member.name, "empty name")
+        if name in self.seen and not (member.isdir() and self.seen[name] == "dir"):
+            raise self.fail(member.name, "appears twice in the archive")
+        if member.isdir():
+            self._mkdirs(name)
+            self.seen[name] = "dir"
+        elif member.isreg():
+            self._write_file(tar, member, name)
+            self.seen[name] = "file"
+        elif member.islnk():
+            self._hard_link(member, name)
+            self.seen[name] = "link"
+        elif member.issym():
+            self._check_symlink(member, name)
+            self.seen[name] = "symlink"
+        else:
+            raise self.fail(member.name, f"{_type_name(member)} entries are not allowed")
+
+    def _mkdirs(self, name: str) -> Path:
+        """Create directory ``name`` (and parents) inside root; refuse anything in the way."""
+        path = self.root
+        parts = name.split("/")
+        for i, part in enumerate(parts):
+            path = path / part
+            kind = self.seen.get("/".join(parts[: i + 1]))
+            if kind is not None and kind != "dir":
+                raise self.fail(name, f"goes through {'/'.join(parts[: i + 1])!r}, a {kind}")
+            try:
+                os.mkdir(path, 0o755)
+            except FileExistsError:
+                if path.is_symlink() or not path.is_dir():
+                    raise self.fail(name, f"{part!r} is not a directory") from None
+            except OSError as err:
+                raise self.fail(name, f"cannot create directory: {err.strerror}") from err
+        return path
+
+    def _parent(self, name: str) -> Path:
+        parent, _, _ = name.rpartition("/")
+        return self._mkdirs(parent) if parent else self.root
+
+    def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> None:
+        limit = self.limits.max_file_size
+        if name == PACKAGE_JSON:
+            limit = min(limit, self.limits.max_package_json_size)
+        if member.size > limit:
+            raise self.fail(member.name, f"{member.size} bytes, more than the {limit} allowed")
+        self.total += member.size
+        if self.total > self.limits.max_total_size:
+            raise self.fail(
+                member.name, f"archive holds more than {self.limits.max_total_size} bytes"
+            )
+        path = self._parent(name) / name.rpartition("/")[2]
+        source = tar.extractfile(member)
+        if source is None:
+            raise self.fail(member.name, "has no data")
+        keep = bytearray() if name == PACKAGE_JSON else None
+        written = 0
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            raise self.fail(member.name, f"cannot create file: {err.strerror}") from err
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(_CHUNK):
+                written += len(chunk)
+                out.write(chunk)
+                if keep is not None:
+                    keep += chunk
+        if written != member.size:
+            raise self.fail(member.name, f"truncated: {written} of {member.size} bytes")
+        if keep is not None:
+            self.package_json = bytes(keep)
+
+    def _hard_link(self, member: tarfile.TarInfo, name: str) -> None:
+        target = normalize_name(member.linkname, what=f"{self.source}: hard link target")
+        if self.seen.get(target) not in ("file", "link"):
+            raise self.fail(
+                member.name, f"hard link to {member.linkname!r}, which is no earlier file"
+            )
+        dest = self._parent(name) / name.rpartition("/")[2]
+        try:
+            os.link(self.root / target, dest, follow_symlinks=False)
+        except OSError:
+            try:  # a filesystem without hard links: a copy is as good for reading
+                shutil.copyfile(self.root / target, dest, follow_symlinks=False)
+            except OSError as err:
+                raise self.fail(member.name, f"cannot create hard link: {err.strerror}") from err
+
+    def _check_symlink(self, member: tarfile.TarInfo, name: str) -> None:
+        target = member.linkname
+        if not target or target.startswith("/") or "\0" in target:
+            raise self.fail(member.name, f"symbolic link to {target!r} leaves the archive")
+        parts = target.split("/")
+        ups = 0
+        while ups < len(parts) and parts[ups] == "..":
+            ups += 1
+        # Only leading ".." (which walk real directories: no entry name goes through a link).
+        if ".." in parts[ups:]:
+            raise self.fail(member.name, f"symbolic link to {target!r}: '..' after a name")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+        if resolved in ("", ".", "..") or resolved.startswith("../"):
+            raise self.fail(member.name, f"symbolic link to {target!r} leaves the archive")
+        self.symlinks.append((name, resolved))
+
+    def finish(self) -> None:
+        """Create the deferred symbolic links, after every file is in place.
+
+        A link may not point at or through another link, so what it names is exactly the
+        lexical resolution checked in :meth:`_check_symlink`.
+        """
+        for name, resolved in self.symlinks:
+            parts = resolved.split("/")
+            for i in range(1, len(parts) + 1):
+                if self.seen.get("/".join(parts[:i])) == "symlink":
+                    raise self.fail(name, "symbolic link to a symbolic link")
+            dest = self._parent(name) / name.rpartition("/")[2]
+            target = posixpath.relpath(resolved, posixpath.dirname(name) or ".")
+            try:
+                os.symlink(target, dest)
+            except OSError as err:
+                raise self.fail(name, f"cannot create symbolic link: {err.strerror}") from err
+
+
+def _type_name(member: tarfile.TarInfo) -> str:
+    if member.ischr():
+        return "character device"
+    if member.isblk():
+        return "block device"
+    if member.isfifo():
+        return "FIFO"
+    return f"type {member.type!r}"
+
+
+def _members(tar: tarfile.TarFile, limits: ExtractLimits, source: str) -> Iterator[tarfile.TarInfo]:
+    for count, member in enumerate(tar, start=1):
+        if count > limits.max_entries:
+            raise ArchiveError(f"{source}: more than {limits.max_entries} entries; refusing")
+        yield member
+
+
+def extract_package(
+    data: bytes,
+    dest: Path,
+    *,
+    limits: ExtractLimits = DEFAULT_LIMITS,
+    source: str = "archive",
+) -> bytes | None:
+    """Unpack the package in ``data`` into the empty directory ``dest``; package.json's bytes.
+
+    On failure ``dest`` may hold a partial tree: the caller owns and removes it.
+    """
+    extractor = _Extractor(dest, limits, source)
+    try:
+        stream = open_decompressed(data)
+        # Headers and padding count too: a tar of a billion empty entries is a bomb as well.
+        capped = io.BufferedReader(_CappedReader(stream, limits.max_total_size * 2, source))
+        with tarfile.open(fileobj=capped, mode="r|") as tar:
+            for member in _members(tar, limits, source):
+                extractor.add(tar, member)
+        extractor.finish()
+    except ArchiveError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error) as err:
+        raise ArchiveError(f"{source}: not a readable tar archive: {err}") from err
+    except zstandard.ZstdError as err:
+        raise ArchiveError(f"{source}: corrupt zstd data: {err}") from err
+    return extractor.package_json
+
+
+def unpack_tar(
+    data: bytes,
+    *,
+    limits: ExtractLimits = DEFAULT_LIMITS,
+    tmp_dir: Path | None = None,
+    source: str = "archive",
+) -> UnpackedPackage:
+    """Unpack a btfmirror package into a new temporary directory.
+
+    Returns ``package.json``'s bytes and, when the package has a ``btfhub-archive`` directory,
+    an :class:`ExtractedArchive` that owns the directory (close it when done). ``tmp_dir`` is
+    where the temporary directory is made (default: the system's).
+    """
+    root = Path(tempfile.mkdtemp(prefix="btfmirror-", dir=tmp_dir))
+    try:
+        package_json = extract_package(data, root, limits=limits, source=source)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    handle = ExtractedArchive(root)
+    if not handle.path.is_dir() or handle.path.is_symlink():
+        handle.close()
+        return UnpackedPackage(package_json, None)
+    return UnpackedPackage(package_json, handle)

@@ -1,0 +1,307 @@
+"""Choosing, at program start-up, the BTF in a btfmirror package that fits the running kernel.
+
+The lookup is ``<ID>/<VERSION_ID>/<arch>/<uname -r>.btf`` under the package's
+``btfhub-archive`` directory, exactly. On top of what other loaders do:
+
+- ``VERSION_CODENAME`` is tried when no ``VERSION_ID`` directory exists (``debian/bullseye``),
+  and the raw ``uname -m`` (``aarch64``) when btfhub-archive's name (``arm64``) does not exist;
+- a kernel that exposes ``/sys/kernel/btf/vmlinux`` needs no custom BTF, and that is said first,
+  before the archive is even looked at (ecli fails on such kernels when the archive lacks them);
+  an identity given explicitly always selects from the archive;
+- opt-in nearest match: same distro, version and arch, same major.minor and flavour
+  (``-generic``, ``-aws``...), closest patch then build number, the older one on a tie. It is
+  reported through ``progress.note`` and in the result, never silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ArchiveError, NoBtfFoundError, NotFoundError, UsageError
+from ..kernels import KernelRelease, parse_release
+from ..progress import NULL_PROGRESS, Progress
+from .extract import ARCHIVE_DIR, DEFAULT_LIMITS, PACKAGE_JSON, ExtractLimits, unpack_tar
+from .identity import SystemIdentity, current_identity
+
+#: Where a kernel with built-in BTF exposes it.
+VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
+
+#: A package file larger than this is refused before it is read into memory.
+MAX_PACKAGE_SIZE = 2 * 1024 * 1024 * 1024
+
+_BTF_MAGICS = (b"\x9f\xeb", b"\xeb\x9f")
+
+
+@dataclass(frozen=True, slots=True)
+class BtfMatch:
+    """A BTF file found in an archive directory for an identity."""
+
+    path: Path
+    member: str  # relative to the btfhub-archive directory
+    release: str  # the kernel release the file is for
+    exact: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SelectResult:
+    """What :func:`select_btf` decided.
+
+    When ``custom_btf_needed`` is False the kernel has its own BTF (``vmlinux``) and nothing
+    else is set. Otherwise ``member`` names the chosen file inside the package
+    (``./btfhub-archive/...``), ``path`` is where it can be read (in an archive directory or
+    under ``extract_to``; None for a tar without ``extract_to``), and ``exact`` is False when
+    ``nearest`` picked another kernel's BTF.
+    """
+
+    identity: SystemIdentity | None
+    explicit_identity: bool
+    custom_btf_needed: bool
+    vmlinux: Path
+    path: Path | None = None
+    member: str | None = None
+    release: str | None = None
+    exact: bool = True
+    package_json: Path | None = None
+
+
+def kernel_has_btf(vmlinux: Path = VMLINUX_BTF) -> bool:
+    """Whether the running kernel exposes its own BTF (so libbpf needs no custom BTF)."""
+    return vmlinux.is_file() and os.access(vmlinux, os.R_OK)
+
+
+def _unique(*names: str) -> list[str]:
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _candidate_dirs(archive_dir: Path, identity: SystemIdentity) -> list[Path]:
+    versions = _unique(identity.version_id, identity.version_codename)
+    arches = _unique(identity.arch, identity.machine)
+    base = archive_dir / identity.os_id
+    return [base / v / a for v in versions for a in arches]
+
+
+def _checked(path: Path, archive_dir: Path) -> Path:
+    """``path`` after checking it stays inside the archive and starts like raw BTF."""
+    if not _inside(path, archive_dir):
+        raise ArchiveError(f"{path} leads outside {archive_dir}")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(2)
+    except OSError as err:
+        raise ArchiveError(f"cannot read {path}: {err.strerror or err}") from err
+    if magic not in _BTF_MAGICS:
+        raise ArchiveError(f"{path} is not raw BTF (starts with {magic.hex() or 'nothing'})")
+    return path
+
+
+def _nearest(wanted: KernelRelease, releases: list[str]) -> str | None:
+    """The release closest to ``wanted``: same major.minor and flavour, then patch, then build."""
+    best: tuple[tuple[int, int, int, int], str] | None = None
+    for release in releases:
+        have = parse_release(release)
+        if have is None or have.flavour != wanted.flavour:
+            continue
+        if (have.major, have.minor) != (wanted.major, wanted.minor):
+            continue
+        patch_gap = abs(have.patch - wanted.patch)
+        build_gap = abs(have.build - wanted.build)
+        rank = (patch_gap, build_gap, 0 if have.key <= wanted.key else 1, 0)
+        if best is None or rank < best[0]:
+            best = (rank, release)
+    return best[1] if best else None
+
+
+def find_btf(
+    archive_dir: Path,
+    identity: SystemIdentity,
+    *,
+    nearest: bool = False,
+    progress: Progress = NULL_PROGRESS,
+) -> BtfMatch:
+    """The BTF file for ``identity`` in a btfhub-archive directory; NoBtfFoundError if none."""
+    dirs = _candidate_dirs(archive_dir, identity)
+    for directory in dirs:
+        path = directory / f"{identity.release}.btf"
+        if path.is_file():
+            member = path.relative_to(archive_dir).as_posix()
+            return BtfMatch(_checked(path, archive_dir), member, identity.release, exact=True)
+    existing = [d for d in dirs if d.is_dir() and _inside(d, archive_dir)]
+    releases = {p.name.removesuffix(".btf"): p for d in existing for p in sorted(d.glob("*.btf"))}
+    where = f"{archive_dir}/{identity.archive_path}"
+    if not nearest:
+        hint = f"; it has {len(releases)} other kernels there (try --nearest)" if releases else ""
+        raise NoBtfFoundError(f"no BTF for {identity.describe()}: {where} does not exist{hint}")
+    wanted = parse_release(identity.release)
+    if wanted is None:
+        raise NoBtfFoundError(
+            f"no BTF for {identity.describe()}, and {identity.release!r} is not a kernel version "
+            "a nearest match can be computed for"
+        )
+    picked = _nearest(wanted, list(releases))
+    if picked is None:
+        flavours = sorted({r.flavour or "(none)" for r in map(parse_release, releases) if r})
+        raise NoBtfFoundError(
+            f"no BTF for {identity.describe()}, and no kernel {wanted.major}.{wanted.minor} with "
+            f"flavour {wanted.flavour or '(none)'!r} under "
+            f"{identity.os_id}/{identity.version_id}/{identity.arch} to use instead "
+            f"(flavours there: {', '.join(flavours) or 'none'})"
+        )
+    path = releases[picked]
+    progress.note(f"no BTF for kernel {identity.release}; using the nearest, {picked}")
+    member = path.relative_to(archive_dir).as_posix()
+    return BtfMatch(_checked(path, archive_dir), member, picked, exact=False)
+
+
+def get_current_system_btf_file(
+    archive_dir: Path,
+    identity: SystemIdentity | None = None,
+    *,
+    nearest: bool = False,
+    vmlinux: Path = VMLINUX_BTF,
+    progress: Progress = NULL_PROGRESS,
+) -> Path | None:
+    """The BTF file in ``archive_dir`` for the running system, or None if none is needed.
+
+    None means the kernel has its own BTF at ``vmlinux``; with an explicit ``identity`` the
+    archive is always used. NoBtfFoundError when the archive has nothing that fits.
+    """
+    if identity is None:
+        if kernel_has_btf(vmlinux):
+            return None
+        identity = current_identity()
+    return find_btf(archive_dir, identity, nearest=nearest, progress=progress).path
+
+
+def _archive_dir_of(directory: Path) -> Path:
+    inner = directory / ARCHIVE_DIR
+    return inner if inner.is_dir() else directory
+
+
+def _install(data_path: Path, dest: Path) -> None:
+    """Copy ``data_path`` to ``dest`` atomically (temp file in the same directory, rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, data_path.open("rb") as src:
+            shutil.copyfileobj(src, out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _resolve_identity(
+    identity: SystemIdentity | None,
+    os_release: Path | None,
+    machine: str | None,
+    release: str | None,
+) -> tuple[SystemIdentity | None, bool]:
+    overrides = (os_release, machine, release)
+    if identity is not None:
+        if any(o is not None for o in overrides):
+            raise UsageError("give either an identity or os-release/machine/release overrides")
+        return identity, True
+    if any(o is not None for o in overrides):
+        if os_release is not None and not os_release.is_file():
+            raise NotFoundError(f"os-release file {os_release} does not exist")
+        return current_identity(os_release=os_release, machine=machine, release=release), True
+    return None, False
+
+
+def select_btf(
+    archive: Path,
+    *,
+    identity: SystemIdentity | None = None,
+    os_release: Path | None = None,
+    machine: str | None = None,
+    release: str | None = None,
+    nearest: bool = False,
+    extract_to: Path | None = None,
+    vmlinux: Path = VMLINUX_BTF,
+    limits: ExtractLimits = DEFAULT_LIMITS,
+    progress: Progress = NULL_PROGRESS,
+) -> SelectResult:
+    """Choose the BTF for this system (or the given identity) from a package or directory.
+
+    ``archive`` is a package tar (any of .tar, .tar.gz, .tar.xz, .tar.zst) or a directory: an
+    unpacked package or a btfhub-archive tree. ``os_release``, ``machine`` and ``release``
+    replace what would be read from this system and make the identity explicit, as does
+    ``identity``: then the archive is used even when the kernel has BTF. With ``extract_to``,
+    the chosen BTF (as ``<release>.btf``) and ``package.json`` are written there.
+    """
+    ident, explicit = _resolve_identity(identity, os_release, machine, release)
+    if ident is None:
+        if kernel_has_btf(vmlinux):
+            return SelectResult(None, False, custom_btf_needed=False, vmlinux=vmlinux)
+        ident = current_identity()
+    if archive.is_dir():
+        match = find_btf(_archive_dir_of(archive), ident, nearest=nearest, progress=progress)
+        path, pkg = match.path, None
+        if extract_to is not None:
+            extract_to.mkdir(parents=True, exist_ok=True)
+            path = extract_to / f"{match.release}.btf"
+            _install(match.path, path)
+            package_json = archive / PACKAGE_JSON
+            if package_json.is_file() and _inside(package_json, archive):
+                pkg = extract_to / PACKAGE_JSON
+                _install(package_json, pkg)
+        return SelectResult(
+            ident, explicit, True, vmlinux, path, match.member, match.release, match.exact, pkg
+        )
+    return _select_from_package(
+        archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress
+    )
+
+
+def _read_package(archive: Path) -> bytes:
+    try:
+        size = archive.stat().st_size
+        if size > MAX_PACKAGE_SIZE:
+            raise ArchiveError(f"{archive}: {size} bytes, more than {MAX_PACKAGE_SIZE} allowed")
+        return archive.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{archive} does not exist") from None
+    except OSError as err:
+        raise ArchiveError(f"cannot read {archive}: {err.strerror or err}") from err
+
+
+def _select_from_package(
+    archive: Path,
+    ident: SystemIdentity,
+    explicit: bool,
+    nearest: bool,
+    extract_to: Path | None,
+    vmlinux: Path,
+    limits: ExtractLimits,
+    progress: Progress,
+) -> SelectResult:
+    progress.phase(f"unpacking {archive}")
+    unpacked = unpack_tar(_read_package(archive), limits=limits, source=str(archive))
+    if unpacked.archive is None:
+        raise NoBtfFoundError(f"{archive} has no {ARCHIVE_DIR} directory, so no BTF at all")
+    with unpacked.archive as extracted:
+        match = find_btf(extracted.path, ident, nearest=nearest, progress=progress)
+        path = pkg = None
+        if extract_to is not None:
+            extract_to.mkdir(parents=True, exist_ok=True)
+            path = extract_to / f"{match.release}.btf"
+            _install(match.path, path)
+            if unpacked.package_json is not None:
+                pkg = extract_to / PACKAGE_JSON
+                _install(extracted.root / PACKAGE_JSON, pkg)
+    member = f"./{ARCHIVE_DIR}/{match.member}"
+    return SelectResult(
+        ident, explicit, True, vmlinux, path, member, match.release, match.exact, pkg
+    )
