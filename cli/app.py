@@ -7,6 +7,7 @@ import typer
 from btfhub_mirror import __version__
 
 from . import btf
+from .select import select
 
 app = typer.Typer(
     name="btfmirror",
@@ -16,6 +17,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(btf.app, name="btf")
+app.command("select")(select)
 
 
 def _version(value: bool) -> None:

@@ -129,8 +129,12 @@ def find_btf(
     *,
     nearest: bool = False,
     progress: Progress = NULL_PROGRESS,
+    display: str | None = None,
 ) -> BtfMatch:
-    """The BTF file for ``identity`` in a btfhub-archive directory; NoBtfFoundError if none."""
+    """The BTF file for ``identity`` in a btfhub-archive directory; NoBtfFoundError if none.
+
+    ``display`` names the directory in messages (default: its path).
+    """
     dirs = _candidate_dirs(archive_dir, identity)
     for directory in dirs:
         path = directory / f"{identity.release}.btf"
@@ -139,9 +143,9 @@ def find_btf(
             return BtfMatch(_checked(path, archive_dir), member, identity.release, exact=True)
     existing = [d for d in dirs if d.is_dir() and _inside(d, archive_dir)]
     releases = {p.name.removesuffix(".btf"): p for d in existing for p in sorted(d.glob("*.btf"))}
-    where = f"{archive_dir}/{identity.archive_path}"
+    where = f"{display or archive_dir}/{identity.archive_path}"
     if not nearest:
-        hint = f"; it has {len(releases)} other kernels there (try --nearest)" if releases else ""
+        hint = f"; it has {len(releases)} other kernel(s) there (try --nearest)" if releases else ""
         raise NoBtfFoundError(f"no BTF for {identity.describe()}: {where} does not exist{hint}")
     wanted = parse_release(identity.release)
     if wanted is None:
@@ -292,7 +296,9 @@ def _select_from_package(
     if unpacked.archive is None:
         raise NoBtfFoundError(f"{archive} has no {ARCHIVE_DIR} directory, so no BTF at all")
     with unpacked.archive as extracted:
-        match = find_btf(extracted.path, ident, nearest=nearest, progress=progress)
+        match = find_btf(
+            extracted.path, ident, nearest=nearest, progress=progress, display=f"{archive}:"
+        )
         path = pkg = None
         if extract_to is not None:
             extract_to.mkdir(parents=True, exist_ok=True)
