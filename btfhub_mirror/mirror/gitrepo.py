@@ -1,0 +1,300 @@
+"""All git access of the mirror: the git CLI (through GitPython) for the network, pygit2 to read.
+
+The mirror of one remote is a bare, blobless, shallow clone: it holds the tip commit and its
+trees, and only the blobs btfmirror asked for. libgit2 can neither filter nor fetch shallow over
+``file://``, and it fetches whole blobs into a promisor repository, so every network operation
+runs the git CLI; pygit2 only reads, and a missing blob reads as "not here" (it never goes to the
+network). Blobs come in one batched fetch per chunk (the noop negotiator and ``--stdin``, the
+fetch git itself runs for promisor objects), never one round trip per blob.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+import pygit2
+from git.cmd import handle_process_output
+from git.util import finalize_process
+
+from ..errors import GitCommandError
+from ..progress import NULL_PROGRESS, Progress
+
+# Repositories that an older git (or another tool) marked with extensions.partialClone must
+# still open; libgit2 refuses unknown extensions otherwise.
+pygit2.option(pygit2.enums.Option.SET_EXTENSIONS, ["partialclone"], 1)
+
+SYMLINK_MODE = 0o120000
+TREE_MODE = 0o040000
+
+# Never prompt for credentials (a dead or private remote must fail, not hang), and keep every
+# pack git receives as it came so its size is the number of bytes received.
+_NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+_NETWORK_CONFIG = ["fetch.unpackLimit=1", "transfer.unpackLimit=1", "protocol.version=2"]
+_SCRUBBED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")
+_FATAL_RE = re.compile(r"(?:fatal|error): (.+)")
+
+
+@dataclass(frozen=True, slots=True)
+class TreeFile:
+    """A non-directory entry of a tree: its path, blob id and git mode."""
+
+    path: str
+    oid: str
+    mode: int
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == SYMLINK_MODE
+
+
+@dataclass(frozen=True, slots=True)
+class FetchStats:
+    objects: int
+    bytes_received: int
+
+
+class _GitProgress(git.RemoteProgress):
+    """Forwards git's progress lines (objects, bytes) to a :class:`Progress`."""
+
+    _LABELS = {
+        git.RemoteProgress.COUNTING: "counting objects",
+        git.RemoteProgress.COMPRESSING: "compressing objects",
+        git.RemoteProgress.RECEIVING: "receiving objects",
+        git.RemoteProgress.RESOLVING: "resolving deltas",
+        git.RemoteProgress.WRITING: "writing objects",
+        git.RemoteProgress.FINDING_SOURCES: "finding sources",
+        git.RemoteProgress.CHECKING_OUT: "checking out",
+    }
+
+    def __init__(self, progress: Progress, prefix: str) -> None:
+        super().__init__()
+        self._progress = progress
+        self._prefix = prefix
+        self._stage: int | None = None
+        self._done = 0
+
+    def update(
+        self,
+        op_code: int,
+        cur_count: str | float,
+        max_count: str | float | None = None,
+        message: str = "",
+    ) -> None:
+        stage = op_code & self.OP_MASK
+        cur = int(float(cur_count or 0))
+        if stage != self._stage:
+            self._stage, self._done = stage, 0
+            total = int(float(max_count)) if max_count else None
+            label = self._LABELS.get(stage, "working")
+            self._progress.phase(f"{self._prefix}: {label}", total)
+        if cur > self._done:
+            self._progress.advance(cur - self._done, message.strip(" ,") or None)
+            self._done = cur
+
+
+def _git_error(action: str, err: BaseException, lines: Sequence[str] = ()) -> GitCommandError:
+    """One readable line from git's stderr (its last fatal/error line)."""
+    text = "\n".join([*lines, str(getattr(err, "stderr", "") or "")])
+    found = _FATAL_RE.findall(text)
+    fallback = (str(err).strip().splitlines() or ["git failed"])[-1]
+    detail = found[-1].strip().rstrip("'") if found else fallback
+    command = " ".join(str(c) for c in getattr(err, "command", []) or [])
+    status = getattr(err, "status", 1)
+    return GitCommandError(
+        action, detail, command=command, returncode=status if isinstance(status, int) else 1
+    )
+
+
+def _scrubbed_environ() -> None:
+    # A GIT_DIR inherited from a hook or an IDE would redirect every command (pre-commit's
+    # no_git_env); GitPython merges os.environ, so scrub the process environment itself.
+    for name in _SCRUBBED_ENV:
+        os.environ.pop(name, None)
+
+
+def _run(cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None) -> None:
+    """``git fetch ARGS`` with its progress lines parsed as they come."""
+    proc = cmd.fetch(
+        *args, as_process=True, universal_newlines=True,
+        istream=subprocess.PIPE if stdin is not None else None,
+    )
+    if stdin is not None:
+        assert proc.proc is not None and proc.proc.stdin is not None
+        proc.proc.stdin.write(stdin)
+        proc.proc.stdin.close()
+    # Text mode turns git's \r-separated progress updates into separate lines.
+    handle_process_output(
+        proc, None, adapter.new_message_handler(), finalize_process, decode_streams=False
+    )
+
+
+def remove_partial_clones(path: Path) -> None:
+    """Delete clones a killed run left half-made next to ``path``."""
+    for stale in path.parent.glob(f"{path.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+class MirrorRepo:
+    """The bare, blobless, shallow mirror of one remote."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.path = path
+        self.url = url
+        self._pg: pygit2.Repository | None = None
+
+    # -- network (git CLI) -------------------------------------------------------------
+
+    @classmethod
+    def clone(cls, path: Path, url: str, progress: Progress = NULL_PROGRESS) -> MirrorRepo:
+        """Clone trees only (``--filter=blob:none --depth=1``) into ``path``, atomically."""
+        _scrubbed_environ()
+        remove_partial_clones(path)
+        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+        adapter = _GitProgress(progress, f"cloning {url}")
+        try:
+            git.Repo.clone_from(
+                url,
+                partial,
+                progress=adapter,  # type: ignore[arg-type]  # RemoteProgress is accepted
+                env=_NETWORK_ENV,
+                multi_options=["--bare", "--filter=blob:none", "--depth=1", "--single-branch",
+                               "--no-tags"],
+            )
+        except (git.GitCommandError, git.GitCommandNotFound) as err:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise _git_error(f"cannot clone {url}", err, adapter.error_lines) from err
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        os.replace(partial, path)
+        return cls(path, url)
+
+    def _git(self, *, network: bool = False) -> git.Git:
+        cmd = git.Git(str(self.path))
+        env: dict[str, Any] = dict(_NETWORK_ENV)
+        env["GIT_DIR"] = str(self.path)
+        if not network:
+            env["GIT_NO_LAZY_FETCH"] = "1"
+        cmd.update_environment(**env)
+        return cmd
+
+    def update(self, progress: Progress = NULL_PROGRESS) -> str:
+        """Fetch the remote's new tip, commit and trees only; returns the tip."""
+        branch = self.branch()
+        adapter = _GitProgress(progress, f"updating {self.url}")
+        try:
+            _run(
+                self._git(network=True)(c=_NETWORK_CONFIG),
+                ["--depth=1", "--filter=blob:none", "--no-tags", "--progress", self.url,
+                 f"+refs/heads/{branch}:refs/heads/{branch}"],
+                adapter,
+            )
+        except (git.GitCommandError, git.GitCommandNotFound) as err:
+            raise _git_error(f"cannot update from {self.url}", err, adapter.error_lines) from err
+        self._pg = None
+        return self.tip()
+
+    def fetch_blobs(self, oids: Sequence[str], progress: Progress = NULL_PROGRESS) -> FetchStats:
+        """Download exactly ``oids`` in one request; returns objects and bytes received."""
+        if not oids:
+            return FetchStats(0, 0)
+        before = self.pack_bytes()
+        adapter = _GitProgress(progress, "fetching archives")
+        cmd = self._git(network=True)(c=["fetch.negotiationAlgorithm=noop", *_NETWORK_CONFIG])
+        try:
+            _run(
+                cmd,
+                ["--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                 "--filter=blob:none", "--progress", self.url, "--stdin"],
+                adapter,
+                stdin="".join(f"{oid}\n" for oid in oids),
+            )
+        except (git.GitCommandError, git.GitCommandNotFound) as err:
+            raise _git_error(f"cannot fetch from {self.url}", err, adapter.error_lines) from err
+        self._pg = None
+        missing = [oid for oid in oids if not self.has_blob(oid)]
+        if missing:
+            raise GitCommandError(
+                f"cannot fetch from {self.url}",
+                f"the remote did not send {len(missing)} of {len(oids)} objects "
+                f"(first: {missing[0]})",
+            )
+        return FetchStats(len(oids), self.pack_bytes() - before)
+
+    # -- local reads (pygit2, never touches the network) -------------------------------
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        if self._pg is None:
+            try:
+                self._pg = pygit2.Repository(str(self.path))
+            except pygit2.GitError as err:
+                raise GitCommandError(f"cannot open mirror {self.path}", str(err)) from err
+        return self._pg
+
+    def branch(self) -> str:
+        ref = self.repo.references.get("HEAD")
+        target = ref.target if ref is not None else None
+        if isinstance(target, str) and target.startswith("refs/heads/"):
+            return target.removeprefix("refs/heads/")
+        raise GitCommandError(f"mirror {self.path}", "HEAD does not name a branch")
+
+    def tip(self) -> str:
+        try:
+            return str(self.repo.revparse_single("HEAD").id)
+        except (KeyError, pygit2.GitError) as err:
+            raise GitCommandError(f"mirror {self.path}", f"no tip commit: {err}") from err
+
+    def files(self, commit: str | None = None) -> Iterator[TreeFile]:
+        """Every non-directory entry of the commit's tree (the tip by default), depth first."""
+        obj = self.repo.revparse_single(commit or "HEAD")
+        tree = obj.peel(pygit2.Tree)
+        yield from self._walk(tree, "")
+
+    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[TreeFile]:
+        for entry in tree:
+            path = prefix + str(entry.name)
+            if entry.filemode == TREE_MODE:
+                yield from self._walk(self.repo[entry.id].peel(pygit2.Tree), path + "/")
+            else:
+                yield TreeFile(path, str(entry.id), int(entry.filemode))
+
+    def has_blob(self, oid: str) -> bool:
+        return pygit2.Oid(hex=oid) in self.repo
+
+    def read_blob(self, oid: str) -> bytes:
+        obj = self.repo.get(oid)
+        if not isinstance(obj, pygit2.Blob):
+            raise GitCommandError(f"mirror {self.path}", f"blob {oid} is not in the mirror")
+        return bytes(obj.data)
+
+    def pack_bytes(self) -> int:
+        """Bytes of every pack the mirror holds (what git received over the wire)."""
+        total = 0
+        for pack in (self.path / "objects" / "pack").glob("*.pack"):
+            with contextlib.suppress(FileNotFoundError):
+                total += pack.stat().st_size
+        return total
+
+
+def blob_id(data: bytes) -> str:
+    """The git blob id of ``data``."""
+    return str(pygit2.hash(data))
+
+
+def file_blob_id(path: Path) -> str | None:
+    """The git blob id of a file's contents, None when it cannot be read."""
+    try:
+        return str(pygit2.hashfile(str(path)))
+    except (OSError, pygit2.GitError, ValueError):
+        return None

@@ -1,0 +1,270 @@
+"""The cache directory: catalog, git mirrors, the archive work tree, and the lock.
+
+Layout of the cache (``$BTFHUB_CACHE`` or the platform cache directory)::
+
+    README              who owns this directory
+    .lock               flock held by every run that writes
+    catalog.sqlite3     the catalog (see ``catalog/``)
+    git/<name>.git      one bare, blobless, shallow mirror per remote
+    archive/            <distro>/<version>/<arch>/<release>.btf.tar.xz, laid out exactly like
+                        btfhub-archive (codename symlinks included), usable as an archive dir
+
+Every file is written to a temporary name in its directory and renamed into place, so a crash
+never leaves a half-written archive under its real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..catalog import connect, migrate
+from ..catalog.migrations import schema_version
+from ..catalog.queries import (
+    CountRow,
+    KernelEntry,
+    OfferedAlias,
+    RemoteRow,
+    counts,
+    get_meta,
+    remotes,
+    select_entries,
+)
+from ..errors import NotFoundError
+from ..kernels import KernelFilter
+from ..paths import cache_dir
+from ..progress import NULL_PROGRESS, Progress
+from .lock import cache_lock
+
+README_TEXT = """\
+This directory is btfmirror's cache (https://github.com/aquasecurity/btfhub-archive, mirrored
+selectively). archive/ is laid out like btfhub-archive and can be used as an archive directory.
+Delete the whole directory to start over; do not edit catalog.sqlite3 or git/ by hand.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A btfmirror cache directory."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> Store:
+        return cls(cache_dir())
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.sqlite3"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def git_dir(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    def ensure(self) -> None:
+        """Create the cache layout if needed."""
+        for directory in (self.root, self.archive_dir, self.git_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        readme = self.root / "README"
+        if not readme.exists():
+            write_atomic(readme, README_TEXT.encode())
+
+    def lock(
+        self, *, wait: bool = True, progress: Progress = NULL_PROGRESS
+    ) -> contextlib.AbstractContextManager[None]:
+        """Exclusive use of the cache; see :func:`cache_lock`."""
+        self.ensure()
+        return cache_lock(
+            self.lock_path,
+            wait=wait,
+            on_wait=lambda: progress.note(f"waiting for another btfmirror using {self.root}"),
+        )
+
+    def open_catalog(self) -> sqlite3.Connection:
+        """The catalog, created and migrated to the current schema if needed."""
+        self.ensure()
+        conn = connect(self.catalog_path)
+        migrate(conn)
+        return conn
+
+    def open_existing_catalog(self) -> sqlite3.Connection:
+        """The catalog for reading; NotFoundError when nothing was ever synced here."""
+        if not self.catalog_path.exists():
+            raise NotFoundError(f"no catalog in {self.root}: run `btfmirror sync` first")
+        conn = connect(self.catalog_path)
+        migrate(conn)
+        return conn
+
+    def repo_path(self, url: str) -> Path:
+        """Where the mirror of ``url`` lives: a readable tail plus a hash of the whole URL."""
+        tail = re.sub(r"[^A-Za-z0-9._-]+", "_", url.rstrip("/").rsplit("/", 2)[-2:][-1])
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        return self.git_dir / f"{tail.removesuffix('.git')}-{digest}.git"
+
+    def local_file(self, path: str) -> Path:
+        return self.archive_dir / path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def link_aliases(store: Store, aliases: list[OfferedAlias]) -> int:
+    """Recreate the archive's symlinks whose target exists locally; returns how many exist."""
+    made = 0
+    for alias in aliases:
+        if alias.kind == "dangling":
+            continue
+        link = store.local_file(alias.path)
+        if not store.local_file(alias.target).exists():
+            continue
+        relative = os.path.relpath(store.local_file(alias.target), link.parent)
+        if link.is_symlink() and os.readlink(link) == relative:
+            made += 1
+            continue
+        if link.exists() and not link.is_symlink():
+            continue  # a real directory or file is there: never replace user data with a link
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.link-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(relative, tmp)
+        os.replace(tmp, link)
+        made += 1
+    return made
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    """Catalog rows selected by ``btfmirror list``."""
+
+    entries: tuple[KernelEntry, ...]
+    selection: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "selection": self.selection,
+            "count": len(self.entries),
+            "entries": [e.to_json() for e in self.entries],
+        }
+
+
+def list_kernels(
+    store: Store, flt: KernelFilter, *, local_only: bool = False, include_removed: bool = True
+) -> ListResult:
+    """Catalog rows matching ``flt`` (local or not), sorted by kernel version."""
+    with contextlib.closing(store.open_existing_catalog()) as conn:
+        rows = select_entries(
+            conn, flt, root=store.archive_dir, local_only=local_only,
+            include_removed=include_removed,
+        )
+    return ListResult(tuple(rows), flt.describe())
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    """What ``btfmirror status`` shows."""
+
+    cache_dir: Path
+    remotes: tuple[RemoteRow, ...]
+    counts: tuple[CountRow, ...]
+    last_sync: str | None
+    schema_version: int
+    archive_bytes: int
+    git_bytes: int
+    catalog_bytes: int
+
+    @property
+    def total(self) -> int:
+        return sum(c.total for c in self.counts)
+
+    @property
+    def local(self) -> int:
+        return sum(c.local for c in self.counts)
+
+    @property
+    def removed(self) -> int:
+        return sum(c.removed for c in self.counts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cache_dir": str(self.cache_dir),
+            "last_sync": self.last_sync,
+            "schema_version": self.schema_version,
+            "remotes": [
+                {"url": r.url, "tip": r.tip, "branch": r.branch, "last_sync": r.last_sync}
+                for r in self.remotes
+            ],
+            "totals": {"entries": self.total, "local": self.local, "removed": self.removed},
+            "counts": [
+                {"distro": c.distro, "arch": c.arch, "entries": c.total, "local": c.local,
+                 "removed": c.removed, "local_bytes": c.local_bytes}
+                for c in self.counts
+            ],
+            "disk": {"archive": self.archive_bytes, "git": self.git_bytes,
+                     "catalog": self.catalog_bytes},
+        }
+
+
+def cache_status(store: Store) -> StatusResult:
+    """Remotes, tips, counts per distro and arch, disk use and last sync of the cache."""
+    with contextlib.closing(store.open_existing_catalog()) as conn:
+        remote_rows = tuple(remotes(conn))
+        count_rows = tuple(counts(conn))
+        last_sync = get_meta(conn, "last_sync")
+        version = schema_version(conn)
+    catalog_bytes = sum(
+        p.stat().st_size for p in store.root.glob("catalog.sqlite3*") if p.is_file()
+    )
+    return StatusResult(
+        cache_dir=store.root,
+        remotes=remote_rows,
+        counts=count_rows,
+        last_sync=last_sync,
+        schema_version=version,
+        archive_bytes=_tree_bytes(store.archive_dir),
+        git_bytes=_tree_bytes(store.git_dir),
+        catalog_bytes=catalog_bytes,
+    )
+
+
+def iter_local_files(store: Store) -> Iterator[Path]:
+    """Every archive file in the work tree (symlinks excluded)."""
+    for path in store.archive_dir.rglob("*.btf.tar.xz"):
+        if not path.is_symlink():
+            yield path

@@ -1,0 +1,354 @@
+"""``sync``: learn what the remotes offer, then make exactly the selected kernels local.
+
+One run, under the cache lock:
+
+1. For each remote, clone trees only (first run) or fetch the new tip's trees (later runs).
+2. Walk the tip's tree (pygit2, no blobs needed) into archive entries and symlink aliases; with
+   several remotes the first one offering a path wins. Symlink blobs are tiny and fetched in one
+   batch so codename links (``ubuntu/focal`` → ``20.04``) can be resolved.
+3. Diff that offer against the catalog in one transaction: new paths are added, paths gone from
+   every remote are marked removed (their local files stay), changed blobs become stale.
+4. Check every selected local file against its blob id; write the ones that are missing or
+   wrong from blobs already in the mirror, and fetch the rest in batched requests of
+   ``chunk_size`` blobs. Each chunk's files and catalog rows are committed before the next
+   chunk, so a run killed at any point resumes without fetching a completed chunk again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..catalog import transaction
+from ..catalog.queries import (
+    PRESENT,
+    KernelEntry,
+    OfferedAlias,
+    OfferedEntry,
+    apply_offer,
+    live_aliases,
+    mark_local,
+    remotes,
+    select_entries,
+    set_remotes,
+)
+from ..errors import NotFoundError
+from ..kernels import KernelFilter
+from ..paths import default_remotes
+from ..progress import NULL_PROGRESS, Progress
+from .gitrepo import MirrorRepo, TreeFile, file_blob_id
+from .store import Store, link_aliases, write_atomic
+
+ARCHIVE_SUFFIX = ".btf.tar.xz"
+#: Blobs per fetch request: large enough to amortise the round trip, small enough that a killed
+#: run loses little.
+DEFAULT_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteState:
+    """One remote after a sync."""
+
+    url: str
+    tip: str
+    branch: str
+    entries: int  # archive entries its tip offers
+    cloned: bool  # first sync of this remote
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What ``sync`` did."""
+
+    remotes: tuple[RemoteState, ...]
+    selection: str
+    selected: int  # entries matching the filter (not removed)
+    fetched: int  # blobs downloaded by this run
+    already_present: int  # selected files already local and intact
+    from_mirror: int  # files (re)written from blobs already in the mirror, no download
+    repaired: tuple[str, ...]  # local files that were missing or corrupt and were replaced
+    tree_bytes: int  # received for commits, trees and symlinks
+    blob_bytes: int  # received for the selected archives
+    selected_bytes: int  # size of the selected archives
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    restored: tuple[str, ...]
+    catalog_entries: int
+    seconds: float
+    fetched_oids: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def bytes_received(self) -> int:
+        return self.tree_bytes + self.blob_bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "selection": self.selection,
+            "kernels_selected": self.selected,
+            "fetched": self.fetched,
+            "already_present": self.already_present,
+            "from_mirror": self.from_mirror,
+            "repaired": list(self.repaired),
+            "bytes_received": self.bytes_received,
+            "tree_bytes": self.tree_bytes,
+            "blob_bytes": self.blob_bytes,
+            "selected_bytes": self.selected_bytes,
+            "catalog": {
+                "entries": self.catalog_entries,
+                "added": len(self.added),
+                "changed": len(self.changed),
+                "removed": len(self.removed),
+                "restored": len(self.restored),
+            },
+            "remotes": [
+                {"url": r.url, "tip": r.tip, "branch": r.branch, "entries": r.entries,
+                 "cloned": r.cloned}
+                for r in self.remotes
+            ],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(slots=True)
+class _Offer:
+    entries: dict[str, OfferedEntry] = field(default_factory=dict)
+    aliases: dict[str, OfferedAlias] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Work:
+    fetched: list[str] = field(default_factory=list)
+    already_present: int = 0
+    from_mirror: int = 0
+    repaired: list[str] = field(default_factory=list)
+    blob_bytes: int = 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _classify(
+    files: Sequence[TreeFile], repo: MirrorRepo, remote: str, offer: _Offer
+) -> int:
+    """Add a tree's archive entries and symlinks to ``offer`` (first remote wins)."""
+    dirs = {posixpath.dirname(f.path) for f in files}
+    for d in list(dirs):
+        while d:
+            d = posixpath.dirname(d)
+            dirs.add(d)
+    paths = {f.path for f in files}
+    count = 0
+    for f in files:
+        parts = f.path.split("/")
+        if f.is_symlink:
+            target = repo.read_blob(f.oid).decode("utf-8", "replace")
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(f.path), target))
+            escaped = target.startswith("/") or resolved.startswith("..")
+            kind = (
+                "dangling" if escaped
+                else "dir" if resolved in dirs
+                else "file" if resolved in paths
+                else "dangling"
+            )
+            offer.aliases.setdefault(f.path, OfferedAlias(f.path, resolved, kind, remote))
+        elif len(parts) == 4 and parts[3].endswith(ARCHIVE_SUFFIX) and len(parts[3]) > 11:
+            count += 1
+            release = parts[3][: -len(ARCHIVE_SUFFIX)]
+            offer.entries.setdefault(
+                f.path, OfferedEntry(f.path, parts[0], parts[1], parts[2], release, f.oid, remote)
+            )
+    return count
+
+
+def _refresh_remote(
+    store: Store, url: str, offer: _Offer, progress: Progress
+) -> tuple[MirrorRepo, RemoteState, int]:
+    path = store.repo_path(url)
+    cloned = not (path / "HEAD").exists()
+    if cloned:
+        repo = MirrorRepo.clone(path, url, progress)
+        before = 0
+    else:
+        repo = MirrorRepo(path, url)
+        before = repo.pack_bytes()
+        repo.update(progress)
+    progress.phase(f"reading the tree of {url}")
+    files = list(repo.files())
+    links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
+    repo.fetch_blobs(list(dict.fromkeys(links)), progress)
+    entries = _classify(files, repo, url, offer)
+    state = RemoteState(url, repo.tip(), repo.branch(), entries, cloned)
+    return repo, state, repo.pack_bytes() - before
+
+
+def _check_local(
+    store: Store, conn: sqlite3.Connection, selected: Sequence[KernelEntry], work: _Work,
+    progress: Progress,
+) -> dict[str, list[KernelEntry]]:
+    """Blob-id check of every selected file; returns what is missing, by blob id."""
+    progress.phase("checking local files", len(selected))
+    need: dict[str, list[KernelEntry]] = {}
+    with transaction(conn):
+        for entry in selected:
+            local = store.local_file(entry.path)
+            actual = None if local.is_symlink() else file_blob_id(local)
+            if actual == entry.blob_oid:
+                work.already_present += 1
+                if entry.local_state != PRESENT:
+                    mark_local(conn, entry.path, PRESENT, archive_size=local.stat().st_size)
+            else:
+                if actual is not None or entry.local_state == PRESENT:
+                    work.repaired.append(entry.path)
+                if entry.local_state == PRESENT:
+                    mark_local(conn, entry.path, "stale")
+                need.setdefault(entry.blob_oid, []).append(entry)
+            progress.advance()
+    return need
+
+
+def _write_blobs(
+    store: Store, conn: sqlite3.Connection, repo: MirrorRepo, oids: Iterable[str],
+    need: dict[str, list[KernelEntry]], progress: Progress,
+) -> None:
+    now = _now()
+    with transaction(conn):
+        for oid in oids:
+            data = repo.read_blob(oid)
+            for entry in need[oid]:
+                write_atomic(store.local_file(entry.path), data)
+                mark_local(conn, entry.path, PRESENT, archive_size=len(data), now=now)
+            progress.advance()
+
+
+def _materialize(
+    store: Store, conn: sqlite3.Connection, repos: dict[str, MirrorRepo],
+    selected: Sequence[KernelEntry], chunk_size: int, progress: Progress,
+) -> _Work:
+    work = _Work()
+    need = _check_local(store, conn, selected, work, progress)
+    in_mirror = [oid for oid in need if repos[need[oid][0].remote].has_blob(oid)]
+    if in_mirror:
+        progress.phase("checking out from the mirror", len(in_mirror))
+        for remote, oids in _by_remote(in_mirror, need).items():
+            _write_blobs(store, conn, repos[remote], oids, need, progress)
+        work.from_mirror = sum(len(need[oid]) for oid in in_mirror)
+    missing = [oid for oid in need if oid not in set(in_mirror)]
+    for remote, oids in _by_remote(missing, need).items():
+        repo = repos[remote]
+        for start in range(0, len(oids), chunk_size):
+            chunk = oids[start : start + chunk_size]
+            stats = repo.fetch_blobs(chunk, progress)
+            work.blob_bytes += stats.bytes_received
+            work.fetched.extend(chunk)
+            progress.phase("checking out", len(chunk))
+            _write_blobs(store, conn, repo, chunk, need, progress)
+    return work
+
+
+def _by_remote(oids: Iterable[str], need: dict[str, list[KernelEntry]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for oid in oids:
+        grouped.setdefault(need[oid][0].remote, []).append(oid)
+    return grouped
+
+
+def sync(
+    store: Store,
+    flt: KernelFilter,
+    remote_urls: Sequence[str] = (),
+    *,
+    wait: bool = True,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress = NULL_PROGRESS,
+) -> SyncResult:
+    """Update the catalog from the remotes and make the kernels ``flt`` selects local.
+
+    ``remote_urls`` defaults to ``$BTFHUB_REPO`` or btfhub-archive. A failing remote raises
+    :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work tree change.
+    """
+    urls = tuple(dict.fromkeys(remote_urls)) or default_remotes()
+    started = time.monotonic()
+    with store.lock(wait=wait, progress=progress), contextlib.closing(
+        store.open_catalog()
+    ) as conn:
+        offer, repos, states, tree_bytes = _Offer(), {}, [], 0
+        for url in urls:
+            repo, state, received = _refresh_remote(store, url, offer, progress)
+            repos[url], tree_bytes = repo, tree_bytes + received
+            states.append(state)
+        now = _now()
+        changes = apply_offer(conn, list(offer.entries.values()), list(offer.aliases.values()), now)
+        set_remotes(conn, [(s.url, s.tip, s.branch) for s in states], now)
+        selected = select_entries(conn, flt, include_removed=False)
+        work = _materialize(store, conn, repos, selected, chunk_size, progress)
+        link_aliases(store, list(offer.aliases.values()))
+        total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        sizes = sum(_size(store.local_file(e.path)) for e in selected)
+    return SyncResult(
+        remotes=tuple(states),
+        selection=flt.describe(),
+        selected=len(selected),
+        fetched=len(work.fetched),
+        already_present=work.already_present,
+        from_mirror=work.from_mirror,
+        repaired=tuple(work.repaired),
+        tree_bytes=tree_bytes,
+        blob_bytes=work.blob_bytes,
+        selected_bytes=int(sizes),
+        added=changes.added,
+        changed=changes.changed,
+        removed=changes.removed,
+        restored=changes.restored,
+        catalog_entries=int(total),
+        seconds=time.monotonic() - started,
+        fetched_oids=tuple(work.fetched),
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def ensure_local(
+    store: Store, flt: KernelFilter, progress: Progress = NULL_PROGRESS, *, wait: bool = True
+) -> list[KernelEntry]:
+    """The catalog rows ``flt`` selects, each with its verified local ``.btf.tar.xz`` path.
+
+    Uses the catalog and mirrors as the last ``sync`` left them (no tip update); fetches
+    whatever selected archive is missing or corrupt. Kernels removed from the remotes are
+    returned only when their file is still local. Raises NotFoundError when nothing matches.
+    """
+    with store.lock(wait=wait, progress=progress), contextlib.closing(
+        store.open_existing_catalog()
+    ) as conn:
+        repos = {
+            r.url: MirrorRepo(store.repo_path(r.url), r.url)
+            for r in remotes(conn)
+            if (store.repo_path(r.url) / "HEAD").exists()
+        }
+        rows = select_entries(conn, flt)
+        wanted = [e for e in rows if not e.removed and e.remote in repos]
+        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress)
+        link_aliases(store, live_aliases(conn))
+        result = [
+            e for e in select_entries(conn, flt, root=store.archive_dir)
+            if e.local_path is not None
+        ]
+    if not result:
+        raise NotFoundError(
+            f"no kernel in the catalog of {store.root} matches {flt.describe()} "
+            "(run `btfmirror sync` with that selection)"
+        )
+    return result
