@@ -297,7 +297,11 @@ def _select_from_package(
         raise NoBtfFoundError(f"{archive} has no {ARCHIVE_DIR} directory, so no BTF at all")
     with unpacked.archive as extracted:
         match = find_btf(
-            extracted.path, ident, nearest=nearest, progress=progress, display=f"{archive}:"
+            extracted.path,
+            ident,
+            nearest=nearest,
+            progress=progress,
+            display=f"{archive}:./{ARCHIVE_DIR}",
         )
         path = pkg = None
         if extract_to is not None:
