@@ -6,7 +6,7 @@ import typer
 
 from btfhub_mirror import __version__
 
-from . import btf
+from . import btf, mirror
 from .select import select
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(btf.app, name="btf")
+mirror.register(app)
 app.command("select")(select)
 
 

@@ -83,6 +83,10 @@ class _GitProgress(git.RemoteProgress):
         self._stage: int | None = None
         self._done = 0
 
+    def lines(self) -> list[str]:
+        """What git said besides progress (its fatal and error lines included)."""
+        return [*self.other_lines, *self.error_lines]
+
     def update(
         self,
         op_code: int,
@@ -103,11 +107,19 @@ class _GitProgress(git.RemoteProgress):
 
 
 def _git_error(action: str, err: BaseException, lines: Sequence[str] = ()) -> GitCommandError:
-    """One readable line from git's stderr (its last fatal/error line)."""
-    text = "\n".join([*lines, str(getattr(err, "stderr", "") or "")])
-    found = _FATAL_RE.findall(text)
-    fallback = (str(err).strip().splitlines() or ["git failed"])[-1]
-    detail = found[-1].strip().rstrip("'") if found else fallback
+    """One readable line from git's stderr: its first fatal/error line (and continuation)."""
+    text = [*lines, *str(getattr(err, "stderr", "") or "").splitlines()]
+    detail = ""
+    for i, line in enumerate(text):
+        match = _FATAL_RE.search(line)
+        if match is not None:
+            detail = match.group(1).strip().rstrip("'")
+            rest = [t.strip() for t in text[i + 1 :] if t.strip()]
+            if detail.endswith(":") and rest:
+                detail = f"{detail} {rest[0]}"
+            break
+    if not detail:
+        detail = (str(err).strip().splitlines() or ["git failed"])[-1].strip()
     command = " ".join(str(c) for c in getattr(err, "command", []) or [])
     status = getattr(err, "status", 1)
     return GitCommandError(
@@ -172,7 +184,7 @@ class MirrorRepo:
             )
         except (git.GitCommandError, git.GitCommandNotFound) as err:
             shutil.rmtree(partial, ignore_errors=True)
-            raise _git_error(f"cannot clone {url}", err, adapter.error_lines) from err
+            raise _git_error(f"cannot clone {url}", err, adapter.lines()) from err
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
@@ -200,7 +212,7 @@ class MirrorRepo:
                 adapter,
             )
         except (git.GitCommandError, git.GitCommandNotFound) as err:
-            raise _git_error(f"cannot update from {self.url}", err, adapter.error_lines) from err
+            raise _git_error(f"cannot update from {self.url}", err, adapter.lines()) from err
         self._pg = None
         return self.tip()
 
@@ -220,7 +232,7 @@ class MirrorRepo:
                 stdin="".join(f"{oid}\n" for oid in oids),
             )
         except (git.GitCommandError, git.GitCommandNotFound) as err:
-            raise _git_error(f"cannot fetch from {self.url}", err, adapter.error_lines) from err
+            raise _git_error(f"cannot fetch from {self.url}", err, adapter.lines()) from err
         self._pg = None
         missing = [oid for oid in oids if not self.has_blob(oid)]
         if missing:

@@ -263,7 +263,7 @@ def _by_remote(oids: Iterable[str], need: dict[str, list[KernelEntry]]) -> dict[
 
 def sync(
     store: Store,
-    flt: KernelFilter,
+    flt: KernelFilter | None,
     remote_urls: Sequence[str] = (),
     *,
     wait: bool = True,
@@ -271,6 +271,8 @@ def sync(
     progress: Progress = NULL_PROGRESS,
 ) -> SyncResult:
     """Update the catalog from the remotes and make the kernels ``flt`` selects local.
+
+    ``flt=None`` updates the catalog only (an empty :class:`KernelFilter` selects everything).
 
     ``remote_urls`` defaults to ``$BTFHUB_REPO`` or btfhub-archive. A failing remote raises
     :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work tree change.
@@ -288,14 +290,16 @@ def sync(
         now = _now()
         changes = apply_offer(conn, list(offer.entries.values()), list(offer.aliases.values()), now)
         set_remotes(conn, [(s.url, s.tip, s.branch) for s in states], now)
-        selected = select_entries(conn, flt, include_removed=False)
+        selected = (
+            [] if flt is None else select_entries(conn, flt, include_removed=False)
+        )
         work = _materialize(store, conn, repos, selected, chunk_size, progress)
         link_aliases(store, list(offer.aliases.values()))
         total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
         sizes = sum(_size(store.local_file(e.path)) for e in selected)
     return SyncResult(
         remotes=tuple(states),
-        selection=flt.describe(),
+        selection="catalog only" if flt is None else flt.describe(),
         selected=len(selected),
         fetched=len(work.fetched),
         already_present=work.already_present,

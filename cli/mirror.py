@@ -1,0 +1,153 @@
+"""``btfmirror sync``, ``list`` and ``status``: the mirror and its catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from btfhub_mirror.mirror import Store, cache_status, list_kernels
+
+from ._console import console, print_json
+from ._errors import handle_errors
+from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._progress import RichProgress
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover (loop always returns)
+
+
+@handle_errors
+def sync_command(
+    distro: DistroOption = None,
+    version: VersionOption = None,
+    arch: ArchOption = None,
+    kernels: KernelsOption = None,
+    remote: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--remote", "-r",
+            help="Archive git URL, repeatable; the first that has a path wins. "
+            "Default: $BTFHUB_REPO (comma-separated) or aquasecurity/btfhub-archive.",
+        ),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Fetch every kernel the remotes offer (gigabytes).")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Update the catalog and fetch exactly the selected kernels.
+
+    Without a selection (and without --all) only the catalog is updated.
+
+    The cache is $BTFHUB_CACHE or the platform cache directory; its archive/ directory is laid
+    out like btfhub-archive.
+    """
+    from btfhub_mirror.mirror.sync import sync  # imports git and pygit2: only when syncing
+
+    flt = kernel_filter(distro, version, arch, kernels)
+    selection = flt if everything or not flt.is_empty else None  # None: the catalog only
+    with RichProgress() as progress:
+        result = sync(Store.default(), selection, remote or (), wait=not no_wait, progress=progress)
+    if as_json:
+        print_json(result.to_json())
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("kernels selected", str(result.selected))
+    table.add_row("fetched", str(result.fetched))
+    table.add_row("already present", str(result.already_present))
+    if result.from_mirror:
+        table.add_row("restored from the mirror", str(result.from_mirror))
+    if result.repaired:
+        table.add_row("repaired (missing or corrupt)", str(len(result.repaired)))
+    table.add_row("bytes received", human_bytes(result.bytes_received))
+    table.add_row("selected archives", human_bytes(result.selected_bytes))
+    table.add_row(
+        "catalog",
+        f"{result.catalog_entries} entries (+{len(result.added)} new, "
+        f"{len(result.removed)} removed)",
+    )
+    for state in result.remotes:
+        table.add_row("remote", f"{state.url} @ {state.tip[:12]}")
+    console.print(table)
+
+
+@handle_errors
+def list_command(
+    distro: DistroOption = None,
+    version: VersionOption = None,
+    arch: ArchOption = None,
+    kernels: KernelsOption = None,
+    local: Annotated[bool, typer.Option("--local", help="Only kernels present locally.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List catalog entries (everything the remotes offer, local or not)."""
+    flt = kernel_filter(distro, version, arch, kernels)
+    result = list_kernels(Store.default(), flt, local_only=local)
+    if as_json:
+        print_json(result.to_json())
+        return
+    if not console.is_terminal:
+        # Plain tab-separated rows for pipes: fast on 10,000 entries and easy to cut/awk.
+        lines = (
+            "\t".join((e.distro, e.version, e.arch, e.release, e.local_state))
+            + ("\tremoved\n" if e.removed else "\n")
+            for e in result.entries
+        )
+        console.file.write("".join(lines))
+        return
+    table = Table("distro", "version", "arch", "kernel", "local", "size", "note")
+    for e in result.entries:
+        table.add_row(
+            e.distro, e.version, e.arch, e.release,
+            "yes" if e.is_local else ("stale" if e.local_state == "stale" else ""),
+            human_bytes(e.archive_size) if e.archive_size else "",
+            "removed" if e.removed else "",
+        )
+    console.print(table)
+    console.print(f"{len(result.entries)} entries ({result.selection})", style="dim")
+
+
+@handle_errors
+def status_command(as_json: JsonOption = False) -> None:
+    """Remotes, tips, entries per distro and arch, disk use and last sync."""
+    result = cache_status(Store.default())
+    if as_json:
+        print_json(result.to_json())
+        return
+    console.print(f"cache {result.cache_dir}   last sync {result.last_sync or 'never'}")
+    for r in result.remotes:
+        console.print(f"remote {r.url}  {r.branch} @ {(r.tip or '?')[:12]}", markup=False)
+    table = Table("distro", "arch", "entries", "local", "removed", "local size")
+    for c in result.counts:
+        table.add_row(
+            c.distro, c.arch, str(c.total), str(c.local), str(c.removed), human_bytes(c.local_bytes)
+        )
+    table.add_row(
+        "total", "", str(result.total), str(result.local), str(result.removed),
+        human_bytes(sum(c.local_bytes for c in result.counts)), style="bold",
+    )
+    console.print(table)
+    console.print(
+        f"disk: archive {human_bytes(result.archive_bytes)}, git {human_bytes(result.git_bytes)}, "
+        f"catalog {human_bytes(result.catalog_bytes)}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sync``, ``list`` and ``status`` to the top-level application."""
+    app.command("sync")(sync_command)
+    app.command("list")(list_command)
+    app.command("status")(status_command)
