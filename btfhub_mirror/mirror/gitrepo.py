@@ -207,7 +207,8 @@ class MirrorRepo:
         try:
             _run(
                 self._git(network=True)(c=_NETWORK_CONFIG),
-                ["--depth=1", "--filter=blob:none", "--no-tags", "--progress", self.url,
+                ["--depth=1", "--filter=blob:none", "--no-tags", "--no-write-fetch-head",
+                 "--progress", self.url,
                  f"+refs/heads/{branch}:refs/heads/{branch}"],
                 adapter,
             )

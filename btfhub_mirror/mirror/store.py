@@ -113,9 +113,10 @@ class Store:
 
     def repo_path(self, url: str) -> Path:
         """Where the mirror of ``url`` lives: a readable tail plus a hash of the whole URL."""
-        tail = re.sub(r"[^A-Za-z0-9._-]+", "_", url.rstrip("/").rsplit("/", 2)[-2:][-1])
+        parts = [p.removesuffix(".git") for p in re.split(r"[/:]+", url)]
+        tail = re.sub(r"[^A-Za-z0-9._-]+", "_", next((p for p in reversed(parts) if p), "remote"))
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-        return self.git_dir / f"{tail.removesuffix('.git')}-{digest}.git"
+        return self.git_dir / f"{tail}-{digest}.git"
 
     def local_file(self, path: str) -> Path:
         return self.archive_dir / path

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from btfhub_mirror.mirror import Store
+from tests.helpers import need_tool
+
+from .gitfixtures import GitDaemon, Origin
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No test may touch the real cache or the real remote: the default cache is a fresh tmp
+    # directory and git may only speak file:// and git:// (no https to GitHub).
+    monkeypatch.setenv("BTFHUB_CACHE", str(tmp_path / "default-cache"))
+    monkeypatch.setenv("BTFHUB_REPO", "file:///nonexistent/btfhub-archive")
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file:git")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture(scope="session")
+def _origin_template(tmp_path_factory: pytest.TempPathFactory) -> Origin:
+    need_tool("git")
+    return Origin(tmp_path_factory.mktemp("template")).build()
+
+
+@pytest.fixture
+def origin(_origin_template: Origin, tmp_path: Path) -> Origin:
+    """A private copy of the btfhub-shaped origin repository."""
+    copy = Origin(tmp_path / "served")
+    shutil.copytree(_origin_template.work, copy.work, symlinks=True)
+    return copy
+
+
+@pytest.fixture
+def daemon(origin: Origin) -> Iterator[GitDaemon]:
+    need_tool("git")
+    with GitDaemon(origin.root) as served:
+        yield served
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "cache")
