@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .btf import types as t
-from .btf.ext import BtfExt, CoreRelo, FuncInfo, LineInfo, parse_btf_ext
+from .btf.ext import (
+    BtfExt,
+    CoreRelo,
+    CoreReloKind,
+    FuncInfo,
+    LineInfo,
+    describe_access,
+    parse_btf_ext,
+)
 from .btf.parse import Btf, parse_btf
 from .btf.wire import ByteOrder, Kind
 from .errors import BtfmirrorError, ElfFormatError, NotFoundError
@@ -313,3 +321,49 @@ def _type_size(btf: Btf, type_id: int) -> int | None:
     if isinstance(found, (t.Int, t.Struct, t.Union, t.Enum, t.Enum64, t.Float)):
         return found.size
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RelocationRow:
+    """One CO-RE relocation of one object, with its local C-like path."""
+
+    object: str
+    section: str
+    insn_index: int
+    kind: CoreReloKind
+    type_id: int
+    path: str
+    access_str: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "object": self.object,
+            "section": self.section,
+            "insn": self.insn_index,
+            "kind": self.kind.short_name,
+            "type_id": self.type_id,
+            "path": self.path,
+            "access": self.access_str,
+        }
+
+
+def list_relocations(paths: Sequence[str | os.PathLike[str]]) -> list[RelocationRow]:
+    """Every CO-RE relocation of the objects at ``paths``, object by object in file order."""
+    rows = []
+    for path in paths:
+        obj = BpfObject.open(path)
+        if obj.btf_ext_bytes is None:
+            raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
+        for relo in obj.core_relos:
+            rows.append(
+                RelocationRow(
+                    obj.source,
+                    relo.section,
+                    relo.insn_index,
+                    relo.kind,
+                    relo.type_id,
+                    describe_access(obj.btf, relo),
+                    relo.access_str,
+                )
+            )
+    return rows

@@ -7,6 +7,7 @@ import typer
 from btfhub_mirror import __version__
 
 from . import btf, mirror
+from .relocs import relocs
 from .select import select
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(btf.app, name="btf")
 mirror.register(app)
 app.command("select")(select)
+app.command("relocs")(relocs)
 
 
 def _version(value: bool) -> None:
