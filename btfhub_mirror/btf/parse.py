@@ -72,6 +72,9 @@ class Btf:
         self._index_types()
         self._cache: list[t.Type | None] = [None] * len(self._offsets)
         self._by_name: dict[str, list[int]] | None = None
+        #: Indexes derived from this blob by other modules (CO-RE name index, pointer size);
+        #: kept here so they live exactly as long as the parsed BTF.
+        self.derived: dict[str, object] = {}
 
     # -- indexing ---------------------------------------------------------------------------
 

@@ -1,0 +1,928 @@
+"""CO-RE relocation resolution, deciding exactly as libbpf does.
+
+Derived from the behaviour of libbpf's ``src/relo_core.c`` and the candidate search of
+``src/libbpf.c`` (BSD-2-Clause / LGPL-2.1), as pinned by Debian's libbpf 1.1 that bpftool 7.1
+uses; see ``shared/docs/btfgen-spec.md`` §3. Pure: takes parsed BTF and relocation records,
+returns decisions; no I/O.
+
+The algorithm, per relocation record (``bpf_core_calc_relo_insn``):
+
+1. parse the access string against the *local* (object) BTF into a spec: the raw indices, the
+   high-level accessors (root, named members, array indices) and the bit offset;
+2. TYPE_ID_LOCAL needs no target; otherwise take the candidate list for the local root id: every
+   target type of a compatible kind whose *essential* name (``___flavor`` stripped) equals the
+   local one, in id order; the list is cached per object and root id;
+3. match each candidate; compute the relocation value for each match; all matches must agree on
+   bit offset and on (poison, new value), else libbpf fails with an ambiguity error;
+4. prune the cached list to the matching candidates (later records see only those);
+5. with no match at all, compute the "no target" result: FIELD_EXISTS/TYPE_*/ENUMVAL_EXISTS
+   give 0, the other field kinds and ENUMVAL_VALUE are poisoned.
+
+The first match's target spec is what bpftool's min_core_btf consumes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import BtfmirrorError
+from . import types as t
+from .ext import CoreRelo, CoreReloKind
+from .parse import Btf
+from .wire import INT_SIGNED, Kind
+
+#: Mirrors BPF_CORE_SPEC_MAX_LEN (relo_core.h).
+SPEC_MAX_LEN = 64
+#: Mirrors MAX_RESOLVE_DEPTH (btf.c) used by btf__resolve_size.
+MAX_RESOLVE_DEPTH = 32
+#: libbpf's depth and level limits of the type-compatibility walks.
+COMPAT_DEPTH = 32
+COMPAT_LEVEL = 32
+#: skip_mods_and_typedefs has no limit in libbpf (kernel BTF is acyclic after validation); a
+#: cap keeps a hostile typedef cycle from hanging us.
+MAX_MOD_CHAIN = 1024
+
+#: The 11 spellings of "long" libbpf's determine_ptr_size() looks for.
+_LONG_NAMES = frozenset(
+    {
+        "long",
+        "long int",
+        "int long",
+        "unsigned long",
+        "long unsigned",
+        "unsigned long int",
+        "unsigned int long",
+        "long unsigned int",
+        "long int unsigned",
+        "int unsigned long",
+        "int long unsigned",
+    }
+)
+
+FIELD_KINDS = frozenset(k for k in CoreReloKind if k.is_field_based)
+TYPE_KINDS = frozenset(k for k in CoreReloKind if k.is_type_based)
+ENUMVAL_KINDS = frozenset(k for k in CoreReloKind if k.is_enumval_based)
+
+
+class CoreFailure(BtfmirrorError):
+    """libbpf would refuse this relocation (and bpftool would abort): ``reason`` says why.
+
+    ``code`` is a short machine name: ``spec`` (bad access string), ``anonymous`` (anonymous
+    local root), ``offset-ambiguity``, ``decision-ambiguity``, ``bitfield`` (cannot be read with
+    one 64-bit load), ``invalid`` (unsizable or malformed types).
+    """
+
+    def __init__(self, code: str, reason: str):
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+class _Errno(Exception):
+    """Internal: a negative libbpf return value with its warning text."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class _Poison(Exception):
+    """Internal: libbpf's -EUCLEAN, "poison the instruction"."""
+
+
+@dataclass(slots=True)
+class Accessor:
+    """``bpf_core_accessor``: a named member, an array index, or the root (name None)."""
+
+    type_id: int
+    idx: int
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class CoreSpec:
+    """``bpf_core_spec``: how a relocation's access string lands in one BTF."""
+
+    btf: Btf
+    root_type_id: int
+    kind: CoreReloKind
+    accessors: list[Accessor] = field(default_factory=list)
+    raw_spec: list[int] = field(default_factory=list)
+    bit_offset: int = 0
+
+    def copy(self) -> CoreSpec:
+        return CoreSpec(
+            self.btf,
+            self.root_type_id,
+            self.kind,
+            [Accessor(a.type_id, a.idx, a.name) for a in self.accessors],
+            list(self.raw_spec),
+            self.bit_offset,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RelocationResult:
+    """``bpf_core_relo_res``: the value before (local) and after (target) relocation."""
+
+    orig_val: int
+    new_val: int
+    poison: bool = False
+    validate: bool = True
+    orig_sz: int = 0
+    new_sz: int = 0
+    orig_type_id: int = 0
+    new_type_id: int = 0
+    fail_memsz_adjust: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateOutcome:
+    """One candidate tried for a relocation, as libbpf logs it."""
+
+    type_id: int
+    matched: bool
+    spec: CoreSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What libbpf decides for one relocation record against one target BTF."""
+
+    relo: CoreRelo
+    index: int  # position of the record within its ELF section (libbpf's "relo #N")
+    local_spec: CoreSpec | None
+    candidates: tuple[CandidateOutcome, ...]
+    target_spec: CoreSpec | None  # the first matching candidate's spec
+    result: RelocationResult | None
+    failure: CoreFailure | None = None
+
+    @property
+    def matched(self) -> bool:
+        return self.target_spec is not None
+
+    @property
+    def poisoned(self) -> bool:
+        return self.result is not None and self.result.poison
+
+
+# -- BTF helpers with libbpf semantics -------------------------------------------------------
+
+
+def essential_name_len(name: str) -> int:
+    """``bpf_core_essential_name_len``: the last ``X___Y`` flavor separator wins."""
+    n = len(name)
+    for i in range(n - 5, -1, -1):
+        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
+            return i + 1
+    return n
+
+
+def essential_name(name: str) -> str:
+    return name[: essential_name_len(name)]
+
+
+def skip_mods_and_typedefs(btf: Btf, type_id: int) -> tuple[int, t.Type]:
+    """Follow CONST/VOLATILE/RESTRICT/TYPE_TAG/TYPEDEF; returns the final id and type."""
+    typ = btf.type(type_id)
+    for _ in range(MAX_MOD_CHAIN):
+        if not isinstance(typ, t.ModOrTypedef):
+            return type_id, typ
+        type_id = typ.type_id
+        typ = btf.type(type_id)
+    raise _Errno("invalid", f"modifier/typedef chain through [{type_id}] is too long")
+
+
+def pointer_size(btf: Btf) -> int:
+    """``determine_ptr_size``: the size of the first INT spelled "long"; host size otherwise."""
+    cached = btf.derived.get("ptr_size")
+    if isinstance(cached, int):
+        return cached
+    size = 8 if sys.maxsize > 2**32 else 4
+    for type_id in btf.own_ids() if btf.base is None else range(1, btf.type_count):
+        if btf.kind(type_id) != Kind.INT:
+            continue
+        typ = btf.type(type_id)
+        assert isinstance(typ, t.Int)
+        if typ.size in (4, 8) and typ.name in _LONG_NAMES:
+            size = typ.size
+            break
+    btf.derived["ptr_size"] = size
+    return size
+
+
+def resolve_size(btf: Btf, type_id: int) -> int:
+    """``btf__resolve_size``; raises for void, FWD, FUNC and over-deep chains."""
+    nelems = 1
+    typ = btf.type(type_id)
+    for _ in range(MAX_RESOLVE_DEPTH):
+        if isinstance(typ, t.Void):
+            break
+        match typ:
+            case t.Int() | t.Struct() | t.Union() | t.Enum() | t.Enum64() | t.Datasec() | t.Float():
+                size = typ.size
+                break
+            case t.Pointer():
+                size = pointer_size(btf)
+                break
+            case t.Typedef() | t.Volatile() | t.Const() | t.Restrict() | t.Var() | t.DeclTag():
+                typ = btf.type(typ.type_id)
+            case t.TypeTag():
+                typ = btf.type(typ.type_id)
+            case t.Array():
+                if nelems and typ.nelems and 0xFFFFFFFF // nelems < typ.nelems:
+                    raise _Errno("invalid", f"array [{type_id}] is too large")
+                nelems *= typ.nelems
+                typ = btf.type(typ.type_id)
+            case _:
+                raise _Errno("invalid", f"cannot size [{type_id}] ({typ.kind.name})")
+    else:
+        raise _Errno("invalid", f"type chain from [{type_id}] is too deep to size")
+    if isinstance(typ, t.Void):
+        raise _Errno("invalid", f"cannot size [{type_id}]: it resolves to void")
+    if nelems and size > 0xFFFFFFFF // nelems:
+        raise _Errno("invalid", f"[{type_id}] is too large")
+    return nelems * size
+
+
+def _kinds_compat(a: t.Type, b: t.Type) -> bool:
+    """``btf_kind_core_compat``: same kind, or ENUM with ENUM64."""
+    if a.kind == b.kind:
+        return True
+    return a.kind in (Kind.ENUM, Kind.ENUM64) and b.kind in (Kind.ENUM, Kind.ENUM64)
+
+
+def _is_any_enum(typ: t.Type) -> bool:
+    return isinstance(typ, (t.Enum, t.Enum64))
+
+
+def _vlen(typ: t.Type) -> int:
+    if isinstance(typ, (t.Struct, t.Union)):
+        return len(typ.members)
+    if isinstance(typ, (t.Enum, t.Enum64)):
+        return len(typ.values)
+    if isinstance(typ, t.FuncProto):
+        return len(typ.params)
+    if isinstance(typ, t.Datasec):
+        return len(typ.vars)
+    if isinstance(typ, t.Func):
+        return typ.linkage
+    return 0
+
+
+def essential_name_index(btf: Btf) -> dict[str, list[int]]:
+    """Essential name -> ids of named types, ascending; built once per BTF."""
+    cached = btf.derived.get("essential_names")
+    if isinstance(cached, dict):
+        return cached
+    index: dict[str, list[int]] = {}
+    btf.ids_by_name("")  # builds the plain name index
+    assert btf._by_name is not None
+    for name, ids in btf._by_name.items():
+        index.setdefault(essential_name(name), []).extend(ids)
+    for ids in index.values():
+        ids.sort()
+    btf.derived["essential_names"] = index
+    return index
+
+
+def find_candidates(local: Btf, local_id: int, target: Btf) -> list[int]:
+    """``bpf_core_add_cands``: target ids of a compatible kind with the same essential name."""
+    local_type = local.type(local_id)
+    name = local_type.name
+    if not name:
+        return []
+    return [
+        cand
+        for cand in essential_name_index(target).get(essential_name(name), ())
+        if _kinds_compat(target.type(cand), local_type)
+    ]
+
+
+# -- local spec ------------------------------------------------------------------------------
+
+
+def _is_flex_array(btf: Btf, prev: Accessor, array: t.Array) -> bool:
+    """``is_flex_arr``: zero-length array that is the last member of its struct."""
+    if array.nelems:
+        return False
+    return prev.idx == _vlen(btf.type(prev.type_id)) - 1
+
+
+def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> CoreSpec:
+    """``bpf_core_parse_spec``: the local spec of a relocation (raises _Errno)."""
+    if not access_str or access_str.startswith(":"):
+        raise _Errno("spec", f"bad access string {access_str!r}")
+    spec = CoreSpec(btf, root_id, kind)
+    if kind in TYPE_KINDS:
+        if access_str != "0":
+            raise _Errno("spec", f"type-based relocation with access string {access_str!r}")
+        return spec
+    raw: list[int] = []
+    for part in access_str.split(":"):
+        if not part or not part.lstrip("-").isdigit():
+            raise _Errno("spec", f"bad access string {access_str!r}")
+        if len(raw) == SPEC_MAX_LEN:
+            raise _Errno("spec", f"access string {access_str!r} is too long")
+        raw.append(int(part))
+    spec.raw_spec = raw
+    type_id, typ = skip_mods_and_typedefs(btf, root_id)
+    first = raw[0]
+    root_acc = Accessor(type_id, first)
+    spec.accessors.append(root_acc)
+    if kind in ENUMVAL_KINDS:
+        if not isinstance(typ, (t.Enum, t.Enum64)) or len(raw) > 1 or not 0 <= first < len(
+            typ.values
+        ):
+            raise _Errno("spec", f"enum relocation {access_str!r} does not name an enumerator")
+        root_acc.name = typ.values[first].name
+        return spec
+    if kind not in FIELD_KINDS:
+        raise _Errno("spec", f"unknown relocation kind {kind}")
+    if first < 0:
+        raise _Errno("spec", f"negative index in {access_str!r}")
+    spec.bit_offset = first * resolve_size(btf, type_id) * 8
+    for idx in raw[1:]:
+        if idx < 0:
+            raise _Errno("spec", f"negative index in {access_str!r}")
+        type_id, typ = skip_mods_and_typedefs(btf, type_id)
+        if isinstance(typ, (t.Struct, t.Union)):
+            if idx >= len(typ.members):
+                raise _Errno("spec", f"member index {idx} out of range in {access_str!r}")
+            member = typ.members[idx]
+            spec.bit_offset += member.bit_offset
+            if member.name:
+                spec.accessors.append(Accessor(type_id, idx, member.name))
+            type_id = member.type_id
+        elif isinstance(typ, t.Array):
+            prev = spec.accessors[-1]
+            type_id, _ = skip_mods_and_typedefs(btf, typ.type_id)
+            if not _is_flex_array(btf, prev, typ) and idx >= typ.nelems:
+                raise _Errno("spec", f"array index {idx} out of range in {access_str!r}")
+            spec.accessors.append(Accessor(type_id, idx))
+            spec.bit_offset += idx * resolve_size(btf, type_id) * 8
+        else:
+            raise _Errno(
+                "spec",
+                f"access string {access_str!r} steps into [{type_id}] of kind {typ.kind.name}",
+            )
+    return spec
+
+
+# -- matching --------------------------------------------------------------------------------
+
+
+def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool:
+    """``bpf_core_fields_are_compat``."""
+    for _ in range(MAX_MOD_CHAIN):
+        local_id, lt = skip_mods_and_typedefs(local, local_id)
+        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+        if isinstance(lt, (t.Struct, t.Union)) and isinstance(tt, (t.Struct, t.Union)):
+            return True
+        if not _kinds_compat(lt, tt):
+            return False
+        match lt:
+            case t.Pointer() | t.Float():
+                return True
+            case t.Fwd() | t.Enum() | t.Enum64():
+                ll, tl = essential_name_len(lt.name), essential_name_len(tt.name)
+                return ll == 0 or tl == 0 or (ll == tl and lt.name[:ll] == tt.name[:tl])
+            case t.Int():
+                assert isinstance(tt, t.Int)
+                return lt.bit_offset == 0 and tt.bit_offset == 0
+            case t.Array():
+                assert isinstance(tt, t.Array)
+                local_id, targ_id = lt.type_id, tt.type_id
+            case _:
+                return False
+    raise _Errno("invalid", "array nesting too deep")
+
+
+def types_are_compat(
+    local: Btf, local_id: int, target: Btf, targ_id: int, level: int = COMPAT_LEVEL
+) -> bool:
+    """``__bpf_core_types_are_compat`` (TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE)."""
+    if not _kinds_compat(local.type(local_id), target.type(targ_id)):
+        return False
+    depth = COMPAT_DEPTH
+    while True:
+        depth -= 1
+        if depth < 0:
+            raise _Errno("invalid", "type compatibility check is too deep")
+        local_id, lt = skip_mods_and_typedefs(local, local_id)
+        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+        if not _kinds_compat(lt, tt):
+            return False
+        match lt:
+            case t.Void() | t.Struct() | t.Union() | t.Enum() | t.Enum64() | t.Fwd():
+                return True
+            case t.Int():
+                assert isinstance(tt, t.Int)
+                return lt.bit_offset == 0 and tt.bit_offset == 0
+            case t.Pointer():
+                assert isinstance(tt, t.Pointer)
+                local_id, targ_id = lt.type_id, tt.type_id
+            case t.Array():
+                assert isinstance(tt, t.Array)
+                local_id, targ_id = lt.type_id, tt.type_id
+            case t.FuncProto():
+                assert isinstance(tt, t.FuncProto)
+                if len(lt.params) != len(tt.params):
+                    return False
+                for lp, tp in zip(lt.params, tt.params, strict=True):
+                    if level <= 0:
+                        raise _Errno("invalid", "function prototype nesting too deep")
+                    lp_id, _ = skip_mods_and_typedefs(local, lp.type_id)
+                    tp_id, _ = skip_mods_and_typedefs(target, tp.type_id)
+                    if not types_are_compat(local, lp_id, target, tp_id, level - 1):
+                        return False
+                local_id, _ = skip_mods_and_typedefs(local, lt.return_type_id)
+                targ_id, _ = skip_mods_and_typedefs(target, tt.return_type_id)
+            case _:
+                return False
+
+
+def _names_match(local_name: str, targ_name: str) -> bool:
+    """``bpf_core_names_match``: anonymous matches anonymous; else essential names equal."""
+    if not targ_name:
+        return not local_name
+    ll, tl = essential_name_len(local_name), essential_name_len(targ_name)
+    return ll == tl and local_name[:ll] == targ_name[:tl]
+
+
+def types_match(
+    local: Btf,
+    local_id: int,
+    target: Btf,
+    targ_id: int,
+    behind_ptr: bool = False,
+    level: int = COMPAT_LEVEL,
+) -> bool:
+    """``__bpf_core_types_match`` (TYPE_MATCHES, kernel 6.1 / libbpf 1.0)."""
+    if level <= 0:
+        raise _Errno("invalid", "type match nesting too deep")
+    depth = COMPAT_DEPTH
+    while True:
+        depth -= 1
+        if depth < 0:
+            raise _Errno("invalid", "type match is too deep")
+        local_id, lt = skip_mods_and_typedefs(local, local_id)
+        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+        if not _names_match(lt.name, tt.name):
+            return False
+        lk, tk = lt.kind, tt.kind
+        match lt:
+            case t.Void():
+                return lk == tk
+            case t.Fwd():
+                if behind_ptr and lk != tk:
+                    return (tk == Kind.STRUCT and not lt.kind_flag) or (
+                        tk == Kind.UNION and lt.kind_flag
+                    )
+                return lk == tk and lt.kind_flag == tt.kind_flag
+            case t.Enum() | t.Enum64():
+                if not isinstance(tt, (t.Enum, t.Enum64)):
+                    return False
+                if lt.size != tt.size or len(lt.values) > len(tt.values):
+                    return False
+                return all(
+                    any(_names_match(lv.name, tv.name) for tv in tt.values) for lv in lt.values
+                )
+            case t.Struct() | t.Union():
+                if behind_ptr:
+                    if lk == tk:
+                        return True
+                    if tk != Kind.FWD:
+                        return False
+                    return (lk == Kind.UNION) == tt.kind_flag
+                if lk != tk:
+                    return False
+                assert isinstance(tt, (t.Struct, t.Union))
+                if len(lt.members) > len(tt.members):
+                    return False
+                for lm in lt.members:
+                    if not any(
+                        _names_match(lm.name, tm.name)
+                        and types_match(
+                            local, lm.type_id, target, tm.type_id, behind_ptr, level - 1
+                        )
+                        for tm in tt.members
+                    ):
+                        return False
+                return True
+            case t.Int():
+                if not isinstance(tt, t.Int):
+                    return False
+                return lt.size == tt.size and (lt.encoding & INT_SIGNED) == (
+                    tt.encoding & INT_SIGNED
+                )
+            case t.Pointer():
+                if not isinstance(tt, t.Pointer):
+                    return False
+                behind_ptr = True
+                local_id, targ_id = lt.type_id, tt.type_id
+            case t.Array():
+                if not isinstance(tt, t.Array) or lt.nelems != tt.nelems:
+                    return False
+                local_id, targ_id = lt.type_id, tt.type_id
+            case t.FuncProto():
+                if not isinstance(tt, t.FuncProto) or len(lt.params) != len(tt.params):
+                    return False
+                for lp, tp in zip(lt.params, tt.params, strict=True):
+                    if not types_match(
+                        local, lp.type_id, target, tp.type_id, behind_ptr, level - 1
+                    ):
+                        return False
+                local_id, targ_id = lt.return_type_id, tt.return_type_id
+            case _:
+                return False
+
+
+def _match_member(
+    local: Btf, local_acc: Accessor, target: Btf, targ_id: int, spec: CoreSpec
+) -> tuple[bool, int]:
+    """``bpf_core_match_member``: depth-first into anonymous members; (found, next id)."""
+    targ_id, targ_type = skip_mods_and_typedefs(target, targ_id)
+    if not isinstance(targ_type, (t.Struct, t.Union)):
+        return False, 0
+    local_type = local.type(local_acc.type_id)
+    assert isinstance(local_type, (t.Struct, t.Union))
+    local_member = local_type.members[local_acc.idx]
+    for i, member in enumerate(targ_type.members):
+        if len(spec.raw_spec) == SPEC_MAX_LEN:
+            raise _Errno("invalid", "struct/union/array nesting too deep")
+        spec.bit_offset += member.bit_offset
+        spec.raw_spec.append(i)
+        if not member.name:
+            found, next_id = _match_member(local, local_acc, target, member.type_id, spec)
+            if found:
+                return True, next_id
+        elif member.name == local_member.name:
+            spec.accessors.append(Accessor(targ_id, i, member.name))
+            if _fields_compat(local, local_member.type_id, target, member.type_id):
+                return True, member.type_id
+            spec.accessors.pop()
+            return False, 0
+        spec.bit_offset -= member.bit_offset
+        spec.raw_spec.pop()
+    return False, 0
+
+
+def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, CoreSpec]:
+    """``bpf_core_spec_match``: does candidate ``targ_id`` satisfy the local spec?"""
+    kind = local_spec.kind
+    spec = CoreSpec(target, targ_id, kind)
+    local = local_spec.btf
+    if kind in TYPE_KINDS:
+        if kind == CoreReloKind.TYPE_MATCHES:
+            return types_match(local, local_spec.root_type_id, target, targ_id), spec
+        return types_are_compat(local, local_spec.root_type_id, target, targ_id), spec
+    if kind in ENUMVAL_KINDS:
+        enum_id, enum_type = skip_mods_and_typedefs(target, targ_id)
+        if not isinstance(enum_type, (t.Enum, t.Enum64)):
+            return False, spec
+        local_name = local_spec.accessors[0].name or ""
+        want = essential_name(local_name)
+        for i, value in enumerate(enum_type.values):
+            if essential_name(value.name) == want:
+                spec.accessors.append(Accessor(enum_id, i, value.name))
+                spec.raw_spec.append(i)
+                return True, spec
+        return False, spec
+    cur = targ_id
+    for i, local_acc in enumerate(local_spec.accessors):
+        cur, targ_type = skip_mods_and_typedefs(target, cur)
+        if local_acc.name is not None:
+            found, cur = _match_member(local, local_acc, target, cur, spec)
+            if not found:
+                return False, spec
+            continue
+        if i > 0:
+            if not isinstance(targ_type, t.Array):
+                return False, spec
+            if not _is_flex_array(target, spec.accessors[-1], targ_type) and (
+                local_acc.idx >= targ_type.nelems
+            ):
+                return False, spec
+            cur, _ = skip_mods_and_typedefs(target, targ_type.type_id)
+        if len(spec.raw_spec) == SPEC_MAX_LEN:
+            raise _Errno("invalid", "struct/union/array nesting too deep")
+        spec.accessors.append(Accessor(cur, local_acc.idx))
+        spec.raw_spec.append(local_acc.idx)
+        spec.bit_offset += local_acc.idx * resolve_size(target, cur) * 8
+    return True, spec
+
+
+# -- relocation values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldValue:
+    value: int
+    size: int = 0
+    type_id: int = 0
+    validate: bool = True
+
+
+def _field_value(kind: CoreReloKind, spec: CoreSpec | None, little_endian: bool) -> _FieldValue:
+    """``bpf_core_calc_field_relo``."""
+    if kind == CoreReloKind.FIELD_EXISTS:
+        return _FieldValue(1 if spec is not None else 0)
+    if spec is None:
+        raise _Poison
+    btf = spec.btf
+    acc = spec.accessors[-1]
+    if acc.name is None:
+        if kind == CoreReloKind.FIELD_BYTE_OFFSET:
+            return _FieldValue(spec.bit_offset // 8, resolve_size(btf, acc.type_id), acc.type_id)
+        if kind == CoreReloKind.FIELD_BYTE_SIZE:
+            return _FieldValue(resolve_size(btf, acc.type_id))
+        raise _Errno("invalid", f"{kind.short_name} relocation cannot be applied to array access")
+    holder = btf.type(acc.type_id)
+    assert isinstance(holder, (t.Struct, t.Union))
+    member = holder.members[acc.idx]
+    field_type_id, mt = skip_mods_and_typedefs(btf, member.type_id)
+    bit_off = spec.bit_offset
+    bit_sz = member.bitfield_size
+    bitfield = bit_sz > 0
+    if bitfield:
+        byte_sz = getattr(mt, "size", 0)
+        if byte_sz <= 0:
+            raise _Errno("invalid", f"bitfield member {member.name} has no sized type")
+        byte_off = bit_off // 8 // byte_sz * byte_sz
+        while bit_off + bit_sz - byte_off * 8 > byte_sz * 8:
+            if byte_sz >= 8:
+                raise _Errno(
+                    "bitfield", f"bitfield {member.name} can't be read with one 64-bit load"
+                )
+            byte_sz *= 2
+            byte_off = bit_off // 8 // byte_sz * byte_sz
+    else:
+        byte_sz = resolve_size(btf, field_type_id)
+        byte_off = bit_off // 8
+        bit_sz = byte_sz * 8
+    validate = not bitfield
+    match kind:
+        case CoreReloKind.FIELD_BYTE_OFFSET:
+            if bitfield:
+                return _FieldValue(byte_off, validate=validate)
+            return _FieldValue(byte_off, byte_sz, field_type_id, validate)
+        case CoreReloKind.FIELD_BYTE_SIZE:
+            return _FieldValue(byte_sz, validate=validate)
+        case CoreReloKind.FIELD_SIGNED:
+            signed = (_is_any_enum(mt) and mt.kind_flag) or (
+                isinstance(mt, t.Int) and bool(mt.encoding & INT_SIGNED)
+            )
+            return _FieldValue(int(signed))
+        case CoreReloKind.FIELD_LSHIFT_U64:
+            # libbpf picks the formula by the byte order of the host it runs on.
+            if little_endian:
+                return _FieldValue(64 - (bit_off + bit_sz - byte_off * 8), validate=validate)
+            return _FieldValue((8 - byte_sz) * 8 + (bit_off - byte_off * 8), validate=validate)
+        case CoreReloKind.FIELD_RSHIFT_U64:
+            return _FieldValue(64 - bit_sz)
+    raise _Errno("invalid", f"unrecognized CO-RE relocation {kind}")
+
+
+def _type_value(kind: CoreReloKind, spec: CoreSpec | None) -> int:
+    """``bpf_core_calc_type_relo``: type-based kinds give 0 when the type is not found."""
+    if spec is None:
+        return 0
+    match kind:
+        case CoreReloKind.TYPE_ID_TARGET:
+            return spec.root_type_id
+        case CoreReloKind.TYPE_EXISTS | CoreReloKind.TYPE_MATCHES:
+            return 1
+        case CoreReloKind.TYPE_SIZE:
+            return resolve_size(spec.btf, spec.root_type_id)
+    raise _Errno("invalid", f"unrecognized CO-RE relocation {kind}")
+
+
+def _enumval_value(kind: CoreReloKind, spec: CoreSpec | None) -> int:
+    """``bpf_core_calc_enumval_relo``; ENUM values are sign-extended to 64 bits like libbpf."""
+    if kind == CoreReloKind.ENUMVAL_EXISTS:
+        return 1 if spec is not None else 0
+    if spec is None:
+        raise _Poison
+    acc = spec.accessors[0]
+    enum = spec.btf.type(acc.type_id)
+    assert isinstance(enum, (t.Enum, t.Enum64))
+    value = enum.values[acc.idx].value
+    if isinstance(enum, t.Enum):
+        value = (value & 0xFFFFFFFF) - ((value & 0x80000000) << 1)  # as __s32
+    return value & 0xFFFFFFFFFFFFFFFF
+
+
+def calc_relo(
+    kind: CoreReloKind, local_spec: CoreSpec, targ_spec: CoreSpec | None, little_endian: bool
+) -> RelocationResult:
+    """``bpf_core_calc_relo``: original (local) and new (target) values."""
+    if kind in FIELD_KINDS:
+        orig = _field_value(kind, local_spec, little_endian)
+        try:
+            new = _field_value(kind, targ_spec, little_endian)
+        except _Poison:
+            return RelocationResult(orig.value, 0, poison=True, validate=orig.validate)
+        fail_adjust = False
+        if orig.size != new.size:
+            # libbpf only allows resizing a load of a pointer or an unsigned integer.
+            assert targ_spec is not None
+            ot = local_spec.btf.type(orig.type_id)
+            nt = targ_spec.btf.type(new.type_id)
+            safe = (isinstance(ot, t.Pointer) and isinstance(nt, t.Pointer)) or (
+                isinstance(ot, t.Int)
+                and isinstance(nt, t.Int)
+                and ot.encoding != INT_SIGNED
+                and nt.encoding != INT_SIGNED
+            )
+            fail_adjust = not safe
+        return RelocationResult(
+            orig.value,
+            new.value,
+            validate=orig.validate,
+            orig_sz=orig.size,
+            new_sz=new.size,
+            orig_type_id=orig.type_id,
+            new_type_id=new.type_id,
+            fail_memsz_adjust=fail_adjust,
+        )
+    if kind in TYPE_KINDS:
+        return RelocationResult(
+            _type_value(kind, local_spec),
+            _type_value(kind, targ_spec),
+            validate=kind != CoreReloKind.TYPE_ID_TARGET,
+        )
+    orig_val = _enumval_value(kind, local_spec)
+    try:
+        return RelocationResult(orig_val, _enumval_value(kind, targ_spec))
+    except _Poison:
+        return RelocationResult(orig_val, 0, poison=True)
+
+
+# -- the resolver ----------------------------------------------------------------------------
+
+
+class CoreResolver:
+    """Resolves one object's relocations against one target BTF, as libbpf would.
+
+    Holds the per-object candidate cache (keyed by local root id) that libbpf prunes as it
+    goes, so records must be resolved in file order with one resolver per object.
+    """
+
+    def __init__(self, local: Btf, target: Btf, *, little_endian_host: bool | None = None):
+        self.local = local
+        self.target = target
+        self.little_endian = (
+            sys.byteorder == "little" if little_endian_host is None else little_endian_host
+        )
+        self.candidates: dict[int, list[int]] = {}
+
+    def resolve(self, relo: CoreRelo, index: int) -> Resolution:
+        """``bpf_core_calc_relo_insn`` for one record; failures are returned, not raised."""
+        try:
+            return self._resolve(relo, index)
+        except BtfmirrorError as err:  # malformed object BTF (dangling ids and the like)
+            return self._failed(relo, index, None, [], "invalid", str(err))
+
+    def _resolve(self, relo: CoreRelo, index: int) -> Resolution:
+        local_spec: CoreSpec | None = None
+        outcomes: list[CandidateOutcome] = []
+        try:
+            local_spec = parse_spec(self.local, relo.type_id, relo.access_str, relo.kind)
+        except _Errno as err:
+            return self._failed(relo, index, None, outcomes, err.code, err.reason)
+        except BtfmirrorError as err:
+            return self._failed(relo, index, None, outcomes, "spec", str(err))
+        if relo.kind == CoreReloKind.TYPE_ID_LOCAL:
+            result = RelocationResult(relo.type_id, relo.type_id, validate=False)
+            return Resolution(relo, index, local_spec, (), None, result)
+        if not self.local.type(relo.type_id).name:
+            return self._failed(
+                relo,
+                index,
+                local_spec,
+                outcomes,
+                "anonymous",
+                f"<{relo.kind.short_name}> ({int(relo.kind)}) relocation doesn't support "
+                "anonymous types",
+            )
+        cands = self.candidates.get(relo.type_id)
+        if cands is None:
+            cands = self.candidates[relo.type_id] = find_candidates(
+                self.local, relo.type_id, self.target
+            )
+        try:
+            return self._match(relo, index, local_spec, cands, outcomes)
+        except _Errno as err:
+            return self._failed(relo, index, local_spec, outcomes, err.code, err.reason)
+
+    def _match(
+        self,
+        relo: CoreRelo,
+        index: int,
+        local_spec: CoreSpec,
+        cands: list[int],
+        outcomes: list[CandidateOutcome],
+    ) -> Resolution:
+        targ_spec: CoreSpec | None = None
+        targ_res: RelocationResult | None = None
+        kept: list[int] = []
+        for cand in cands:
+            matched, cand_spec = spec_match(local_spec, self.target, cand)
+            outcomes.append(CandidateOutcome(cand, matched, cand_spec))
+            if not matched:
+                continue
+            cand_res = calc_relo(relo.kind, local_spec, cand_spec, self.little_endian)
+            if targ_spec is None or targ_res is None:
+                targ_spec, targ_res = cand_spec, cand_res
+            elif cand_spec.bit_offset != targ_spec.bit_offset:
+                raise _Errno(
+                    "offset-ambiguity",
+                    f"field offset ambiguity: {cand_spec.bit_offset} != {targ_spec.bit_offset}",
+                )
+            elif cand_res.poison != targ_res.poison or cand_res.new_val != targ_res.new_val:
+                raise _Errno(
+                    "decision-ambiguity",
+                    "relocation decision ambiguity: "
+                    f"{'failure' if cand_res.poison else 'success'} {cand_res.new_val} != "
+                    f"{'failure' if targ_res.poison else 'success'} {targ_res.new_val}",
+                )
+            kept.append(cand)
+        if kept:
+            cands[:] = kept  # libbpf prunes the cached list to the matching candidates
+            return Resolution(relo, index, local_spec, tuple(outcomes), targ_spec, targ_res)
+        result = calc_relo(relo.kind, local_spec, None, self.little_endian)
+        return Resolution(relo, index, local_spec, tuple(outcomes), None, result)
+
+    @staticmethod
+    def _failed(
+        relo: CoreRelo,
+        index: int,
+        local_spec: CoreSpec | None,
+        outcomes: list[CandidateOutcome],
+        code: str,
+        reason: str,
+    ) -> Resolution:
+        failure = CoreFailure(code, f"{relo.section}: relo #{index}: {reason}")
+        return Resolution(relo, index, local_spec, tuple(outcomes), None, None, failure)
+
+
+def relocation_indices(relos: Sequence[CoreRelo]) -> list[int]:
+    """libbpf's ``relo #N``: the position of each record within its ELF section."""
+    counts: dict[str, int] = {}
+    out = []
+    for relo in relos:
+        n = counts.get(relo.section, 0)
+        out.append(n)
+        counts[relo.section] = n + 1
+    return out
+
+
+def resolve_all(
+    local: Btf,
+    relos: Iterable[CoreRelo],
+    target: Btf,
+    *,
+    little_endian_host: bool | None = None,
+) -> list[Resolution]:
+    """Resolve every record of one object in file order (a fresh candidate cache)."""
+    records = list(relos)
+    resolver = CoreResolver(local, target, little_endian_host=little_endian_host)
+    return [
+        resolver.resolve(relo, index)
+        for relo, index in zip(records, relocation_indices(records), strict=True)
+    ]
+
+
+# -- libbpf's spec text, for logs and the bpftool oracle ------------------------------------
+
+
+def format_spec(spec: CoreSpec) -> str:
+    """``bpf_core_format_spec``: e.g. ``<byte_off> [5] struct s.a.b[2] (0:1:0:2 @ offset 8)``."""
+    btf = spec.btf
+    root = btf.type(spec.root_type_id)
+    # libbpf's btf_kind_str(): lower-case kind names, "void" for id 0.
+    kind_str = root.kind.name.lower() if root.kind != Kind.UNKN else "void"
+    out = f"<{spec.kind.short_name}> [{spec.root_type_id}] {kind_str} {root.name or '<anon>'}"
+    if spec.kind in TYPE_KINDS:
+        return out
+    if spec.kind in ENUMVAL_KINDS:
+        _, enum = skip_mods_and_typedefs(btf, spec.root_type_id)
+        # libbpf prints raw_spec[0] even for a non-matching candidate, whose spec is zeroed.
+        index = spec.raw_spec[0] if spec.raw_spec else 0
+        if not isinstance(enum, (t.Enum, t.Enum64)) or index >= len(enum.values):
+            return out
+        value = enum.values[index]
+        return f"{out}::{value.name} = {value.value}"
+    for i, acc in enumerate(spec.accessors):
+        if acc.name is not None:
+            out += f".{acc.name}"
+        elif i > 0 or acc.idx > 0:
+            out += f"[{acc.idx}]"
+    raw = ":".join(str(i) for i in spec.raw_spec)
+    if spec.bit_offset % 8:
+        return f"{out} ({raw} @ offset {spec.bit_offset // 8}.{spec.bit_offset % 8})"
+    return f"{out} ({raw} @ offset {spec.bit_offset // 8})"
