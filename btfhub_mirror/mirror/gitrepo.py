@@ -217,12 +217,14 @@ class MirrorRepo:
         self._pg = None
         return self.tip()
 
-    def fetch_blobs(self, oids: Sequence[str], progress: Progress = NULL_PROGRESS) -> FetchStats:
+    def fetch_blobs(
+        self, oids: Sequence[str], progress: Progress = NULL_PROGRESS, label: str = "archives"
+    ) -> FetchStats:
         """Download exactly ``oids`` in one request; returns objects and bytes received."""
         if not oids:
             return FetchStats(0, 0)
         before = self.pack_bytes()
-        adapter = _GitProgress(progress, "fetching archives")
+        adapter = _GitProgress(progress, f"fetching {label}")
         cmd = self._git(network=True)(c=["fetch.negotiationAlgorithm=noop", *_NETWORK_CONFIG])
         try:
             _run(

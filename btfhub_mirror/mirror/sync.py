@@ -184,7 +184,7 @@ def _refresh_remote(
     progress.phase(f"reading the tree of {url}")
     files = list(repo.files())
     links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
-    repo.fetch_blobs(list(dict.fromkeys(links)), progress)
+    repo.fetch_blobs(list(dict.fromkeys(links)), progress, label="symlinks")
     entries = _classify(files, repo, url, offer)
     state = RemoteState(url, repo.tip(), repo.branch(), entries, cloned)
     return repo, state, repo.pack_bytes() - before
