@@ -302,6 +302,28 @@ class _Extractor:
                 raise self.fail(name, f"cannot create symbolic link: {err.strerror}") from err
 
 
+#: Largest PAX / GNU long-name header accepted; tarfile reads one whole into memory.
+MAX_META_SIZE = 1024 * 1024
+_META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """Refuses an oversized metadata header before tarfile reads it into memory."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> Any:
+        if self.type in _META_TYPES and self.size > MAX_META_SIZE:
+            raise ArchiveError(
+                f"a {self.size}-byte metadata (PAX or long name) header; at most "
+                f"{MAX_META_SIZE} allowed"
+            )
+        return super()._proc_member(tar)  # type: ignore[misc]
+
+
+def _stream_cap(limits: ExtractLimits) -> int:
+    """Decompressed bytes a tar within ``limits`` can need: data, headers, padding."""
+    return limits.max_total_size + limits.max_entries * 4 * 512 + tarfile.RECORDSIZE
+
+
 def _type_name(member: tarfile.TarInfo) -> str:
     if member.ischr():
         return "character device"
@@ -334,8 +356,8 @@ def extract_package(
     try:
         stream = open_decompressed(data)
         # Headers and padding count too: a tar of a billion empty entries is a bomb as well.
-        capped = io.BufferedReader(_CappedReader(stream, limits.max_total_size * 2, source))
-        with tarfile.open(fileobj=capped, mode="r|") as tar:
+        capped = io.BufferedReader(_CappedReader(stream, _stream_cap(limits), source))
+        with tarfile.open(fileobj=capped, mode="r|", tarinfo=_CappedTarInfo) as tar:
             for member in _members(tar, limits, source):
                 extractor.add(tar, member)
         extractor.finish()
