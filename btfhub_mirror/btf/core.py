@@ -835,20 +835,32 @@ class CoreResolver:
             outcomes.append(CandidateOutcome(cand, matched, cand_spec))
             if not matched:
                 continue
-            cand_res = calc_relo(relo.kind, local_spec, cand_spec, self.little_endian)
+            try:
+                cand_res = calc_relo(relo.kind, local_spec, cand_spec, self.little_endian)
+            except _Errno as err:
+                # libbpf gives up here; keep the spec so a lenient caller can still use it.
+                return self._failed(
+                    relo, index, local_spec, outcomes, err.code, err.reason, targ_spec or cand_spec
+                )
+            problem: _Errno | None = None
             if targ_spec is None or targ_res is None:
                 targ_spec, targ_res = cand_spec, cand_res
             elif cand_spec.bit_offset != targ_spec.bit_offset:
-                raise _Errno(
+                problem = _Errno(
                     "offset-ambiguity",
                     f"field offset ambiguity: {cand_spec.bit_offset} != {targ_spec.bit_offset}",
                 )
             elif cand_res.poison != targ_res.poison or cand_res.new_val != targ_res.new_val:
-                raise _Errno(
+                problem = _Errno(
                     "decision-ambiguity",
                     "relocation decision ambiguity: "
                     f"{'failure' if cand_res.poison else 'success'} {cand_res.new_val} != "
                     f"{'failure' if targ_res.poison else 'success'} {targ_res.new_val}",
+                )
+            if problem is not None:
+                # libbpf stops at the first disagreement; the first match is what it had chosen.
+                return self._failed(
+                    relo, index, local_spec, outcomes, problem.code, problem.reason, targ_spec
                 )
             kept.append(cand)
         if kept:
@@ -865,9 +877,11 @@ class CoreResolver:
         outcomes: list[CandidateOutcome],
         code: str,
         reason: str,
+        chosen: CoreSpec | None = None,
     ) -> Resolution:
+        """A relocation libbpf refuses; ``chosen`` is the first match it had found, if any."""
         failure = CoreFailure(code, f"{relo.section}: relo #{index}: {reason}")
-        return Resolution(relo, index, local_spec, tuple(outcomes), None, None, failure)
+        return Resolution(relo, index, local_spec, tuple(outcomes), chosen, None, failure)
 
 
 def relocation_indices(relos: Sequence[CoreRelo]) -> list[int]:

@@ -1,0 +1,162 @@
+"""Phase 1 of minimizing: mark the target types and members each relocation needs.
+
+Follows bpftool's ``btfgen_record_reloc`` and its helpers (``src/gen.c``, bpftool 7.1;
+``shared/docs/btfgen-spec.md`` §4.3-4.4), given the *target* spec of the first matching
+candidate (or nothing when no candidate matched):
+
+- field kinds mark the root's typedef/modifier chain, every struct or union on the target raw
+  spec (anonymous containers included) with only the member traversed, and each traversed
+  member's type without following pointers;
+- TYPE_ID_TARGET, TYPE_EXISTS and TYPE_SIZE mark the root following pointers, typedefs and
+  function prototypes but never adding members;
+- TYPE_MATCHES marks every member of composites reached by value, nothing behind pointers;
+- enum kinds mark the whole enum; TYPE_ID_LOCAL marks nothing.
+
+Where bpftool aborts ("unsupported kind" for a FWD or TYPE_TAG reached by a type walk), strict
+mode raises the same failure; lenient mode keeps the type, records a warning and goes on.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..btf import types as t
+from ..btf.core import CoreSpec
+from ..btf.ext import CoreReloKind
+from ..btf.parse import Btf
+from ..errors import BtfmirrorError
+
+
+class MinimizeError(BtfmirrorError):
+    """Minimizing cannot go on the way bpftool would (strict mode), or the input is unusable."""
+
+
+@dataclass
+class Marks:
+    """The union of everything recorded so far: type ids and, per composite, member indices."""
+
+    types: set[int] = field(default_factory=set)
+    members: dict[int, set[int]] = field(default_factory=dict)
+
+    def mark_member(self, type_id: int, index: int) -> None:
+        self.members.setdefault(type_id, set()).add(index)
+
+
+class Recorder:
+    """Marks types in ``source`` for target specs, as bpftool's btfgen does."""
+
+    def __init__(self, source: Btf, *, strict: bool = False):
+        self.source = source
+        self.strict = strict
+        self.marks = Marks()
+        self.warnings: list[str] = []
+        self._walked: set[tuple[int, bool]] = set()
+        self._matched: set[tuple[int, bool]] = set()
+
+    def _unsupported(self, type_id: int, typ: t.Type, context: str) -> None:
+        message = f"unsupported kind: {typ.kind.name.lower()} ({type_id})"
+        if self.strict:
+            raise MinimizeError(f"{context}: {message} (bpftool aborts here)")
+        self.warnings.append(f"{context}: {message}; kept it where bpftool would abort")
+
+    def mark_type(self, type_id: int, follow_pointers: bool, context: str) -> None:
+        """``btfgen_mark_type``: the type and what it refers to, members never."""
+        stack = [type_id]
+        while stack:
+            current = stack.pop()
+            if current == 0 or (current, follow_pointers) in self._walked:
+                continue
+            self._walked.add((current, follow_pointers))
+            self.marks.types.add(current)
+            typ = self.source.type(current)
+            match typ:
+                case t.Int() | t.Float() | t.Enum() | t.Enum64() | t.Struct() | t.Union():
+                    pass
+                case t.Pointer():
+                    if follow_pointers:
+                        stack.append(typ.type_id)
+                case t.Const() | t.Restrict() | t.Volatile() | t.Typedef():
+                    stack.append(typ.type_id)
+                case t.Array():
+                    # bpftool marks the element type before the index type; order is irrelevant
+                    # for the result (a set), so a stack is fine.
+                    stack.extend((typ.index_type_id, typ.type_id))
+                case t.FuncProto():
+                    stack.extend(p.type_id for p in reversed(typ.params))
+                    stack.append(typ.return_type_id)
+                case t.Fwd():
+                    self._unsupported(current, typ, context)
+                case t.TypeTag() | t.Func() | t.Var() | t.DeclTag():
+                    self._unsupported(current, typ, context)
+                    stack.append(typ.type_id)
+                case _:
+                    self._unsupported(current, typ, context)
+
+    def mark_type_match(self, type_id: int, behind_ptr: bool, context: str) -> None:
+        """``btfgen_mark_type_match``: all members of by-value composites (TYPE_MATCHES)."""
+        stack = [(type_id, behind_ptr)]
+        while stack:
+            current, behind = stack.pop()
+            if current == 0 or (current, behind) in self._matched:
+                continue
+            self._matched.add((current, behind))
+            self.marks.types.add(current)
+            typ = self.source.type(current)
+            match typ:
+                case t.Int() | t.Float() | t.Enum() | t.Enum64():
+                    pass
+                case t.Struct() | t.Union():
+                    if not behind:
+                        for index, member in enumerate(typ.members):
+                            self.marks.mark_member(current, index)
+                            stack.append((member.type_id, False))
+                case t.Const() | t.Restrict() | t.Typedef() | t.Volatile():
+                    stack.append((typ.type_id, behind))
+                case t.Fwd():
+                    pass  # allowed here, and kept (bpftool follows its zero type field)
+                case t.Pointer():
+                    stack.append((typ.type_id, True))
+                case t.Array():
+                    stack.extend(((typ.index_type_id, False), (typ.type_id, False)))
+                case t.FuncProto():
+                    stack.extend((p.type_id, False) for p in typ.params)
+                    stack.append((typ.return_type_id, False))
+                case _:
+                    self._unsupported(current, typ, context)
+                    if isinstance(typ, (t.TypeTag, t.Func, t.Var, t.DeclTag)):
+                        stack.append((typ.type_id, behind))
+
+    def record_field(self, spec: CoreSpec, context: str) -> None:
+        """``btfgen_record_field_relo``: the path of the target raw spec, member by member."""
+        src = self.source
+        type_id = spec.root_type_id
+        typ = src.type(type_id)
+        self.mark_type(type_id, False, context)
+        for index in spec.raw_spec[1:]:
+            while isinstance(typ, t.ModOrTypedef):
+                type_id = typ.type_id
+                typ = src.type(type_id)
+            if isinstance(typ, (t.Struct, t.Union)):
+                self.marks.mark_member(type_id, index)
+                type_id = typ.members[index].type_id
+                typ = src.type(type_id)
+                self.mark_type(type_id, False, context)
+            elif isinstance(typ, t.Array):
+                type_id = typ.type_id
+                typ = src.type(type_id)
+            else:
+                raise MinimizeError(f"{context}: unsupported kind on the access path: {typ.kind.name}")
+
+    def record(self, kind: CoreReloKind, spec: CoreSpec | None, context: str) -> None:
+        """``btfgen_record_reloc`` for one relocation's target spec (None: no match)."""
+        if spec is None or kind == CoreReloKind.TYPE_ID_LOCAL:
+            return
+        if kind.is_field_based:
+            self.record_field(spec, context)
+        elif kind == CoreReloKind.TYPE_MATCHES:
+            self.mark_type_match(spec.root_type_id, False, context)
+        elif kind.is_type_based:
+            self.mark_type(spec.root_type_id, True, context)
+        else:
+            self.mark_type(spec.root_type_id, False, context)
