@@ -48,7 +48,10 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
             fetched_at TEXT
         )"""
     )
-    conn.execute("CREATE INDEX entries_distro_arch ON entries (distro, arch)")
+    conn.execute(
+        "CREATE INDEX entries_order ON entries "
+        "(distro, version, arch, kmajor, kminor, kpatch, kbuild, release)"
+    )
     conn.execute(
         """CREATE TABLE aliases (
             path TEXT PRIMARY KEY,            -- a symlink in the archive: ubuntu/focal
