@@ -242,6 +242,11 @@ def run_min_core_btf(
     bpftool 7.1 (libbpf 1.1) cannot byte-swap ``.BTF.ext``. ``output`` holds the minimized BTF
     when bpftool succeeded.
     """
+    for obj in objects:
+        with open(obj, "rb") as handle:
+            ident = handle.read(6)
+        if ident[:4] == b"\x7fELF" and ident[5] == 2:  # EI_DATA = ELFDATA2MSB
+            raise ValueError(f"{obj}: big-endian object; bpftool 7.1 cannot read its .BTF.ext")
     with tempfile.TemporaryDirectory(prefix="btfmirror-oracle-") as tmp:
         work = Path(tmp)
         raw = raw_kernel_btf(Path(kernel), work)

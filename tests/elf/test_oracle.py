@@ -121,3 +121,8 @@ def test_ambiguous_aborts_exactly_on_kernels_with_duplicate_task_struct(
             aborted.add(kernel)
     assert duplicated, "the sample should have kernels with duplicate task_struct"
     assert aborted == duplicated
+
+
+def test_oracle_refuses_big_endian_objects() -> None:
+    with pytest.raises(ValueError, match="big-endian"):
+        run_min_core_btf(Path("/nonexistent.btf"), [object_path("ambiguous", "eb")])
