@@ -38,7 +38,7 @@ from ..catalog.queries import (
     remotes,
     select_entries,
 )
-from ..errors import NotFoundError
+from ..errors import CatalogError, NotFoundError
 from ..kernels import KernelFilter
 from ..paths import cache_dir
 from ..progress import NULL_PROGRESS, Progress
@@ -99,16 +99,23 @@ class Store:
     def open_catalog(self) -> sqlite3.Connection:
         """The catalog, created and migrated to the current schema if needed."""
         self.ensure()
-        conn = connect(self.catalog_path)
-        migrate(conn)
-        return conn
+        return self._open()
 
     def open_existing_catalog(self) -> sqlite3.Connection:
         """The catalog for reading; NotFoundError when nothing was ever synced here."""
         if not self.catalog_path.exists():
             raise NotFoundError(f"no catalog in {self.root}: run `btfmirror sync` first")
+        return self._open()
+
+    def _open(self) -> sqlite3.Connection:
         conn = connect(self.catalog_path)
-        migrate(conn)
+        try:
+            migrate(conn)
+        except sqlite3.DatabaseError as err:
+            conn.close()
+            raise CatalogError(
+                f"catalog {self.catalog_path}: {err} (delete it; the next sync rebuilds it)"
+            ) from err
         return conn
 
     def repo_path(self, url: str) -> Path:

@@ -241,7 +241,8 @@ def _materialize(
         for remote, oids in _by_remote(in_mirror, need).items():
             _write_blobs(store, conn, repos[remote], oids, need, progress)
         work.from_mirror = sum(len(need[oid]) for oid in in_mirror)
-    missing = [oid for oid in need if oid not in set(in_mirror)]
+    done = set(in_mirror)
+    missing = [oid for oid in need if oid not in done]
     for remote, oids in _by_remote(missing, need).items():
         repo = repos[remote]
         for start in range(0, len(oids), chunk_size):

@@ -96,3 +96,34 @@ def test_no_wait_while_locked(origin: Origin) -> None:
     with default_store().lock():
         code, _, err = invoke("sync", "-r", origin.url, "-d", "debian", "--no-wait")
     assert code == 1 and "another btfmirror" in err.splitlines()[-1]
+
+
+def test_corrupt_catalog_is_one_clear_line(origin: Origin) -> None:
+    assert invoke("sync", "-r", origin.url)[0] == 0
+    default_store().catalog_path.write_bytes(b"this is not a database" * 100)
+    code, out, err = invoke("list")
+    assert code == 1 and out == ""
+    assert "catalog" in err and "not a database" in err and len(err.strip().splitlines()) == 1
+
+
+def test_rich_progress_plain_lines_when_not_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from cli._progress import RichProgress
+
+    buffer = io.StringIO()
+    with RichProgress(Console(file=buffer, force_terminal=False, width=80)) as progress:
+        progress.phase("receiving objects", 3)
+        progress.advance(2, "1.00 MiB | 2.00 MiB/s")
+        progress.note("waiting for the lock")
+        progress.phase("checking out")
+    assert buffer.getvalue().splitlines() == [
+        "receiving objects (3)", "waiting for the lock", "checking out"
+    ]
+    live = io.StringIO()
+    with RichProgress(Console(file=live, force_terminal=True, width=100)) as progress:
+        progress.phase("receiving objects", 3)
+        progress.advance(3, "1.00 MiB | 2.00 MiB/s")
+    assert "receiving objects" in live.getvalue() and "3/3" in live.getvalue()
