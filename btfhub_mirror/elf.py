@@ -36,6 +36,7 @@ MAX_OBJECT_SIZE = 256 * 1024 * 1024
 EM_BPF = 247
 SHT_PROGBITS = 1
 SHF_EXECINSTR = 0x4
+SHF_COMPRESSED = 0x800
 BPF_INSN_SIZE = 8
 BPF_CALL_OPCODE = 0x85  # BPF_JMP | BPF_CALL
 BPF_LD_IMM64_OPCODE = 0x18  # BPF_LD | BPF_DW | BPF_IMM: two instruction slots
@@ -153,6 +154,9 @@ class BpfObject:
         with self._reading(f"section {info.name}"):
             if info.type == "SHT_NOBITS":
                 return b""
+            if info.flags & SHF_COMPRESSED:
+                # clang never compresses BPF sections; refusing avoids decompression bombs.
+                raise ElfFormatError(f"{self.source}: section {info.name} is compressed")
             data = bytes(self._elf.get_section(info.index).data())
             if len(data) != info.size:
                 raise ElfFormatError(
@@ -248,8 +252,6 @@ class BpfObject:
 def _with_source(parse: Callable[[], T], source: str) -> T:
     try:
         return parse()
-    except ElfFormatError:
-        raise
     except BtfmirrorError:
         raise
     except (struct.error, IndexError, ValueError, KeyError, RecursionError) as err:
