@@ -38,16 +38,23 @@ def oracle(kernel: Path, obj: Path) -> OracleRun:
 
 def compare(ours: list[Resolution], run: OracleRun) -> None:
     failures = [r for r in ours if r.failure is not None]
-    assert bool(failures) == (not run.ok), (failures[:1], run.errors)
+    # bpftool also aborts while marking (a FWD reached by a type relocation): not an engine
+    # decision, so only relocation errors ("relo #N: ...") count here.
+    relo_errors = [e for e in run.errors if "relo #" in e]
+    assert bool(failures) == bool(relo_errors), (failures[:1], run.errors)
     if failures:
         # libbpf stops at the first failing record, with the same message.
         first = failures[0]
         assert first.failure is not None
-        assert any(first.failure.reason.endswith(e.split(": ", 2)[-1]) for e in run.errors)
+        assert any(first.failure.reason.endswith(e.split(": ", 2)[-1]) for e in relo_errors)
     for res in ours:
         if res.failure is not None:
             break
-        logged = run.relo(res.relo.section, res.index)
+        try:
+            logged = run.relo(res.relo.section, res.index)
+        except KeyError:
+            assert not run.ok, f"bpftool logged no {res.relo.section} relo #{res.index}"
+            break  # bpftool aborted (while marking) before reaching this record
         assert res.local_spec is not None
         assert format_spec(res.local_spec) == f"<{logged.kind}> [{logged.local_type_id}] " + (
             logged.local.text

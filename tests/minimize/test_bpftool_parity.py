@@ -1,0 +1,71 @@
+"""btfmirror's minimizer writes exactly the bytes Debian's bpftool 7.1 writes.
+
+Every sample kernel (and the running one) x every test object, one at a time and all at once.
+Where bpftool aborts, btfmirror writes a valid BTF and warns, and strict mode fails like bpftool.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from btfhub_mirror.btf import Btf, load_btf, parse_btf
+from btfhub_mirror.elf import BpfObject
+from btfhub_mirror.minimize import MinimizeError, minimize
+from tests.helpers import REPO, VMLINUX, need_tool, sample_archives, sample_id
+from tests.oracle import run_min_core_btf
+
+OBJECTS = sorted((REPO / "tests" / "bpf" / "build").glob("*.bpf.el.o"))
+KERNELS = [*sample_archives(), VMLINUX]
+OBJECT_SETS = [[o] for o in OBJECTS] + [OBJECTS]
+
+
+def kernel_id(path: Path) -> str:
+    return "running-kernel" if path == VMLINUX else sample_id(path)
+
+
+def set_id(objs: list[Path]) -> str:
+    return "all" if len(objs) > 1 else objs[0].name.removesuffix(".bpf.el.o")
+
+
+@functools.cache
+def kernel(path: Path) -> Btf:
+    return load_btf(path)
+
+
+@pytest.mark.parametrize("objs", OBJECT_SETS, ids=set_id)
+@pytest.mark.parametrize("path", KERNELS, ids=kernel_id)
+def test_same_bytes_as_bpftool(path: Path, objs: list[Path]) -> None:
+    if path == VMLINUX and not VMLINUX.exists():
+        pytest.skip("this kernel has no /sys/kernel/btf/vmlinux")
+    run = run_min_core_btf(path, objs, bpftool=need_tool("bpftool"))
+    objects = [BpfObject.open(o) for o in objs]
+    ours = minimize(kernel(path), objects)
+    if run.ok:
+        assert run.output is not None
+        assert ours.data == run.output
+        assert ours.warnings == ()
+        return
+    # bpftool aborted: we still produce valid BTF, say why, and strict mode fails the same way.
+    assert ours.warnings, run.errors
+    parsed = parse_btf(ours.data)
+    assert parsed.type_count == ours.type_count + 1
+    with pytest.raises(MinimizeError):
+        minimize(kernel(path), objects, strict=True)
+
+
+def test_sample_has_kernels_where_bpftool_aborts() -> None:
+    """The ambiguity and FWD cases above really occur (so the lenient branch is exercised)."""
+    bpftool = need_tool("bpftool")
+    ambiguous = REPO / "tests/bpf/build/ambiguous.bpf.el.o"
+    fwd = REPO / "tests/bpf/build/fwd_typetag.bpf.el.o"
+    aborted = {
+        (sample_id(k), o.name)
+        for k in sample_archives()
+        for o in (ambiguous, fwd)
+        if not run_min_core_btf(k, [o], bpftool=bpftool).ok
+    }
+    assert ("centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64", ambiguous.name) in aborted
+    assert ("debian/12/x86_64/6.1.0-50-amd64", fwd.name) in aborted
