@@ -15,7 +15,9 @@ from ._errors import handle_errors
 
 @handle_errors
 def relocs(
-    objects: list[Path] = typer.Argument(..., help="BPF object files (clang -target bpf -g)."),
+    objects: list[Path] = typer.Argument(
+        ..., metavar="OBJ...", help="BPF object files (clang -target bpf -g)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """List every CO-RE relocation: program section, instruction, kind and local C path.
