@@ -146,7 +146,9 @@ class Recorder:
                 type_id = typ.type_id
                 typ = src.type(type_id)
             else:
-                raise MinimizeError(f"{context}: unsupported kind on the access path: {typ.kind.name}")
+                raise MinimizeError(
+                    f"{context}: unsupported kind on the access path: {typ.kind.name}"
+                )
 
     def record(self, kind: CoreReloKind, spec: CoreSpec | None, context: str) -> None:
         """``btfgen_record_reloc`` for one relocation's target spec (None: no match)."""
