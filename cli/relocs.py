@@ -16,7 +16,7 @@ from ._errors import handle_errors
 @handle_errors
 def relocs(
     objects: list[Path] = typer.Argument(
-        ..., metavar="OBJ...", help="BPF object files (clang -target bpf -g)."
+        ..., metavar="OBJ", help="BPF object files (clang -target bpf -g)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
