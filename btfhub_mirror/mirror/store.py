@@ -35,6 +35,7 @@ from ..catalog.queries import (
     RemoteRow,
     counts,
     get_meta,
+    record_btf,
     remotes,
     select_entries,
 )
@@ -117,6 +118,11 @@ class Store:
                 f"catalog {self.catalog_path}: {err} (delete it; the next sync rebuilds it)"
             ) from err
         return conn
+
+    def record_btf(self, path: str, raw_btf: bytes) -> None:
+        """Remember the raw BTF size and sha256 of an archive entry once it was extracted."""
+        with contextlib.closing(self.open_existing_catalog()) as conn:
+            record_btf(conn, path, len(raw_btf), hashlib.sha256(raw_btf).hexdigest())
 
     def repo_path(self, url: str) -> Path:
         """Where the mirror of ``url`` lives: a readable tail plus a hash of the whole URL."""

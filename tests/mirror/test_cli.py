@@ -127,3 +127,10 @@ def test_rich_progress_plain_lines_when_not_a_terminal() -> None:
         progress.phase("receiving objects", 3)
         progress.advance(3, "1.00 MiB | 2.00 MiB/s")
     assert "receiving objects" in live.getvalue() and "3/3" in live.getvalue()
+
+
+def test_sync_all(origin: Origin) -> None:
+    code, out, _ = invoke("sync", "--all", "-r", origin.url, "--json")
+    summary = json.loads(out)
+    assert code == 0
+    assert summary["fetched"] == summary["kernels_selected"] == summary["catalog"]["entries"]

@@ -20,8 +20,9 @@ from tests.helpers import REPO
 
 from .gitfixtures import GitDaemon, Origin, git, mirror_blobs
 
-# The child runs a real sync in chunks of 2 blobs and SIGKILLs itself the n-th time a phase
-# whose label contains the marker starts: mid-download, or after a download but mid-checkout.
+# The child runs a real sync in chunks of 2 blobs and SIGKILLs its whole process group (itself
+# and the git it runs) the n-th time a phase whose label contains the marker starts: mid-download,
+# or after a download but mid-checkout.
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
@@ -39,7 +40,7 @@ CHILD = textwrap.dedent(
                 Killer.seen += 1
         def advance(self, steps=1, detail=None):
             if Killer.seen == nth:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.killpg(0, signal.SIGKILL)
         def note(self, message):
             pass
 
@@ -55,7 +56,7 @@ def test_kill_9_then_rerun(marker: str, origin: Origin, store: Store, daemon: Gi
     flt = KernelFilter.create(distros=["ubuntu"], arches=["x86_64"])
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(REPO), str(store.root), url, marker, "3"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, start_new_session=True,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
 

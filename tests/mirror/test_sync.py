@@ -230,3 +230,58 @@ def test_ensure_local_returns_paths_and_repairs(origin: Origin, store: Store) ->
     entries[0].local_path.write_bytes(b"corrupted")  # type: ignore[union-attr]
     again = ensure_local(store, flt)
     assert str(pygit2.hashfile(str(again[0].local_path))) == expected[again[0].path]
+
+
+def test_second_run_waits_for_the_lock(origin: Origin, store: Store) -> None:
+    import threading
+
+    notes: list[str] = []
+
+    class Recorder:
+        def phase(self, label: str, total: int | None = None) -> None:
+            pass
+
+        def advance(self, steps: int = 1, detail: str | None = None) -> None:
+            pass
+
+        def note(self, message: str) -> None:
+            notes.append(message)
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with store.lock():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    threading.Timer(0.3, release.set).start()
+    result = sync(store, KernelFilter.create(distros=["kylin"]), [origin.url], progress=Recorder())
+    thread.join()
+    assert result.fetched == 2
+    assert any("waiting for another btfmirror" in n for n in notes)
+
+
+def test_raw_btf_size_and_sha256_recorded(origin: Origin, store: Store) -> None:
+    import hashlib
+
+    from btfhub_mirror.archive import read_btf_archive
+
+    entries = ensure_local_after_sync(origin, store)
+    for entry in entries:
+        assert entry.local_path is not None and entry.btf_size is None
+        raw = read_btf_archive(entry.local_path.read_bytes(), source=str(entry.local_path))
+        store.record_btf(entry.path, raw)
+    with contextlib.closing(connect(store.catalog_path)) as conn:
+        rows = select_entries(conn, KernelFilter.create(distros=["kylin"]))
+    for row in rows:
+        assert row.local_path is None  # no root given: the query does not invent paths
+        raw = read_btf_archive((store.archive_dir / row.path).read_bytes(), source=row.path)
+        assert row.btf_size == len(raw) and row.btf_sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def ensure_local_after_sync(origin: Origin, store: Store) -> list:  # type: ignore[type-arg]
+    sync(store, None, [origin.url])
+    return ensure_local(store, KernelFilter.create(distros=["kylin"]))
