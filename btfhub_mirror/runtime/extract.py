@@ -241,10 +241,15 @@ class _Extractor:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except OSError as err:
             raise self.fail(member.name, f"cannot create file: {err.strerror}") from err
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", buffering=0) as out:  # unbuffered: write errors surface here
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
-                out.write(chunk)
+                try:
+                    view = memoryview(chunk)
+                    while view:  # a raw write may be partial
+                        view = view[out.write(view) or 0 :]
+                except OSError as err:  # a full disk is not a bad archive: say which it is
+                    raise self.fail(member.name, f"cannot write: {err.strerror}") from err
                 if keep is not None:
                     keep += chunk
         if written != member.size:
