@@ -133,14 +133,20 @@ class _CappedReader(io.RawIOBase):
         return len(data)
 
 
-def open_decompressed(data: bytes) -> BinaryIO:
-    """A stream of ``data`` decompressed according to its magic bytes (plain tar otherwise)."""
-    raw = io.BytesIO(data)
-    if data.startswith(_GZIP_MAGIC):
+def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
+    """A stream of ``data`` (bytes or a seekable binary file) decompressed per its magic bytes.
+
+    Anything that is not gzip, xz or zstd is read as a plain tar.
+    """
+    raw: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
+    start = raw.tell()
+    magic = raw.read(6)
+    raw.seek(start)
+    if magic.startswith(_GZIP_MAGIC):
         return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
-    if data.startswith(_XZ_MAGIC):
+    if magic.startswith(_XZ_MAGIC):
         return cast(BinaryIO, lzma.LZMAFile(raw, mode="rb"))
-    if data.startswith(_ZSTD_MAGIC):
+    if magic.startswith(_ZSTD_MAGIC):
         stream: BinaryIO = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         return stream
     return raw
@@ -347,7 +353,7 @@ def _members(tar: tarfile.TarFile, limits: ExtractLimits, source: str) -> Iterat
 
 
 def extract_package(
-    data: bytes,
+    data: bytes | BinaryIO,
     dest: Path,
     *,
     limits: ExtractLimits = DEFAULT_LIMITS,
@@ -376,13 +382,13 @@ def extract_package(
 
 
 def unpack_tar(
-    data: bytes,
+    data: bytes | BinaryIO,
     *,
     limits: ExtractLimits = DEFAULT_LIMITS,
     tmp_dir: Path | None = None,
     source: str = "archive",
 ) -> UnpackedPackage:
-    """Unpack a btfmirror package into a new temporary directory.
+    """Unpack a btfmirror package (its bytes, or a seekable file) into a new temporary directory.
 
     Returns ``package.json``'s bytes and, when the package has a ``btfhub-archive`` directory,
     an :class:`ExtractedArchive` that owns the directory (close it when done). ``tmp_dir`` is

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from ..errors import ArchiveError, NoBtfFoundError, NotFoundError, UsageError
 from ..kernels import KernelRelease, parse_release
@@ -29,9 +30,6 @@ from .identity import SystemIdentity, current_identity
 
 #: Where a kernel with built-in BTF exposes it.
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
-
-#: A package file larger than this is refused before it is read into memory.
-MAX_PACKAGE_SIZE = 2 * 1024 * 1024 * 1024
 
 _BTF_MAGICS = (b"\x9f\xeb", b"\xeb\x9f")
 
@@ -269,16 +267,14 @@ def select_btf(
     )
 
 
-def _read_package(archive: Path) -> bytes:
+def _open_package(archive: Path) -> BinaryIO:
     try:
-        size = archive.stat().st_size
-        if size > MAX_PACKAGE_SIZE:
-            raise ArchiveError(f"{archive}: {size} bytes, more than {MAX_PACKAGE_SIZE} allowed")
-        return archive.read_bytes()
+        handle = archive.open("rb")
     except FileNotFoundError:
         raise NotFoundError(f"{archive} does not exist") from None
     except OSError as err:
         raise ArchiveError(f"cannot read {archive}: {err.strerror or err}") from err
+    return cast(BinaryIO, handle)
 
 
 def _select_from_package(
@@ -292,7 +288,8 @@ def _select_from_package(
     progress: Progress,
 ) -> SelectResult:
     progress.phase(f"unpacking {archive}")
-    unpacked = unpack_tar(_read_package(archive), limits=limits, source=str(archive))
+    with _open_package(archive) as handle:
+        unpacked = unpack_tar(handle, limits=limits, source=str(archive))
     if unpacked.archive is None:
         raise NoBtfFoundError(f"{archive} has no {ARCHIVE_DIR} directory, so no BTF at all")
     with unpacked.archive as extracted:
