@@ -69,9 +69,9 @@ def select(
 ) -> None:
     """Print the BTF file for this machine (exit 5 when none fits).
 
-    Prints the extracted path with --extract-to, the directory's file for an unpacked package,
-    and otherwise the entry name inside the package. Prints nothing (exit 0) when the kernel
-    has its own BTF; --os-release, --machine or --release always select from the package.
+    With --extract-to: the extracted file. For an unpacked package: its file.
+    Otherwise: the entry's name inside the package.
+    Nothing, exit 0, when the kernel has its own BTF, unless an identity option is given.
     """
     result = select_btf(
         archive,
