@@ -106,7 +106,7 @@ def _checked(path: Path, archive_dir: Path) -> Path:
 
 def _nearest(wanted: KernelRelease, releases: list[str]) -> str | None:
     """The release closest to ``wanted``: same major.minor and flavour, then patch, then build."""
-    best: tuple[tuple[int, int, int, int], str] | None = None
+    best: tuple[tuple[int, int, int], str] | None = None
     for release in releases:
         have = parse_release(release)
         if have is None or have.flavour != wanted.flavour:
@@ -115,7 +115,7 @@ def _nearest(wanted: KernelRelease, releases: list[str]) -> str | None:
             continue
         patch_gap = abs(have.patch - wanted.patch)
         build_gap = abs(have.build - wanted.build)
-        rank = (patch_gap, build_gap, 0 if have.key <= wanted.key else 1, 0)
+        rank = (patch_gap, build_gap, 0 if have.key <= wanted.key else 1)  # tie: the older
         if best is None or rank < best[0]:
             best = (rank, release)
     return best[1] if best else None
