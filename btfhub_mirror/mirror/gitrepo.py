@@ -39,8 +39,6 @@ TREE_MODE = 0o040000
 # pack git receives as it came so its size is the number of bytes received.
 _NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 _NETWORK_CONFIG = ["fetch.unpackLimit=1", "transfer.unpackLimit=1", "protocol.version=2"]
-_SCRUBBED_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")
 _FATAL_RE = re.compile(r"(?:fatal|error): (.+)")
 
 
@@ -127,11 +125,14 @@ def _git_error(action: str, err: BaseException, lines: Sequence[str] = ()) -> Gi
     )
 
 
-def _scrubbed_environ() -> None:
-    # A GIT_DIR inherited from a hook or an IDE would redirect every command (pre-commit's
-    # no_git_env); GitPython merges os.environ, so scrub the process environment itself.
-    for name in _SCRUBBED_ENV:
-        os.environ.pop(name, None)
+def _repo_env(path: Path) -> dict[str, str]:
+    # A GIT_DIR or object directory inherited from a hook or an IDE would redirect every
+    # command (pre-commit's no_git_env); GitPython merges os.environ, so pin them to the mirror.
+    return {
+        "GIT_DIR": str(path),
+        "GIT_OBJECT_DIRECTORY": str(path / "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+    }
 
 
 def _run(cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None) -> None:
@@ -169,7 +170,6 @@ class MirrorRepo:
     @classmethod
     def clone(cls, path: Path, url: str, progress: Progress = NULL_PROGRESS) -> MirrorRepo:
         """Clone trees only (``--filter=blob:none --depth=1``) into ``path``, atomically."""
-        _scrubbed_environ()
         remove_partial_clones(path)
         partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
         adapter = _GitProgress(progress, f"cloning {url}")
@@ -178,7 +178,7 @@ class MirrorRepo:
                 url,
                 partial,
                 progress=adapter,  # type: ignore[arg-type]  # RemoteProgress is accepted
-                env=_NETWORK_ENV,
+                env={**_NETWORK_ENV, **_repo_env(partial)},
                 multi_options=["--bare", "--filter=blob:none", "--depth=1", "--single-branch",
                                "--no-tags"],
             )
@@ -193,8 +193,7 @@ class MirrorRepo:
 
     def _git(self, *, network: bool = False) -> git.Git:
         cmd = git.Git(str(self.path))
-        env: dict[str, Any] = dict(_NETWORK_ENV)
-        env["GIT_DIR"] = str(self.path)
+        env: dict[str, Any] = {**_NETWORK_ENV, **_repo_env(self.path)}
         if not network:
             env["GIT_NO_LAZY_FETCH"] = "1"
         cmd.update_environment(**env)

@@ -285,3 +285,21 @@ def test_raw_btf_size_and_sha256_recorded(origin: Origin, store: Store) -> None:
 def ensure_local_after_sync(origin: Origin, store: Store) -> list:  # type: ignore[type-arg]
     sync(store, None, [origin.url])
     return ensure_local(store, KernelFilter.create(distros=["kylin"]))
+
+
+def test_inherited_git_environment_is_ignored(
+    origin: Origin, store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As inside a git hook: GIT_DIR and friends point at some other repository.
+    decoy = tmp_path / "decoy.git"
+    git("init", "-q", "--bare", decoy)
+    flt = KernelFilter.create(distros=["kylin"])
+    expected = selected_paths(origin, flt)
+    with monkeypatch.context() as env:
+        env.setenv("GIT_DIR", str(decoy))
+        env.setenv("GIT_OBJECT_DIRECTORY", str(decoy / "objects"))
+        first = sync(store, flt, [origin.url])
+        again = sync(store, flt, [origin.url])
+    assert first.fetched == len(expected) == 2 and again.already_present == 2
+    assert mirror_blobs(decoy) == set()
+    assert set(expected.values()) <= mirror_blobs(store.repo_path(origin.url))
