@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from btfhub_mirror.btf import parse_btf, read_btf_source  # noqa: E402
-from btfhub_mirror.btf.dump import dump_raw  # noqa: E402
+from btfhub_mirror.btf import parse_btf, read_btf_source
+from btfhub_mirror.btf.dump import dump_raw
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "data" / "btfhub-sample"
@@ -66,9 +66,9 @@ def main() -> None:
             t_open = best_of(args.repeat, lambda raw=raw: parse_btf(raw))  # type: ignore[misc]
             t_dump = best_of(args.repeat, lambda raw=raw: dump_to_devnull(raw))  # type: ignore[misc]
             if bpftool:
-                t_ref = best_of(args.repeat, lambda: subprocess.run(
-                    [bpftool, "btf", "dump", "file", str(raw_path)],
-                    stdout=subprocess.DEVNULL, check=True))
+                command = [bpftool, "btf", "dump", "file", str(raw_path)]
+                t_ref = best_of(args.repeat, lambda command=command: subprocess.run(  # type: ignore[misc]
+                    command, stdout=subprocess.DEVNULL, check=True))
                 ref, ratio = f"{t_ref * 1000:10.0f}", f"{t_dump / t_ref:6.2f}"
             else:
                 ref, ratio = f"{'n/a':>10}", f"{'n/a':>6}"

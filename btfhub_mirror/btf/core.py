@@ -217,6 +217,9 @@ def pointer_size(btf: Btf) -> int:
 def resolve_size(btf: Btf, type_id: int) -> int:
     """``btf__resolve_size``; raises for void, FWD, FUNC and over-deep chains."""
     nelems = 1
+    direct = btf.size_of(type_id)
+    if direct is not None:
+        return direct  # a sized kind: no chain to follow, no need to decode
     typ = btf.type(type_id)
     for _ in range(MAX_RESOLVE_DEPTH):
         if isinstance(typ, t.Void):
@@ -289,16 +292,27 @@ def essential_name_index(btf: Btf) -> dict[str, list[int]]:
     return index
 
 
+def ids_by_essential_name(btf: Btf, name: str) -> Sequence[int]:
+    """Ids whose essential name is ``name``, ascending (from a saved index when there is one)."""
+    lookup = btf.derived.get("essential_lookup")
+    if callable(lookup):
+        found: Sequence[int] = lookup(name)
+        return found
+    return essential_name_index(btf).get(name, ())
+
+
 def find_candidates(local: Btf, local_id: int, target: Btf) -> list[int]:
     """``bpf_core_add_cands``: target ids of a compatible kind with the same essential name."""
     local_type = local.type(local_id)
     name = local_type.name
     if not name:
         return []
+    kind = local_type.kind
+    enums = (Kind.ENUM, Kind.ENUM64)
     return [
         cand
-        for cand in essential_name_index(target).get(essential_name(name), ())
-        if _kinds_compat(target.type(cand), local_type)
+        for cand in ids_by_essential_name(target, essential_name(name))
+        if (k := target.kind(cand)) == kind or (k in enums and kind in enums)
     ]
 
 
@@ -377,11 +391,13 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
 
 def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool:
     """``bpf_core_fields_are_compat``."""
+    composite = (Kind.STRUCT, Kind.UNION)
     for _ in range(MAX_MOD_CHAIN):
-        local_id, lt = skip_mods_and_typedefs(local, local_id)
-        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
-        if isinstance(lt, (t.Struct, t.Union)) and isinstance(tt, (t.Struct, t.Union)):
-            return True
+        local_id = _skip_to_id(local, local_id)
+        targ_id = _skip_to_id(target, targ_id)
+        if local.kind(local_id) in composite and target.kind(targ_id) in composite:
+            return True  # decided without decoding either struct
+        lt, tt = local.type(local_id), target.type(targ_id)
         if not _kinds_compat(lt, tt):
             return False
         match lt:
@@ -545,30 +561,70 @@ def _match_member(
     local: Btf, local_acc: Accessor, target: Btf, targ_id: int, spec: CoreSpec
 ) -> tuple[bool, int]:
     """``bpf_core_match_member``: depth-first into anonymous members; (found, next id)."""
-    targ_id, targ_type = skip_mods_and_typedefs(target, targ_id)
-    if not isinstance(targ_type, (t.Struct, t.Union)):
+    targ_id = _skip_to_id(target, targ_id)
+    if target.kind(targ_id) not in (Kind.STRUCT, Kind.UNION):
         return False, 0
-    local_type = local.type(local_acc.type_id)
-    assert isinstance(local_type, (t.Struct, t.Union))
-    local_member = local_type.members[local_acc.idx]
-    for i, member in enumerate(targ_type.members):
-        if len(spec.raw_spec) == SPEC_MAX_LEN:
-            raise _Errno("invalid", "struct/union/array nesting too deep")
+    local_member = local.member(local_acc.type_id, local_acc.idx)
+    # libbpf walks every member in order, tentatively pushing each and popping it again; only
+    # anonymous members (searched depth-first) and the first member with the wanted name can
+    # change the outcome, so visit just those, in the same order. Large target structs (and
+    # kernels with hundreds of duplicate task_structs) are never decoded whole.
+    anonymous, first_by_name, count = _member_layout(target, targ_id)
+    if count and len(spec.raw_spec) == SPEC_MAX_LEN:
+        raise _Errno("invalid", "struct/union/array nesting too deep")
+    named_at = first_by_name.get(local_member.name, count)
+    for i in anonymous:
+        if i > named_at:
+            break
+        member = target.member(targ_id, i)
         spec.bit_offset += member.bit_offset
         spec.raw_spec.append(i)
-        if not member.name:
-            found, next_id = _match_member(local, local_acc, target, member.type_id, spec)
-            if found:
-                return True, next_id
-        elif member.name == local_member.name:
-            spec.accessors.append(Accessor(targ_id, i, member.name))
-            if _fields_compat(local, local_member.type_id, target, member.type_id):
-                return True, member.type_id
-            spec.accessors.pop()
-            return False, 0
+        found, next_id = _match_member(local, local_acc, target, member.type_id, spec)
+        if found:
+            return True, next_id
         spec.bit_offset -= member.bit_offset
         spec.raw_spec.pop()
+    if named_at == count:
+        return False, 0
+    member = target.member(targ_id, named_at)
+    spec.bit_offset += member.bit_offset
+    spec.raw_spec.append(named_at)
+    spec.accessors.append(Accessor(targ_id, named_at, member.name))
+    if _fields_compat(local, local_member.type_id, target, member.type_id):
+        return True, member.type_id
+    # Like libbpf, the pushed index and offset stay: the caller pops one level.
+    spec.accessors.pop()
     return False, 0
+
+
+def _skip_to_id(btf: Btf, type_id: int) -> int:
+    """``skip_mods_and_typedefs`` returning only the id, decoding nothing but modifiers."""
+    skip = (Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF)
+    for _ in range(MAX_MOD_CHAIN):
+        if btf.kind(type_id) not in skip:
+            return type_id
+        typ = btf.type(type_id)
+        assert isinstance(typ, t.ModOrTypedef)
+        type_id = typ.type_id
+    raise _Errno("invalid", f"modifier/typedef chain through [{type_id}] is too long")
+
+
+def _member_layout(btf: Btf, type_id: int) -> tuple[list[int], dict[str, int], int]:
+    """Anonymous member indices, first index of each name, member count (memoised)."""
+    cache = btf.derived.setdefault("member_layout", {})
+    assert isinstance(cache, dict)
+    found = cache.get(type_id)
+    if found is None:
+        anonymous: list[int] = []
+        first: dict[str, int] = {}
+        names = btf.member_names(type_id)
+        for i, name in enumerate(names):
+            if not name:
+                anonymous.append(i)
+            elif name not in first:
+                first[name] = i
+        found = cache[type_id] = (anonymous, first, len(names))
+    return found
 
 
 def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, CoreSpec]:
@@ -594,12 +650,13 @@ def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, C
         return False, spec
     cur = targ_id
     for i, local_acc in enumerate(local_spec.accessors):
-        cur, targ_type = skip_mods_and_typedefs(target, cur)
+        cur = _skip_to_id(target, cur)
         if local_acc.name is not None:
             found, cur = _match_member(local, local_acc, target, cur, spec)
             if not found:
                 return False, spec
             continue
+        targ_type = target.type(cur)
         if i > 0:
             if not isinstance(targ_type, t.Array):
                 return False, spec
@@ -641,10 +698,11 @@ def _field_value(kind: CoreReloKind, spec: CoreSpec | None, little_endian: bool)
         if kind == CoreReloKind.FIELD_BYTE_SIZE:
             return _FieldValue(resolve_size(btf, acc.type_id))
         raise _Errno("invalid", f"{kind.short_name} relocation cannot be applied to array access")
-    holder = btf.type(acc.type_id)
-    assert isinstance(holder, (t.Struct, t.Union))
-    member = holder.members[acc.idx]
-    field_type_id, mt = skip_mods_and_typedefs(btf, member.type_id)
+    member = btf.member(acc.type_id, acc.idx)
+    field_type_id = _skip_to_id(btf, member.type_id)
+    # Struct-typed fields are common and big: decode the field type only when it matters.
+    composite = btf.kind(field_type_id) in (Kind.STRUCT, Kind.UNION)
+    mt: t.Type = t.Void() if composite else btf.type(field_type_id)
     bit_off = spec.bit_offset
     bit_sz = member.bitfield_size
     bitfield = bit_sz > 0

@@ -12,7 +12,8 @@ follows ``btf__parse_split``: ids continue after the base's, string offsets afte
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from ..errors import BtfFormatError, NotFoundError
 from . import types as t
@@ -33,10 +34,26 @@ from .wire import (
 )
 
 VOID = t.Void()
+_KIND_BY_NUMBER = tuple(Kind)  # indexing a tuple is far cheaper than calling Kind(n)
+_SIZED_KINDS = frozenset(
+    {Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC, Kind.FLOAT}
+)
 
 
 class TypeNotFoundError(NotFoundError):
     """A type id or name that the BTF does not have."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeIndex:
+    """Per-type record offset, kind and name offset: what opening a BTF computes in one pass.
+
+    Saved by :mod:`btfhub_mirror.btf.index` so a kernel seen before opens without the walk.
+    """
+
+    offsets: Sequence[int]
+    kinds: Sequence[int]
+    name_offs: Sequence[int]
 
 
 class Btf:
@@ -44,11 +61,12 @@ class Btf:
 
     def __init__(
         self,
-        data: bytes,
+        data: bytes | memoryview,
         header: Header,
         byte_order: ByteOrder,
         base: Btf | None = None,
         source: str | None = None,
+        type_index: TypeIndex | None = None,
     ):
         self.data = data
         self.header = header
@@ -61,15 +79,23 @@ class Btf:
         self.types_end = self.types_start + header.type_len
         str_start = body + header.str_off
         base_strings = base.strings if base is not None else None
-        str_data = data[str_start : str_start + header.str_len]
+        str_data = bytes(data[str_start : str_start + header.str_len])
         self.strings: StringTable = StringTable(str_data, base_strings)
         layout_start = body + header.layout_off
-        self.layout = data[layout_start : layout_start + header.layout_len]
+        self.layout = bytes(data[layout_start : layout_start + header.layout_len])
         self.start_id = base.type_count if base is not None else 1
-        self._offsets = array("I")
-        self._kinds = bytearray()
-        self._name_offs = array("I")
-        self._index_types()
+        self._offsets: Sequence[int]
+        self._kinds: Sequence[int]
+        self._name_offs: Sequence[int]
+        if type_index is None:
+            self._index_types()
+        else:
+            count = len(type_index.offsets)
+            if len(type_index.kinds) != count or len(type_index.name_offs) != count:
+                raise self._error("inconsistent saved type index", "types", self.types_start)
+            self._offsets = type_index.offsets
+            self._kinds = type_index.kinds
+            self._name_offs = type_index.name_offs
         self._cache: list[t.Type | None] = [None] * len(self._offsets)
         self._by_name: dict[str, list[int]] | None = None
         #: Indexes derived from this blob by other modules (CO-RE name index, pointer size);
@@ -85,7 +111,8 @@ class Btf:
         data, pos, end = self.data, self.types_start, self.types_end
         unpack = self._layouts.common.unpack_from
         fixed, item = FIXED_BY_KIND, ITEM_BY_KIND
-        offsets, kinds, name_offs = self._offsets, self._kinds, self._name_offs
+        offsets, kinds, name_offs = array("I"), bytearray(), array("I")
+        self._offsets, self._kinds, self._name_offs = offsets, kinds, name_offs
         add_off, add_kind, add_name = offsets.append, kinds.append, name_offs.append
         while pos < end:
             if pos + 12 > end:
@@ -105,6 +132,10 @@ class Btf:
             )
 
     # -- lookups ----------------------------------------------------------------------------
+
+    def type_index(self) -> TypeIndex:
+        """This blob's offset/kind/name index (to save and reuse, see ``btf/index.py``)."""
+        return TypeIndex(self._offsets, self._kinds, self._name_offs)
 
     @property
     def type_count(self) -> int:
@@ -128,7 +159,19 @@ class Btf:
         idx = type_id - self.start_id
         if idx >= len(self._kinds) or type_id < 0:
             raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
-        return Kind(self._kinds[idx])
+        return _KIND_BY_NUMBER[self._kinds[idx]]
+
+    def size_of(self, type_id: int) -> int | None:
+        """The ``size`` field of a sized kind (INT, STRUCT, UNION, ENUM*, DATASEC, FLOAT), read
+        without decoding the type; None for other kinds."""
+        if type_id < self.start_id:
+            return self.base.size_of(type_id) if self.base is not None and type_id > 0 else None
+        if self.kind(type_id) not in _SIZED_KINDS:
+            return None
+        _, _, size = self._layouts.common.unpack_from(
+            self.data, self._offsets[type_id - self.start_id]
+        )
+        return int(size)
 
     def name_of(self, type_id: int) -> str:
         """Name of ``type_id`` without decoding the whole record."""
@@ -160,6 +203,37 @@ class Btf:
         return found
 
     __getitem__ = type
+
+    def _composite_pos(self, type_id: int) -> tuple[Btf, int, int, bool]:
+        if type_id < self.start_id and self.base is not None:
+            return self.base._composite_pos(type_id)
+        if self.kind(type_id) not in (Kind.STRUCT, Kind.UNION):
+            raise TypeNotFoundError(f"type id {type_id} is not a struct or union")
+        pos = self._offsets[type_id - self.start_id]
+        _, info, _ = self._layouts.common.unpack_from(self.data, pos)
+        return self, pos + 12, info & 0xFFFFFF, bool(info >> 31)
+
+    def member_names(self, type_id: int) -> list[str]:
+        """Member names of struct/union ``type_id`` without decoding the whole type."""
+        owner, body, vlen, _ = self._composite_pos(type_id)
+        cached = owner.strings._cache
+        return [
+            (cached.get(name_off) or owner._string(name_off, body)) if name_off else ""
+            for name_off, _, _ in owner._layouts.u32x3.iter_unpack(
+                owner.data[body : body + 12 * vlen]
+            )
+        ]
+
+    def member(self, type_id: int, index: int) -> t.Member:
+        """Member ``index`` of struct/union ``type_id`` without decoding the whole type."""
+        owner, body, vlen, kflag = self._composite_pos(type_id)
+        if not 0 <= index < vlen:
+            raise TypeNotFoundError(f"type id {type_id} has no member #{index}")
+        name_off, m_type, m_off = owner._layouts.u32x3.unpack_from(owner.data, body + 12 * index)
+        name = owner._string(name_off, body + 12 * index) if name_off else ""
+        if kflag:
+            return t.Member(name, m_type, m_off & 0xFFFFFF, m_off >> 24)
+        return t.Member(name, m_type, m_off, 0)
 
     def types(self) -> Iterator[tuple[int, t.Type]]:
         """``(id, type)`` for this blob's own types, in id order."""
@@ -224,14 +298,19 @@ class Btf:
                 elem, index, nelems = lay.u32x3.unpack_from(data, body)
                 return t.Array(elem, index, nelems, name, kflag)
             case Kind.STRUCT | Kind.UNION:
+                # Hot path (CO-RE matching decodes many large structs): unpack all members at
+                # once and resolve names through the string cache.
+                records = lay.u32x3.iter_unpack(data[body : body + 12 * vlen])
+                cached = self.strings._cache
+                string = self._string
+                member = t.Member
                 members = []
-                for i in range(vlen):
-                    m_name, m_type, m_off = lay.u32x3.unpack_from(data, body + 12 * i)
-                    mname = self._string(m_name, body + 12 * i) if m_name else ""
+                for i, (m_name, m_type, m_off) in enumerate(records):
+                    mname = (cached.get(m_name) or string(m_name, body + 12 * i)) if m_name else ""
                     if kflag:
-                        members.append(t.Member(mname, m_type, m_off & 0xFFFFFF, m_off >> 24))
+                        members.append(member(mname, m_type, m_off & 0xFFFFFF, m_off >> 24))
                     else:
-                        members.append(t.Member(mname, m_type, m_off, 0))
+                        members.append(member(mname, m_type, m_off, 0))
                 cls = t.Struct if kind == Kind.STRUCT else t.Union
                 return cls(name, size_or_type, tuple(members), kflag)
             case Kind.ENUM:
@@ -290,7 +369,7 @@ class Btf:
         raise self._error(f"unknown BTF kind {kind}", "types", pos)  # pragma: no cover
 
 
-def parse_header(data: bytes, source: str | None = None) -> tuple[Header, ByteOrder]:
+def parse_header(data: bytes | memoryview, source: str | None = None) -> tuple[Header, ByteOrder]:
     """Validate and return the header and byte order of raw BTF ``data``."""
 
     def fail(message: str, offset: int = 0) -> BtfFormatError:

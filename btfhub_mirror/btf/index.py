@@ -1,0 +1,199 @@
+"""A saved per-kernel index: open a kernel's BTF seen before without xz, without the walk.
+
+Minimizing or checking against many kernels repeats two costs per kernel: decompressing the
+``.btf.tar.xz`` and indexing every type; CO-RE candidate search adds building an index of
+essential names (``___flavor`` stripped). The index file keeps all three, next to the raw BTF,
+in one little file read in a single call:
+
+    header (64 bytes, little-endian)
+    raw BTF                                   (padded to 8)
+    u32 offsets[n], u32 name_offs[n], u8 kinds[n] (padded to 4)
+    u32 bucket_start[buckets + 1]             essential-name hash table (crc32 % buckets)
+    u32 entry_hash[entries], u32 entry_id[entries]
+
+The header records the size and mtime of the source it was made from and a crc32 of the rest,
+so a changed source or a damaged file is noticed and the index rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from array import array
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .core import essential_name, essential_name_index, pointer_size
+from .load import read_btf_source
+from .parse import Btf, TypeIndex, parse_btf, parse_header
+
+MAGIC = b"BTFMIDX\x01"
+_HEADER = struct.Struct("<8sQqQIIIIII")  # magic, src size, src mtime_ns, raw len, n, ptr size,
+#                                          buckets, entries, crc32, reserved
+HEADER_SIZE = 64
+INDEX_SUFFIX = ".btfmidx"
+
+
+def _pad(n: int, align: int) -> int:
+    return (align - n % align) % align
+
+
+def _u32(values: Sequence[int]) -> bytes:
+    arr = array("I", values)
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def _essential_table(btf: Btf) -> tuple[list[int], list[int], list[int]]:
+    """Bucket starts, entry hashes and entry ids of the essential-name hash table."""
+    index = essential_name_index(btf)
+    buckets = max(1, len(index))
+    per_bucket: list[list[tuple[int, int]]] = [[] for _ in range(buckets)]
+    for name, ids in index.items():
+        crc = zlib.crc32(name.encode())
+        per_bucket[crc % buckets].extend((crc, type_id) for type_id in ids)
+    starts = [0]
+    hashes: list[int] = []
+    entries: list[int] = []
+    for bucket in per_bucket:
+        bucket.sort(key=lambda pair: pair[1])
+        hashes.extend(crc for crc, _ in bucket)
+        entries.extend(type_id for _, type_id in bucket)
+        starts.append(len(entries))
+    return starts, hashes, entries
+
+
+def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) -> bytes:
+    """The index file's bytes for ``btf`` (parsed from ``raw``)."""
+    ti = btf.type_index()
+    n = len(ti.offsets)
+    kinds = bytes(ti.kinds)
+    starts, hashes, entries = _essential_table(btf)
+    body = b"".join(
+        [
+            raw,
+            b"\0" * _pad(len(raw), 8),
+            _u32(ti.offsets),
+            _u32(ti.name_offs),
+            kinds,
+            b"\0" * _pad(n, 4),
+            _u32(starts),
+            _u32(hashes),
+            _u32(entries),
+        ]
+    )
+    header = _HEADER.pack(
+        MAGIC,
+        source_size,
+        source_mtime_ns,
+        len(raw),
+        n,
+        pointer_size(btf),
+        len(starts) - 1,
+        len(entries),
+        zlib.crc32(body),
+        0,
+    )
+    return header.ljust(HEADER_SIZE, b"\0") + body
+
+
+def _essential_lookup(
+    btf: Btf, starts: Sequence[int], hashes: Sequence[int], ids: Sequence[int]
+) -> Callable[[str], list[int]]:
+    buckets = len(starts) - 1
+
+    def lookup(name: str) -> list[int]:
+        crc = zlib.crc32(name.encode())
+        bucket = crc % buckets
+        return [
+            ids[i]
+            for i in range(starts[bucket], starts[bucket + 1])
+            if hashes[i] == crc and essential_name(btf.name_of(ids[i])) == name
+        ]
+
+    return lookup
+
+
+def load_index(data: bytes, source_size: int, source_mtime_ns: int, source: str) -> Btf | None:
+    """The BTF held in index file ``data``, or None if it is stale, damaged or foreign."""
+    if len(data) < HEADER_SIZE:
+        return None
+    magic, size, mtime, raw_len, n, ptr_size, buckets, entries, crc, _ = _HEADER.unpack_from(data)
+    if magic != MAGIC or size != source_size or mtime != source_mtime_ns:
+        return None
+    view = memoryview(data)
+    body = view[HEADER_SIZE:]
+    if zlib.crc32(body) != crc:
+        return None
+    pos = raw_len + _pad(raw_len, 8)
+    need = pos + 8 * n + n + _pad(n, 4) + 4 * (buckets + 1) + 8 * entries
+    if len(body) != need or sys.byteorder != "little":
+        return None
+
+    def take_u32(count: int) -> memoryview:
+        nonlocal pos
+        out = body[pos : pos + 4 * count].cast("I")
+        pos += 4 * count
+        return out
+
+    raw = body[:raw_len]
+    offsets = take_u32(n)
+    name_offs = take_u32(n)
+    kinds = body[pos : pos + n]
+    pos += n + _pad(n, 4)
+    starts = take_u32(buckets + 1)
+    hashes = take_u32(entries)
+    ids = take_u32(entries)
+    header, order = parse_header(raw, source)
+    btf = Btf(raw, header, order, source=source, type_index=TypeIndex(offsets, kinds, name_offs))
+    btf.derived["ptr_size"] = ptr_size
+    btf.derived["essential_lookup"] = _essential_lookup(btf, starts, hashes, ids)
+    return btf
+
+
+def index_path_for(source: Path, index_dir: Path | None = None) -> Path:
+    """Where the index of ``source`` lives: beside it, or under ``index_dir``."""
+    name = source.name.removesuffix(".tar.xz").removesuffix(".btf") + ".btf" + INDEX_SUFFIX
+    return (index_dir or source.parent) / name
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=INDEX_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def open_indexed(
+    source: str | os.PathLike[str], *, index_dir: Path | None = None, save: bool = True
+) -> tuple[Btf, bool]:
+    """Open the kernel BTF at ``source`` through its saved index; (btf, index was reused).
+
+    Without a valid index the source is read and parsed as usual, and (``save``) the index
+    written for next time. An index that cannot be written (read-only mirror) is not an error.
+    """
+    src = Path(source)
+    stat = src.stat()
+    idx = index_path_for(src, index_dir)
+    try:
+        cached = load_index(idx.read_bytes(), stat.st_size, stat.st_mtime_ns, str(src))
+    except OSError:
+        cached = None
+    if cached is not None:
+        return cached, True
+    raw = read_btf_source(src)
+    btf = parse_btf(raw, source=str(src))
+    if save:
+        with contextlib.suppress(OSError):  # e.g. a read-only mirror: just slower next time
+            _write_atomically(idx, build_index(raw, btf, stat.st_size, stat.st_mtime_ns))
+    return btf, False
