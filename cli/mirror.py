@@ -108,16 +108,32 @@ def list_command(
         )
         console.file.write("".join(lines))
         return
-    table = Table("distro", "version", "arch", "kernel", "local", "size", "note")
-    for e in result.entries:
-        table.add_row(
+    headers = ("distro", "version", "arch", "kernel", "local", "size", "note")
+    rows = [
+        (
             e.distro, e.version, e.arch, e.release,
             "yes" if e.is_local else ("stale" if e.local_state == "stale" else ""),
             human_bytes(e.archive_size) if e.archive_size else "",
             "removed" if e.removed else "",
         )
-    console.print(table)
+        for e in result.entries
+    ]
+    print_columns(headers, rows)
     console.print(f"{len(result.entries)} entries ({result.selection})", style="dim")
+
+
+def print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Aligned columns: a rich Table takes seconds on 10,000 rows, this takes milliseconds."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    console.print(
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), style="bold"
+    )
+    console.file.write(
+        "".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
+            for r in rows
+        )
+    )
 
 
 @handle_errors

@@ -252,11 +252,13 @@ def select_entries(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY distro, version, arch, kmajor, kminor, kpatch, kbuild, release"
-    rows = []
-    for row in conn.execute(sql, params):
-        if flt.matches(row[1], row[2], row[3], row[4], row[10].split(",") if row[10] else ()):
-            rows.append(_entry(row, root))
-    return rows
+    if not (flt.versions or flt.arches or flt.kernels):  # SQL did all the filtering
+        return [_entry(row, root) for row in conn.execute(sql, params)]
+    return [
+        _entry(row, root)
+        for row in conn.execute(sql, params)
+        if flt.matches(row[1], row[2], row[3], row[4], row[10].split(",") if row[10] else ())
+    ]
 
 
 def get_entry(conn: sqlite3.Connection, path: str, root: Path | None = None) -> KernelEntry | None:

@@ -134,3 +134,25 @@ def test_sync_all(origin: Origin) -> None:
     summary = json.loads(out)
     assert code == 0
     assert summary["fetched"] == summary["kernels_selected"] == summary["catalog"]["entries"]
+
+
+def test_list_on_a_terminal_prints_aligned_columns(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    import cli.mirror
+
+    assert invoke("sync", "-r", origin.url, "-d", "kylin")[0] == 0
+    monkeypatch.setattr(cli.mirror, "console", Console(force_terminal=True, color_system=None,
+                                                       width=200))
+    code, out, _ = invoke("list", "-d", "kylin", "-d", "centos")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["distro", "version", "arch", "kernel", "local",
+                                               "size", "note"]
+    body = lines[1:-1]
+    assert [line.split()[0] for line in body] == ["centos", "kylin", "kylin"]
+    assert [line.split()[4] for line in body if line.startswith("kylin")] == ["yes", "yes"]
+    kernel_column = lines[0].index("kernel")
+    assert all(line[kernel_column - 2 : kernel_column] == "  " for line in body)
+    assert lines[-1].startswith("3 entries")
