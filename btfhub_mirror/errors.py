@@ -84,3 +84,7 @@ class NoBtfFoundError(NotFoundError):
 
 class CoreReloError(BtfmirrorError):
     """A CO-RE relocation record that does not fit its object's BTF (bad access string or id)."""
+
+
+class FileWriteError(BtfmirrorError):
+    """An output file cannot be written (missing directory, permissions, full disk)."""

@@ -7,6 +7,7 @@ import typer
 from btfhub_mirror import __version__
 
 from . import btf, mirror
+from .minimize import minimize
 from .relocs import relocs
 from .select import select
 
@@ -21,6 +22,7 @@ app.add_typer(btf.app, name="btf")
 mirror.register(app)
 app.command("select")(select)
 app.command("relocs")(relocs)
+app.command("minimize")(minimize)
 
 
 def _version(value: bool) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from btfhub_mirror.elf import list_relocations
+from btfhub_mirror.resolve import resolve_files
 
 from ._console import print_json
 from ._errors import handle_errors
@@ -18,6 +19,12 @@ def relocs(
     objects: list[Path] = typer.Argument(
         ..., metavar="OBJ", help="BPF object files (clang -target bpf -g)."
     ),
+    btf: Path | None = typer.Option(
+        None,
+        "--btf",
+        metavar="TARGET",
+        help="Also show what each relocation resolves to on this kernel BTF (libbpf's rules).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """List every CO-RE relocation: program section, instruction, kind and local C path.
@@ -25,6 +32,9 @@ def relocs(
     One line per relocation in .BTF.ext order (libbpf's order), as aligned columns that are
     never cut, so the output can be grepped or diffed.
     """
+    if btf is not None:
+        _print_resolved(objects, btf, as_json)
+        return
     rows = list_relocations(objects)
     if as_json:
         print_json({"relocations": [row.to_json() for row in rows]})
@@ -35,6 +45,10 @@ def relocs(
         header.insert(0, "object")
         for line, row in zip(lines, rows, strict=True):
             line.insert(0, row.object)
+    _print_columns(header, lines)
+
+
+def _print_columns(header: list[str], lines: list[list[str]]) -> None:
     widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=True)]
     out = sys.stdout
     for line in [header, *lines]:
@@ -42,3 +56,25 @@ def relocs(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
             + "\n"
         )
+
+
+def _print_resolved(objects: list[Path], btf: Path, as_json: bool) -> None:
+    resolved = resolve_files(objects, btf)
+    if as_json:
+        print_json({"target": str(btf), "relocations": [r.to_json() for r in resolved]})
+        return
+    header = ["section", "insn", "kind", "path", "status", "value", "target / reason"]
+    lines = []
+    for r in resolved:
+        value = "" if r.orig_val is None else f"{r.orig_val} -> " + (
+            "poison" if r.poisoned else str(r.new_val)
+        )
+        lines.append(
+            [r.row.section, str(r.row.insn_index), r.row.kind.short_name, r.row.path, r.status,
+             value, r.target or r.reason or ""]
+        )
+    if len(objects) > 1:
+        header.insert(0, "object")
+        for line, r in zip(lines, resolved, strict=True):
+            line.insert(0, r.row.object)
+    _print_columns(header, lines)

@@ -21,12 +21,13 @@ import contextlib
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..errors import FileWriteError
+from ..fsutil import write_atomic
 from .core import essential_name, essential_name_index, pointer_size
 from .load import read_btf_source
 from .parse import Btf, TypeIndex, parse_btf, parse_header
@@ -162,18 +163,6 @@ def index_path_for(source: Path, index_dir: Path | None = None) -> Path:
     return (index_dir or source.parent) / name
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=INDEX_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def open_indexed(
     source: str | os.PathLike[str], *, index_dir: Path | None = None, save: bool = True
 ) -> tuple[Btf, bool]:
@@ -194,6 +183,6 @@ def open_indexed(
     raw = read_btf_source(src)
     btf = parse_btf(raw, source=str(src))
     if save:
-        with contextlib.suppress(OSError):  # e.g. a read-only mirror: just slower next time
-            _write_atomically(idx, build_index(raw, btf, stat.st_size, stat.st_mtime_ns))
+        with contextlib.suppress(FileWriteError):  # a read-only mirror: just slower next time
+            write_atomic(idx, build_index(raw, btf, stat.st_size, stat.st_mtime_ns))
     return btf, False

@@ -1,0 +1,93 @@
+"""What each CO-RE relocation of some objects resolves to on one kernel (``relocs --btf``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .btf.core import Resolution, format_spec, resolve_all
+from .btf.ext import describe_access
+from .btf.load import load_btf
+from .btf.parse import Btf
+from .elf import BpfObject, RelocationRow
+from .errors import ElfFormatError
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRelocation:
+    """A relocation and libbpf's decision for it on one target BTF."""
+
+    row: RelocationRow
+    #: "resolved", "unresolved" (no candidate matched: poisoned or a zero answer) or "error"
+    status: str
+    target: str | None  # the first matching candidate, as libbpf prints it
+    orig_val: int | None
+    new_val: int | None
+    poisoned: bool
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.row.to_json(),
+            "status": self.status,
+            "target": self.target,
+            "orig_val": self.orig_val,
+            "new_val": self.new_val,
+            "poisoned": self.poisoned,
+            "reason": self.reason,
+        }
+
+
+def _row(obj: BpfObject, res: Resolution) -> RelocationRow:
+    relo = res.relo
+    return RelocationRow(
+        obj.source,
+        relo.section,
+        relo.insn_index,
+        relo.kind,
+        relo.type_id,
+        describe_access(obj.btf, relo),
+        relo.access_str,
+    )
+
+
+def describe_resolution(obj: BpfObject, res: Resolution) -> ResolvedRelocation:
+    """One :class:`Resolution` as a flat, printable record."""
+    target = format_spec(res.target_spec).split("] ", 1)[-1] if res.target_spec else None
+    if res.failure is not None:
+        return ResolvedRelocation(
+            _row(obj, res), "error", target, None, None, False, res.failure.reason
+        )
+    result = res.result
+    assert result is not None
+    if res.target_spec is None and res.relo.kind.short_name != "local_type_id":
+        reason = "no matching type in the kernel" + (
+            ": the instruction is poisoned" if result.poison else f": evaluates to {result.new_val}"
+        )
+        return ResolvedRelocation(
+            _row(obj, res), "unresolved", None, result.orig_val, None if result.poison else
+            result.new_val, result.poison, reason
+        )
+    return ResolvedRelocation(
+        _row(obj, res), "resolved", target, result.orig_val, result.new_val, False, None
+    )
+
+
+def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedRelocation]:
+    """Resolve every object's relocations against ``target`` (pure)."""
+    out: list[ResolvedRelocation] = []
+    for obj in objects:
+        if obj.ext is None:
+            raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
+        obj.btf.derived.setdefault("ptr_size", 8)
+        out.extend(describe_resolution(obj, r) for r in resolve_all(obj.btf, obj.core_relos, target))
+    return out
+
+
+def resolve_files(
+    objects: Sequence[str | os.PathLike[str]], kernel: str | os.PathLike[str]
+) -> list[ResolvedRelocation]:
+    """Open the objects and the kernel BTF, then :func:`resolve_objects`."""
+    return resolve_objects([BpfObject.open(p) for p in objects], load_btf(kernel))
