@@ -82,7 +82,8 @@ def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedR
         if obj.ext is None:
             raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
         obj.btf.derived.setdefault("ptr_size", 8)
-        out.extend(describe_resolution(obj, r) for r in resolve_all(obj.btf, obj.core_relos, target))
+        resolutions = resolve_all(obj.btf, obj.core_relos, target)
+        out.extend(describe_resolution(obj, r) for r in resolutions)
     return out
 
 

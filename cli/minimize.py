@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from btfhub_mirror.minimize import minimize_files
 from btfhub_mirror.fsutil import write_atomic
+from btfhub_mirror.minimize import minimize_files
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
