@@ -1,0 +1,70 @@
+"""`btfmirror minimize` and `btfmirror relocs --btf`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from btfhub_mirror.btf import load_btf
+from btfhub_mirror.elf import BpfObject
+from btfhub_mirror.minimize import minimize
+from cli.app import app
+from tests.helpers import REPO, SAMPLE
+
+runner = CliRunner()
+BUILD = REPO / "tests" / "bpf" / "build"
+DEBIAN11 = SAMPLE / "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz"
+CENTOS = SAMPLE / "centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64.btf.tar.xz"
+
+
+def test_minimize_writes_the_library_result(tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "min.btf"
+    obj = BUILD / "core_fields.bpf.el.o"
+    result = runner.invoke(app, ["minimize", str(DEBIAN11), str(obj), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    expected = minimize(load_btf(DEBIAN11), [BpfObject.open(obj)])
+    assert out.read_bytes() == expected.data
+    assert summary["bytes"] == len(expected.data) and summary["warnings"] == []
+    assert summary["relocations"] == expected.relocations
+
+
+def test_minimize_warns_where_bpftool_aborts_and_strict_fails(tmp_path: Path) -> None:
+    out = tmp_path / "min.btf"
+    obj = BUILD / "ambiguous.bpf.el.o"
+    lenient = runner.invoke(app, ["minimize", str(CENTOS), str(obj), "-o", str(out)])
+    assert lenient.exit_code == 0
+    assert "relocation decision ambiguity" in lenient.output and "kept the first match" in (
+        lenient.output
+    )
+    assert out.exists()
+    out.unlink()
+    strict = runner.invoke(app, ["minimize", "--strict", str(CENTOS), str(obj), "-o", str(out)])
+    assert strict.exit_code == 1
+    assert "relocation decision ambiguity" in strict.output
+    assert not out.exists()  # nothing written when it fails
+
+
+def test_minimize_unwritable_output_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    obj = BUILD / "loadable.bpf.el.o"
+    result = runner.invoke(app, ["minimize", str(DEBIAN11), str(obj), "-o", str(blocker / "o")])
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
+
+
+def test_relocs_with_btf_reports_resolutions() -> None:
+    obj = BUILD / "newfield.bpf.el.o"
+    result = runner.invoke(app, ["relocs", "--json", "--btf", str(DEBIAN11), str(obj)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["relocations"]
+    # task_struct.__state exists only from 5.14: unresolved on 5.10, poisoned where read.
+    state = [r for r in rows if r["path"].endswith("task_struct.__state")]
+    assert state and all(r["status"] == "unresolved" for r in state)
+    assert any(r["poisoned"] for r in state)
+    assert any(r["kind"] == "field_exists" and r["new_val"] == 0 for r in state)
+    table = runner.invoke(app, ["relocs", "--btf", str(DEBIAN11), str(obj)])
+    assert "unresolved" in table.output and "poison" in table.output
