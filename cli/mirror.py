@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -122,7 +123,7 @@ def list_command(
     console.print(f"{len(result.entries)} entries ({result.selection})", style="dim")
 
 
-def print_columns(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_columns(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     """Aligned columns: a rich Table takes seconds on 10,000 rows, this takes milliseconds."""
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     console.print(

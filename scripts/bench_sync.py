@@ -112,15 +112,17 @@ def bench_list(store: Store, entries: int, rng: random.Random) -> list[float]:
     conn.close()
     exe = shutil.which("btfmirror", path=str(Path(sys.executable).parent)) or "btfmirror"
     env = {**os.environ, "BTFHUB_CACHE": str(store.root)}
-    times: dict[str, list[float]] = {"list": [], "list --json": [], "list -k '>=5.4,<5.16'": []}
-    for _ in range(5):
-        for label, args in (("list", ["list"]), ("list --json", ["list", "--json"]),
-                            ("list -k '>=5.4,<5.16'", ["list", "-k", ">=5.4,<5.16"])):
+    runs = (("--version (startup only)", ["--version"]), ("list", ["list"]),
+            ("list --json", ["list", "--json"]),
+            ("list -k '>=5.4,<5.16'", ["list", "-k", ">=5.4,<5.16"]))
+    times: dict[str, list[float]] = {label: [] for label, _ in runs}
+    for _ in range(7):
+        for label, args in runs:
             started = time.perf_counter()
             subprocess.run([exe, *args], env=env, check=True, stdout=subprocess.DEVNULL)
             times[label].append(time.perf_counter() - started)
     for label, values in times.items():
-        print(f"  btfmirror {label:<24} {entries} entries: median {statistics.median(values):.3f} s"
+        print(f"  btfmirror {label:<26} {entries} entries: median {statistics.median(values):.3f} s"
               f" (min {min(values):.3f} s)")
     return times["list"]
 
