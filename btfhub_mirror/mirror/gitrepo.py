@@ -269,19 +269,22 @@ class MirrorRepo:
         except (KeyError, pygit2.GitError) as err:
             raise GitCommandError(f"mirror {self.path}", f"no tip commit: {err}") from err
 
-    def files(self, commit: str | None = None) -> Iterator[TreeFile]:
-        """Every non-directory entry of the commit's tree (the tip by default), depth first."""
-        obj = self.repo.revparse_single(commit or "HEAD")
-        tree = obj.peel(pygit2.Tree)
-        yield from self._walk(tree, "")
+    def files(self, commit: str | None = None, max_depth: int = 4) -> Iterator[TreeFile]:
+        """Non-directory entries of the commit's tree (the tip by default), depth first.
 
-    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[TreeFile]:
+        Only the first ``max_depth`` levels are walked: btfhub-archive's entries sit at
+        ``<distro>/<version>/<arch>/<file>``, and a hostile tree cannot recurse us to death.
+        """
+        obj = self.repo.revparse_single(commit or "HEAD")
+        yield from self._walk(obj.peel(pygit2.Tree), "", max_depth)
+
+    def _walk(self, tree: pygit2.Tree, prefix: str, depth: int) -> Iterator[TreeFile]:
         for entry in tree:
             path = prefix + str(entry.name)
-            if entry.filemode == TREE_MODE:
-                yield from self._walk(self.repo[entry.id].peel(pygit2.Tree), path + "/")
-            else:
+            if entry.filemode != TREE_MODE:
                 yield TreeFile(path, str(entry.id), int(entry.filemode))
+            elif depth > 1:
+                yield from self._walk(self.repo[entry.id].peel(pygit2.Tree), path + "/", depth - 1)
 
     def has_blob(self, oid: str) -> bool:
         return pygit2.Oid(hex=oid) in self.repo

@@ -47,6 +47,8 @@ from .gitrepo import MirrorRepo, TreeFile, file_blob_id
 from .store import Store, link_aliases, write_atomic
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
+#: Longest symlink target read from a remote (Linux PATH_MAX); longer ones count as dangling.
+MAX_LINK_TARGET = 4096
 #: Blobs per fetch request: large enough to amortise the round trip, small enough that a killed
 #: run loses little.
 DEFAULT_CHUNK = 500
@@ -150,9 +152,13 @@ def _classify(
     for f in files:
         parts = f.path.split("/")
         if f.is_symlink:
-            target = repo.read_blob(f.oid).decode("utf-8", "replace")
+            raw = repo.read_blob(f.oid)
+            target = raw[:MAX_LINK_TARGET].decode("utf-8", "replace")
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(f.path), target))
-            escaped = target.startswith("/") or resolved.startswith("..")
+            escaped = (
+                len(raw) > MAX_LINK_TARGET or target.startswith("/") or resolved.startswith("..")
+                or "\0" in target
+            )
             kind = (
                 "dangling" if escaped
                 else "dir" if resolved in dirs

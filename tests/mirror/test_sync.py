@@ -13,6 +13,7 @@ from btfhub_mirror.catalog.queries import select_entries
 from btfhub_mirror.errors import CacheLockedError, GitCommandError
 from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store
+from btfhub_mirror.mirror.gitrepo import MirrorRepo
 from btfhub_mirror.mirror.sync import ensure_local, sync
 
 from .gitfixtures import Origin, git, mirror_blobs
@@ -303,3 +304,32 @@ def test_inherited_git_environment_is_ignored(
     assert first.fetched == len(expected) == 2 and again.already_present == 2
     assert mirror_blobs(decoy) == set()
     assert set(expected.values()) <= mirror_blobs(store.repo_path(origin.url))
+
+
+def test_hostile_tree_is_bounded(origin: Origin, store: Store) -> None:
+    deep = "/".join(f"d{i}" for i in range(60))
+    origin.write(f"{deep}/5.4.0-1-generic.btf.tar.xz", b"far too deep")
+    origin.write("ubuntu/20.04/x86_64/extra/5.4.0-2-generic.btf.tar.xz", b"depth five")
+    (origin.work / "ubuntu" / "escape").symlink_to("../../../etc")
+    (origin.work / "ubuntu" / "absolute").symlink_to("/etc")
+    git("add", "-A", cwd=origin.work)
+    # A symlink target longer than PATH_MAX cannot be made on disk; put it in the index directly.
+    long_target = git("hash-object", "-w", "--stdin", cwd=origin.work, stdin="x/" * 3000).strip()
+    git("update-index", "--add", "--cacheinfo", f"120000,{long_target},ubuntu/long",
+        cwd=origin.work)
+    git("commit", "-q", "-m", "hostile entries", cwd=origin.work)
+
+    result = sync(store, KernelFilter.create(distros=["ubuntu"], arches=["x86_64"]), [origin.url])
+
+    with contextlib.closing(connect(store.catalog_path)) as conn:
+        kinds = dict(conn.execute("SELECT path, kind FROM aliases").fetchall())
+        paths = {r[0] for r in conn.execute("SELECT path FROM entries")}
+    assert kinds["ubuntu/escape"] == kinds["ubuntu/absolute"] == kinds["ubuntu/long"] == "dangling"
+    assert kinds["ubuntu/focal"] == "dir"
+    assert not any(p.startswith("d0/") or "/extra/" in p for p in paths)
+    for link in store.archive_dir.rglob("*"):
+        if link.is_symlink():
+            assert link.resolve().is_relative_to(store.archive_dir.resolve())
+    assert result.fetched == result.selected == 20
+    walked = list(MirrorRepo(store.repo_path(origin.url), origin.url).files())
+    assert max(f.path.count("/") for f in walked) == 3  # never below <distro>/<ver>/<arch>/
