@@ -1,0 +1,488 @@
+"""``pack``: BTF minimized for BPF objects, for every chosen kernel, in one archive.
+
+The archive is laid out as the older btfgen script's output, which existing loaders read
+(bpf-compatible-rs, ecli, bpf-loader-rs)::
+
+    ./package.json                                   the -j file, when given
+    ./btfmirror.json                                 manifest: kernels, sha256, sources, objects
+    ./btfhub-archive/<ID>/<VERSION_ID>/<arch>/<uname -r>.btf
+
+One run:
+
+1. read the objects and the package.json (both checked before any kernel is touched);
+2. select kernels from the catalog and fetch the missing ones (:func:`ensure_local`); with an
+   empty selection, every kernel already local;
+3. minimize each kernel for all objects in a process pool; each worker opens the kernel through
+   its saved index (:func:`open_indexed`), so a second pack of the same kernels skips xz and
+   parsing;
+4. write the members in a fixed order, identical files next to each other (or, with
+   ``hardlinks``, each distinct file once and hard links for the rest), to a temporary file
+   renamed over the output at the end: an interrupted run leaves no partial archive.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import posixpath
+import signal
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..btf.index import open_indexed
+from ..catalog.queries import KernelEntry
+from ..elf import BpfObject
+from ..errors import BtfmirrorError, FileWriteError, NotFoundError, PackError, UsageError
+from ..kernels import KernelFilter
+from ..minimize import MinimizeError, minimize
+from ..mirror.store import Store, list_kernels
+from ..mirror.sync import ensure_local
+from ..progress import NULL_PROGRESS, Progress
+from .tarball import (
+    USTAR_NAME_MAX,
+    Compression,
+    Member,
+    compression_for,
+    source_date_epoch,
+    tar_name,
+    write_archive,
+)
+
+ARCHIVE_DIR = "btfhub-archive"
+PACKAGE_JSON = "package.json"
+MANIFEST = "btfmirror.json"
+MANIFEST_FORMAT = 1
+#: The same cap the runtime side puts on a package's package.json.
+MAX_PACKAGE_JSON = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PackedKernel:
+    """One kernel in the package (or skipped: ``member`` is None)."""
+
+    path: str  # catalog path, <distro>/<version>/<arch>/<release>.btf.tar.xz
+    member: str | None  # btfhub-archive/<distro>/<version>/<arch>/<release>.btf
+    sha256: str | None
+    size: int
+    blob_oid: str
+    relocations: int
+    unmatched: int
+    warnings: tuple[str, ...]  # where bpftool would abort
+    error: str | None = None  # the kernel's BTF could not be read: not packed
+    link_to: str | None = None  # with hardlinks: the identical file stored once
+    index_reused: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "file": None if self.member is None else tar_name(self.member),
+            "sha256": self.sha256,
+            "size": self.size,
+            "source_blob": self.blob_oid,
+            "relocations": self.relocations,
+            "unmatched": self.unmatched,
+            "warnings": list(self.warnings),
+            "error": self.error,
+            "hardlink_to": None if self.link_to is None else tar_name(self.link_to),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PackResult:
+    """What :func:`pack` wrote."""
+
+    output: Path
+    compression: str
+    kernels: tuple[PackedKernel, ...]
+    distinct: int  # distinct minimized files
+    archive_bytes: int
+    btf_bytes: int  # all packed files, as if unpacked
+    distinct_bytes: int
+    hardlinks: bool
+    warnings: tuple[str, ...]
+    objects: tuple[tuple[str, str], ...]  # (file name, sha256)
+    jobs: int
+    seconds: float
+
+    @property
+    def packed(self) -> tuple[PackedKernel, ...]:
+        return tuple(k for k in self.kernels if k.member is not None)
+
+    @property
+    def index_reused(self) -> int:
+        return sum(k.index_reused for k in self.kernels)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "format": self.compression,
+            "kernels": len(self.packed),
+            "skipped": len(self.kernels) - len(self.packed),
+            "distinct": self.distinct,
+            "bytes": self.archive_bytes,
+            "btf_bytes": self.btf_bytes,
+            "distinct_bytes": self.distinct_bytes,
+            "hardlinks": self.hardlinks,
+            "warnings": list(self.warnings),
+            "objects": [{"name": n, "sha256": s} for n, s in self.objects],
+            "index_reused": self.index_reused,
+            "jobs": self.jobs,
+            "seconds": round(self.seconds, 3),
+            "entries": [k.to_json() for k in self.kernels],
+        }
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    name: str
+    data: bytes
+    sha256: str
+
+
+def _read_objects(paths: Sequence[str | os.PathLike[str]]) -> list[_Object]:
+    if not paths:
+        raise UsageError("no BPF objects given")
+    objects = []
+    for path in paths:
+        obj = BpfObject.open(path)
+        if obj.ext is None:
+            raise MinimizeError(f"{path}: section .BTF.ext not found (built without -g?)")
+        objects.append(_Object(Path(path).name, obj.data, hashlib.sha256(obj.data).hexdigest()))
+    return objects
+
+
+def read_package_json(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of ``path`` once checked to be one JSON document (UsageError otherwise)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PACKAGE_JSON + 1)
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{path}: no such file") from err
+    except OSError as err:
+        raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err
+    if len(data) > MAX_PACKAGE_JSON:
+        raise UsageError(f"{path}: larger than {MAX_PACKAGE_JSON} bytes")
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as err:
+        raise UsageError(
+            f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from err
+    except ValueError as err:  # bytes that are no UTF-8/16/32 text
+        raise UsageError(f"{path}: not valid JSON: {err}") from err
+    return data
+
+
+def _select(
+    store: Store, flt: KernelFilter, progress: Progress, wait: bool
+) -> list[KernelEntry]:
+    if not flt.is_empty:
+        return ensure_local(store, flt, progress, wait=wait)
+    entries = [e for e in list_kernels(store, flt, local_only=True).entries if e.local_path]
+    if not entries:
+        raise NotFoundError(
+            f"no kernel is local in {store.root}: select kernels "
+            "(--distro, --version, --arch, --kernels) to fetch them"
+        )
+    return entries
+
+
+# -- minimizing, in worker processes -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    path: str
+    local: str
+    index_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    path: str
+    data: bytes | None
+    warnings: tuple[str, ...] = ()
+    relocations: int = 0
+    unmatched: int = 0
+    index_reused: bool = False
+    error: str | None = None
+
+
+_WORKER_OBJECTS: list[BpfObject] = []
+
+
+def _init_worker(objects: list[tuple[str, bytes]], ignore_sigint: bool) -> None:
+    """Parse the objects once per process; named by file name so outputs do not vary."""
+    if ignore_sigint:
+        # Ctrl-C goes to the whole process group: the parent alone decides what to do.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_OBJECTS[:] = [BpfObject.from_bytes(data, source=name) for name, data in objects]
+
+
+def _minimize_kernel(task: _Task) -> _Outcome:
+    """Minimize one kernel; a kernel whose BTF cannot be read comes back with ``error``."""
+    try:
+        btf, reused = open_indexed(task.local, index_dir=Path(task.index_dir))
+        result = minimize(btf, _WORKER_OBJECTS)
+    except (BtfmirrorError, OSError) as err:
+        return _Outcome(task.path, None, error=str(err))
+    return _Outcome(
+        task.path, result.data, result.warnings, result.relocations, result.unmatched, reused
+    )
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork would copy the parent's threads (rich's refresh thread) in whatever state they are;
+    # forkserver forks workers from a clean server that preloaded the minimizer.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _run_tasks(
+    tasks: list[_Task], objects: list[_Object], jobs: int, progress: Progress
+) -> Iterator[_Outcome]:
+    payload = [(o.name, o.data) for o in objects]
+    if jobs <= 1:
+        _init_worker(payload, ignore_sigint=False)
+        try:
+            for task in tasks:
+                yield _minimize_kernel(task)
+        finally:
+            _WORKER_OBJECTS.clear()
+        return
+    pool = cf.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=_pool_context(), initializer=_init_worker,
+        initargs=(payload, True),
+    )
+    try:
+        futures = [pool.submit(_minimize_kernel, task) for task in tasks]
+        for future in cf.as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _minimize_all(
+    store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
+    progress: Progress,
+) -> dict[str, _Outcome]:
+    tasks = [
+        _Task(e.path, str(e.local_path), str(store.root / "index" / posixpath.dirname(e.path)))
+        for e in entries
+    ]
+    progress.phase(f"minimizing {len(tasks)} kernels ({jobs} jobs)", len(tasks))
+    outcomes: dict[str, _Outcome] = {}
+    for outcome in _run_tasks(tasks, objects, jobs, progress):
+        outcomes[outcome.path] = outcome
+        progress.advance(1, outcome.path.removesuffix(".btf.tar.xz"))
+    return outcomes
+
+
+# -- layout ------------------------------------------------------------------------------------
+
+
+def member_name(entry: KernelEntry) -> str:
+    """``btfhub-archive/<distro>/<version>/<arch>/<release>.btf`` for a catalog entry."""
+    return f"{ARCHIVE_DIR}/{entry.distro}/{entry.version}/{entry.arch}/{entry.release}.btf"
+
+
+def _kernels(
+    entries: list[KernelEntry], outcomes: dict[str, _Outcome], hardlinks: bool
+) -> list[PackedKernel]:
+    """Every kernel with its member and, with ``hardlinks``, the first identical member."""
+    first_of: dict[str, str] = {}
+    kernels = []
+    for entry in sorted(entries, key=member_name):
+        out = outcomes[entry.path]
+        if out.data is None:
+            kernels.append(PackedKernel(
+                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), out.error
+            ))  # fmt: skip
+            continue
+        member = member_name(entry)
+        digest = hashlib.sha256(out.data).hexdigest()
+        link = first_of.setdefault(digest, member)
+        kernels.append(PackedKernel(
+            entry.path, member, digest, len(out.data), entry.blob_oid, out.relocations,
+            out.unmatched, out.warnings, None, link if hardlinks and link != member else None,
+            out.index_reused,
+        ))  # fmt: skip
+    return kernels
+
+
+def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[str]:
+    names = ", ".join(o.name for o in objects)
+    lines = []
+    for k in kernels:
+        where = k.path.removesuffix(".btf.tar.xz")
+        if k.error is not None:
+            lines.append(f"{where}: not packed: {k.error}")
+            continue
+        lines += [f"{where}: bpftool would abort: {w}" for w in k.warnings]
+        if k.unmatched:
+            lines.append(
+                f"{where}: {k.unmatched} of {k.relocations} CO-RE relocations of {names} find "
+                "nothing in this kernel (fine if guarded by bpf_core_*_exists, else the "
+                "program fails to load)"
+            )
+        if k.member is not None and len(tar_name(k.member)) > USTAR_NAME_MAX:
+            lines.append(
+                f"{where}: name longer than {USTAR_NAME_MAX} bytes; readers that compare the "
+                "ustar name field literally will not find it"
+            )
+    return lines
+
+
+def _manifest(
+    kernels: list[PackedKernel], objects: list[_Object], package_json: bytes | None,
+    hardlinks: bool,
+) -> bytes:
+    doc = {
+        "format": MANIFEST_FORMAT,
+        "tool": {"name": "btfmirror", "version": __version__},
+        "objects": [{"name": o.name, "sha256": o.sha256} for o in objects],
+        "package_json": None
+        if package_json is None
+        else {"sha256": hashlib.sha256(package_json).hexdigest()},
+        "hardlinks": hardlinks,
+        "kernels": [k.to_json() for k in kernels if k.member is not None],
+        "skipped": [{"path": k.path, "error": k.error} for k in kernels if k.member is None],
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _members(
+    kernels: list[PackedKernel], outcomes: dict[str, _Outcome], manifest: bytes,
+    package_json: bytes | None,
+) -> list[Member]:
+    """Every entry in archive order: directories, the two JSON files, then BTF files grouped
+    by content (groups in name order of their first file), so repeats sit side by side."""
+    packed = [k for k in kernels if k.member is not None]
+    dirs = {ARCHIVE_DIR}
+    for k in packed:
+        parent = posixpath.dirname(k.member or "")
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    members = [Member("", "dir"), *(Member(d, "dir") for d in sorted(dirs))]
+    members.append(Member(MANIFEST, data=manifest))
+    if package_json is not None:
+        members.append(Member(PACKAGE_JSON, data=package_json))
+    groups: dict[str, list[PackedKernel]] = {}
+    for k in packed:  # already in member-name order
+        groups.setdefault(k.sha256 or "", []).append(k)
+    for group in groups.values():
+        for k in group:
+            assert k.member is not None
+            if k.link_to is not None:
+                members.append(Member(k.member, "hardlink", link_to=k.link_to))
+            else:
+                data = outcomes[k.path].data or b""
+                members.append(Member(k.member, data=data))
+    return members
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _announce(members: Iterable[Member], progress: Progress) -> Iterator[Member]:
+    for member in members:
+        yield member
+        progress.advance(1)
+
+
+def _write_output(
+    output: Path, members: list[Member], compression: Compression, mtime: int, progress: Progress
+) -> int:
+    """Write the archive to a temporary file beside ``output``, then rename it; its size."""
+    progress.phase(f"writing {output.name}", len(members))
+    tmp: str | None = None
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+        with os.fdopen(fd, "wb") as out:
+            write_archive(out, _announce(members, progress), compression, mtime=mtime)
+            size = out.tell()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+        tmp = None
+    except OSError as err:
+        raise FileWriteError(f"{output}: cannot write: {err.strerror or err}") from err
+    finally:
+        if tmp is not None:  # any failure, Ctrl-C included: no partial file is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return size
+
+
+def pack(
+    store: Store,
+    objects: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    flt: KernelFilter,
+    *,
+    package_json: str | os.PathLike[str] | None = None,
+    jobs: int | None = None,
+    hardlinks: bool = False,
+    strict: bool = False,
+    mtime: int | None = None,
+    wait: bool = True,
+    progress: Progress = NULL_PROGRESS,
+) -> PackResult:
+    """Minimize the kernels ``flt`` selects for ``objects`` and write the package ``output``.
+
+    The format follows the suffix (.tar.gz, .tar.xz, .tar.zst, .tar). ``mtime`` defaults to
+    ``$SOURCE_DATE_EPOCH`` or 0. Kernels where bpftool would abort, or whose BTF cannot be read,
+    are reported in ``warnings`` (the latter are left out); ``strict`` raises PackError instead.
+    """
+    started = time.monotonic()
+    out = Path(output)
+    compression = compression_for(out)
+    fixed_mtime = source_date_epoch() if mtime is None else mtime
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    objs = _read_objects(objects)
+    pkg = None if package_json is None else read_package_json(package_json)
+    entries = _select(store, flt, progress, wait)
+    workers = min(jobs or os.cpu_count() or 1, len(entries))
+    outcomes = _minimize_all(store, entries, objs, workers, progress)
+    kernels = _kernels(entries, outcomes, hardlinks)
+    refused = [k.path for k in kernels if k.error is not None or k.warnings]
+    if strict and refused:
+        raise PackError(
+            f"--strict: bpftool would refuse {len(refused)} kernel(s): {', '.join(refused[:5])}"
+            + (" ..." if len(refused) > 5 else "")
+        )
+    manifest = _manifest(kernels, objs, pkg, hardlinks)
+    members = _members(kernels, outcomes, manifest, pkg)
+    size = _write_output(out, members, compression, fixed_mtime, progress)
+    distinct = {k.sha256: k.size for k in kernels if k.sha256 is not None}
+    return PackResult(
+        output=out,
+        compression=compression,
+        kernels=tuple(kernels),
+        distinct=len(distinct),
+        archive_bytes=size,
+        btf_bytes=sum(k.size for k in kernels),
+        distinct_bytes=sum(distinct.values()),
+        hardlinks=hardlinks,
+        warnings=tuple(_warnings(kernels, objs)),
+        objects=tuple((o.name, o.sha256) for o in objs),
+        jobs=workers,
+        seconds=time.monotonic() - started,
+    )

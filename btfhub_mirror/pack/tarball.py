@@ -1,0 +1,148 @@
+"""Reproducible tar archives: the same entries give the same bytes, on any machine, any day.
+
+What varies between two ``tar -czf`` runs of the same tree is removed here, as hatchling does
+for sdists and https://reproducible-builds.org/docs/archives/ describes:
+
+- entries are written in the order given (the caller sorts them), never in directory order;
+- every mtime is one fixed value, ``SOURCE_DATE_EPOCH`` or 0, and so is the gzip header's;
+- owner and group are 0 with empty names, modes are 0644 for files and 0755 for directories;
+- no gzip file name, no xz or zstd timestamps, single-threaded compressors.
+
+Names are written as ``tar -czf out.tar.gz .`` writes them, ``./`` first and directories with a
+trailing slash, because C readers of these packages compare names literally. Names of up to
+100 bytes sit in the ustar name field; longer ones need a PAX header that such readers skip.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+import os
+import tarfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import zstandard
+
+from ..errors import UsageError
+
+Compression = Literal["tar", "tar.gz", "tar.xz", "tar.zst"]
+
+#: Archive suffixes and their compression; the first one is the default.
+SUFFIXES: dict[str, Compression] = {
+    ".tar.gz": "tar.gz",
+    ".tgz": "tar.gz",
+    ".tar.xz": "tar.xz",
+    ".tar.zst": "tar.zst",
+    ".tar": "tar",
+}
+
+#: The ustar name field: longer names need a PAX header, which literal-name readers miss.
+USTAR_NAME_MAX = 100
+
+GZIP_LEVEL = 9
+XZ_PRESET = 9
+ZSTD_LEVEL = 19
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One tar entry. ``name`` is relative (``btfhub-archive/x.btf``), written as ``./name``.
+
+    ``kind`` is ``file`` (with ``data``), ``dir``, or ``hardlink`` to the earlier file
+    ``link_to`` (a relative name too).
+    """
+
+    name: str
+    kind: Literal["file", "dir", "hardlink"] = "file"
+    data: bytes = b""
+    link_to: str = ""
+
+    @property
+    def tar_name(self) -> str:
+        return tar_name(self.name, directory=self.kind == "dir")
+
+
+def tar_name(name: str, *, directory: bool = False) -> str:
+    """The name as ``tar -czf out .`` writes it: ``./`` + name (+ ``/`` for a directory)."""
+    clean = name.strip("/")
+    full = f"./{clean}" if clean else "."
+    return f"{full}/" if directory else full
+
+
+def compression_for(path: str | os.PathLike[str]) -> Compression:
+    """The compression named by an output file's suffix; UsageError for anything else."""
+    name = Path(path).name
+    for suffix, compression in SUFFIXES.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return compression
+    raise UsageError(
+        f"{path}: unknown archive format; name it .tar.gz, .tar.xz, .tar.zst or .tar"
+    )
+
+
+def source_date_epoch(environ: Mapping[str, str] = os.environ) -> int:
+    """The fixed mtime of every entry: ``$SOURCE_DATE_EPOCH`` when set, else 0."""
+    text = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit() or int(text) >= 8**11:  # ustar mtime is 11 octal digits
+        raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a Unix time in seconds")
+    return int(text)
+
+
+def _info(member: Member, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(member.tar_name)
+    info.mtime = mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if member.kind == "dir":
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+    elif member.kind == "hardlink":
+        info.type, info.mode, info.linkname = tarfile.LNKTYPE, 0o644, tar_name(member.link_to)
+    else:
+        info.type, info.mode, info.size = tarfile.REGTYPE, 0o644, len(member.data)
+    return info
+
+
+def write_tar(out: BinaryIO, members: Iterable[Member], *, mtime: int = 0) -> None:
+    """Write ``members`` in order as an uncompressed PAX tar to ``out``."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            info = _info(member, mtime)
+            tar.addfile(info, io.BytesIO(member.data) if member.kind == "file" else None)
+
+
+def _compressor(raw: BinaryIO, compression: Compression, mtime: int) -> BinaryIO:
+    """A write-only stream compressing into ``raw``; closing it leaves ``raw`` open."""
+    if compression == "tar.gz":
+        # filename="": no FNAME field (GzipFile would take the temp file's name).
+        return gzip.GzipFile(  # type: ignore[return-value]
+            filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=mtime
+        )
+    if compression == "tar.xz":
+        return lzma.LZMAFile(  # type: ignore[return-value]
+            raw, mode="wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET
+        )
+    assert compression == "tar.zst", compression
+    writer: BinaryIO = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(
+        raw, closefd=False
+    )
+    return writer
+
+
+def write_archive(
+    out: BinaryIO, members: Iterable[Member], compression: Compression, *, mtime: int = 0
+) -> None:
+    """Write ``members`` as a tar compressed per ``compression`` to ``out`` (left open)."""
+    if compression == "tar":
+        write_tar(out, members, mtime=mtime)
+        return
+    stream = _compressor(out, compression, mtime)
+    try:
+        write_tar(stream, members, mtime=mtime)
+    finally:
+        stream.close()

@@ -1,0 +1,97 @@
+"""``btfmirror pack``: minimized BTF for the chosen kernels, in one archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from btfhub_mirror.mirror import Store
+from btfhub_mirror.pack import PackResult, pack
+
+from ._console import console, err_console, print_json
+from ._errors import handle_errors
+from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._progress import RichProgress
+from .mirror import human_bytes
+
+
+def _render(result: PackResult) -> None:
+    rows = [
+        (
+            k.path.removesuffix(".btf.tar.xz"),
+            str(k.size) if k.member else "-",
+            (k.sha256 or "")[:12],
+            str(k.relocations - k.unmatched) + f"/{k.relocations}",
+            "hard link" if k.link_to else ("NOT PACKED" if k.member is None else ""),
+        )
+        for k in result.kernels
+    ]
+    headers = ("kernel", "bytes", "sha256", "relocs", "note")
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for i, row in enumerate((headers, *rows)):
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        console.print(line, style="bold" if i == 0 else None, markup=False, soft_wrap=True)
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
+    console.print(
+        f"{result.output}: {len(result.packed)} kernels, {result.distinct} distinct BTF "
+        f"({human_bytes(result.btf_bytes)} unpacked), {human_bytes(result.archive_bytes)} "
+        f"{result.compression} in {result.seconds:.1f} s",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+@handle_errors
+def pack_command(
+    objects: Annotated[
+        list[Path], typer.Argument(metavar="OBJ...", help="BPF objects (clang -g).")
+    ],
+    distro: DistroOption = None,
+    version: VersionOption = None,
+    arch: ArchOption = None,
+    kernels: KernelsOption = None,
+    package_json: Annotated[
+        Path | None,
+        typer.Option("--package-json", "-j", help="Stored as ./package.json (checked as JSON)."),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Archive: .tar.gz, .tar.xz, .tar.zst or .tar."),
+    ] = Path("min_core_btfs.tar.gz"),
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", help="Worker processes (default: CPU count).")
+    ] = None,
+    hardlinks: Annotated[
+        bool,
+        typer.Option("--hardlinks", help="Store identical files once (older readers may fail)."),
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail if bpftool would refuse any kernel.")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Minimize the selected kernels' BTF for OBJ... and write one archive.
+
+    Kernels not yet local are fetched first, as sync does.
+    With no selection, every kernel already local is packed.
+
+    Layout: ./package.json, ./btfmirror.json (the manifest) and
+    ./btfhub-archive/<ID>/<VERSION_ID>/<arch>/<uname -r>.btf.
+
+    The same inputs give the same bytes (mtime: $SOURCE_DATE_EPOCH or 0).
+    """
+    flt = kernel_filter(distro, version, arch, kernels)
+    with RichProgress() as progress:
+        result = pack(
+            Store.default(), objects, output, flt, package_json=package_json, jobs=jobs,
+            hardlinks=hardlinks, strict=strict, wait=not no_wait, progress=progress,
+        )  # fmt: skip
+    if as_json:
+        print_json(result.to_json())
+    else:
+        _render(result)
