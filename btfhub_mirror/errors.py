@@ -88,3 +88,7 @@ class CoreReloError(BtfmirrorError):
 
 class FileWriteError(BtfmirrorError):
     """An output file cannot be written (missing directory, permissions, full disk)."""
+
+
+class PackError(BtfmirrorError):
+    """A package cannot be made as asked (``--strict`` and a kernel bpftool would refuse)."""

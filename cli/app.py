@@ -8,6 +8,7 @@ from btfhub_mirror import __version__
 
 from . import btf, mirror
 from .minimize import minimize
+from .pack import pack_command
 from .relocs import relocs
 from .select import select
 
@@ -23,6 +24,7 @@ mirror.register(app)
 app.command("select")(select)
 app.command("relocs")(relocs)
 app.command("minimize")(minimize)
+app.command("pack")(pack_command)
 
 
 def _version(value: bool) -> None:
