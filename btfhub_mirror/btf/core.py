@@ -656,8 +656,8 @@ def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, C
             if not found:
                 return False, spec
             continue
-        targ_type = target.type(cur)
         if i > 0:
+            targ_type = target.type(cur)
             if not isinstance(targ_type, t.Array):
                 return False, spec
             if not _is_flex_array(target, spec.accessors[-1], targ_type) and (
