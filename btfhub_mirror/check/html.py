@@ -1,0 +1,173 @@
+"""One self-contained HTML page for a check: the verdicts and the kernel x relocation matrix.
+
+Inline CSS only: no script, font, image or any other external asset, so the page can be
+attached to a CI run or mailed. Pure: returns the page as a string.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .run import CheckResult
+from .verdict import FeatureOutcome, KernelReport, RelocOutcome, RelocState, Verdict
+
+_CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1f24; background: #fff; }
+h1 { font-size: 1.4em; margin: 0 0 .3em; } h2 { font-size: 1.15em; margin: 1.4em 0 .5em; }
+.muted { color: #57606a; } code { font: 12px ui-monospace, monospace; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #d0d7de; padding: 3px 6px; vertical-align: top; }
+th { background: #f6f8fa; text-align: left; }
+.verdict { font-weight: 600; text-transform: uppercase; font-size: 12px; }
+.ok { background: #dafbe1; } .degraded { background: #fff1c2; } .fails { background: #ffd7d5; }
+#summary td.reasons { font-size: 12px; max-width: 60em; }
+#matrix th.kernel { height: 15em; white-space: nowrap; vertical-align: bottom; padding: 4px 2px; }
+#matrix th.kernel span { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: 400;
+  font-size: 12px; }
+#matrix th.row { font-weight: 400; white-space: nowrap; font-size: 12px; position: sticky;
+  left: 0; background: #fff; }
+#matrix tr.group th { background: #eaeef2; font-weight: 600; }
+#matrix td.cell { text-align: center; font-weight: 700; width: 1.6em; min-width: 1.6em; }
+td.resolved, td.available { background: #4ac26b; color: #fff; }
+td.missing { background: #b6e3c3; color: #1b1f24; }
+td.guarded, td.zero { background: #f2cc60; color: #1b1f24; }
+td.poisoned, td.error, td.unavailable { background: #e5534b; color: #fff; }
+td.unknown { background: #d0d7de; color: #1b1f24; }
+.legend span { display: inline-block; padding: 0 .5em; margin-right: .4em; border-radius: 3px; }
+"""
+
+_GLYPHS = {
+    RelocState.RESOLVED: "✓",
+    RelocState.MISSING: "0",
+    RelocState.GUARDED: "G",
+    RelocState.ZERO: "0!",
+    RelocState.POISONED: "✗",
+    RelocState.ERROR: "E",
+}
+_LEGEND = (
+    ("resolved", "✓ resolved / available"),
+    ("missing", "0 existence check answers 0"),
+    ("guarded", "G unresolved, guarded by an existence check"),
+    ("zero", "0! unguarded size or id evaluates to 0"),
+    ("poisoned", "✗ unresolved and unguarded / missing feature"),
+    ("error", "E libbpf error"),
+    ("unknown", "? cannot tell"),
+)
+
+
+def _attr(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def _reloc_cell(kernel: KernelReport, out: RelocOutcome) -> str:
+    tip = out.state.value
+    if out.target:
+        tip += f": {out.target}"
+    if out.detail:
+        tip += f" ({out.detail})"
+    return (
+        f'<td class="cell {out.state.value}" data-kernel="{_attr(kernel.kernel.label)}" '
+        f'data-state="{out.state.value}" title="{_attr(tip)}">{_GLYPHS[out.state]}</td>'
+    )
+
+
+def _feature_cell(kernel: KernelReport, out: FeatureOutcome) -> str:
+    state, glyph = {True: ("available", "✓"), False: ("unavailable", "✗"), None: ("unknown", "?")}[
+        out.available
+    ]
+    return (
+        f'<td class="cell {state}" data-kernel="{_attr(kernel.kernel.label)}" '
+        f'data-state="{state}" title="{_attr(out.detail or state)}">{glyph}</td>'
+    )
+
+
+def _summary(result: CheckResult) -> list[str]:
+    out = [
+        '<table id="summary"><thead><tr><th>kernel</th><th>verdict</th><th>relocations</th>'
+        "<th>first reasons</th></tr></thead><tbody>"
+    ]
+    for k in result.kernels:
+        counts = k.counts()
+        shown = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        reasons = "<br>".join(escape(r) for r in k.reasons[:3])
+        if len(k.reasons) > 3:
+            reasons += f'<br><span class="muted">… {len(k.reasons) - 3} more</span>'
+        out.append(
+            f'<tr class="{k.verdict.value}" data-kernel="{_attr(k.kernel.label)}">'
+            f"<td><code>{escape(k.kernel.label)}</code></td>"
+            f'<td class="verdict">{k.verdict.value}</td><td>{escape(shown)}</td>'
+            f'<td class="reasons">{reasons}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return out
+
+
+def _matrix(result: CheckResult) -> list[str]:
+    kernels = result.kernels
+    head = "".join(
+        f'<th class="kernel {k.verdict.value}" title="{_attr(k.kernel.label)}">'
+        f"<span>{escape(k.kernel.label)}</span></th>"
+        for k in kernels
+    )
+    span = len(kernels) + 1
+    out = [f'<table id="matrix"><thead><tr><th class="row">relocation / feature</th>{head}</tr>']
+    verdicts = "".join(
+        f'<td class="verdict {k.verdict.value}">{k.verdict.value[0].upper()}</td>' for k in kernels
+    )
+    out.append(f'<tr><th class="row">verdict</th>{verdicts}</tr></thead><tbody>')
+    group = None
+    for i, row in enumerate(result.rows.relocations):
+        key = f"{row.object} · {row.section}"
+        if key != group:
+            group = key
+            out.append(f'<tr class="group"><th colspan="{span}">{escape(key)}</th></tr>')
+        cells = "".join(_reloc_cell(k, k.relocations[i]) for k in kernels)
+        label = f"#{row.index} {row.kind} {row.path}"
+        out.append(
+            f'<tr class="reloc"><th class="row" title="{_attr(row.program)} insn {row.insn_index}">'
+            f"<code>{escape(label)}</code></th>{cells}</tr>"
+        )
+    group = None
+    for i, frow in enumerate(result.rows.features):
+        key = f"{frow.object} · {frow.category}s"
+        if key != group:
+            group = key
+            out.append(f'<tr class="group"><th colspan="{span}">{escape(key)}</th></tr>')
+        cells = "".join(_feature_cell(k, k.features[i]) for k in kernels)
+        out.append(
+            f'<tr class="feature"><th class="row" title="{_attr(frow.requirement)}">'
+            f"<code>{escape(frow.subject)}</code> "
+            f'<span class="muted">{escape(frow.requirement)}</span></th>{cells}</tr>'
+        )
+    out.append("</tbody></table>")
+    return out
+
+
+def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:
+    """The whole report as one HTML document (UTF-8, inline CSS, no external assets)."""
+    tally = result.tally()
+    objects = ", ".join(result.rows.objects)
+    legend = "".join(
+        f'<span class="{css}">{escape(text)}</span>' for css, text in _LEGEND
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}: {escape(objects)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}: <code>{escape(objects)}</code></h1>",
+        f'<p id="tally">{len(result.kernels)} kernels: '
+        + ", ".join(
+            f'<span class="{v.value}">{tally[v.value]} {v.value}</span>' for v in Verdict
+        )
+        + "</p>",
+        "<h2>Verdict per kernel</h2>",
+        *_summary(result),
+        "<h2>Kernel &times; relocation matrix</h2>",
+        f'<p class="legend">{legend}</p>',
+        *_matrix(result),
+        '<p class="muted">"Guarded" is read from the relocation records (an existence check of '
+        "the same field, type or enumerator in the same function), not from control flow.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"

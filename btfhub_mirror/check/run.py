@@ -1,0 +1,140 @@
+"""``btfmirror check``: open the objects and the selected kernels, collect the verdicts."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..btf.index import open_indexed
+from ..btf.load import load_btf
+from ..btf.parse import Btf
+from ..elf import BpfObject
+from ..errors import NotFoundError, UsageError
+from ..kernels import KernelFilter
+from ..progress import NULL_PROGRESS, Progress
+from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
+
+if TYPE_CHECKING:
+    from ..mirror.store import Store
+
+JSON_SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Every selected kernel's verdict for a set of objects."""
+
+    rows: CheckRows
+    kernels: tuple[KernelReport, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        """Whether any kernel fails (the command's exit status)."""
+        return any(k.verdict is Verdict.FAILS for k in self.kernels)
+
+    def tally(self) -> dict[str, int]:
+        out = {v.value: 0 for v in Verdict}
+        for report in self.kernels:
+            out[report.verdict.value] += 1
+        return out
+
+    def kernel(self, name: str) -> KernelReport:
+        """The report whose label (or release, or path) is ``name``, or the one it names
+        unambiguously as a substring."""
+        exact = [
+            k for k in self.kernels if name in (k.kernel.label, k.kernel.release, k.kernel.path)
+        ]
+        found = exact or [k for k in self.kernels if name in k.kernel.label]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise NotFoundError(f"no checked kernel matches {name!r}")
+        labels = ", ".join(k.kernel.label for k in found[:5])
+        raise UsageError(f"{name!r} matches {len(found)} kernels ({labels}...): be more precise")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": JSON_SCHEMA,
+            "objects": list(self.rows.objects),
+            "failed": self.failed,
+            "verdicts": self.tally(),
+            "seconds": round(self.seconds, 3),
+            "kernels": [k.to_json(self.rows) for k in self.kernels],
+        }
+
+
+def index_dir_for(store_root: Path, distro: str, version: str, arch: str) -> Path:
+    """Where the saved per-kernel indexes of the mirror live (the archive stays pure btfhub)."""
+    return store_root / "index" / distro / version / arch
+
+
+def _catalog_kernels(
+    flt: KernelFilter, store: Store, wait: bool, progress: Progress
+) -> Iterator[tuple[KernelRef, Btf, bool | None]]:
+    from ..mirror.sync import ensure_local  # git and pygit2: only when the mirror is used
+
+    entries = ensure_local(store, flt, progress, wait=wait)
+    progress.phase("checking kernels", len(entries))
+    for e in entries:
+        assert e.local_path is not None
+        label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
+        btf, reused = open_indexed(
+            e.local_path, index_dir=index_dir_for(store.root, e.distro, e.version, e.arch)
+        )
+        ref = KernelRef(label, str(e.local_path), e.distro, e.version, e.arch, e.release)
+        yield ref, btf, reused
+        progress.advance(1, label)
+
+
+def _file_kernels(
+    files: Sequence[str | os.PathLike[str]], progress: Progress
+) -> Iterator[tuple[KernelRef, Btf, bool | None]]:
+    progress.phase("checking BTF files", len(files))
+    for path in files:
+        yield KernelRef(str(path), str(path)), load_btf(path), None
+        progress.advance(1, str(path))
+
+
+def check(
+    objects: Sequence[str | os.PathLike[str]],
+    *,
+    flt: KernelFilter | None = None,
+    btf_files: Sequence[str | os.PathLike[str]] = (),
+    store: Store | None = None,
+    wait: bool = True,
+    progress: Progress = NULL_PROGRESS,
+) -> CheckResult:
+    """Check ``objects`` against the catalog kernels ``flt`` selects and the ``btf_files``.
+
+    Catalog kernels are fetched when missing (like ``sync``) and opened through their saved
+    index under ``<cache>/index/``; ``store`` defaults to the default cache. Kernels are
+    opened one at a time.
+    """
+    if not objects:
+        raise UsageError("give at least one BPF object to check")
+    if (flt is None or flt.is_empty) and not btf_files:
+        raise UsageError(
+            "nothing to check against: select kernels (--distro, --version, --arch, --kernels) "
+            "or give --btf FILE"
+        )
+    started = time.monotonic()
+    checker = Checker([BpfObject.open(p) for p in objects])
+    sources: list[Iterator[tuple[KernelRef, Btf, bool | None]]] = []
+    if flt is not None and not flt.is_empty:
+        if store is None:
+            from ..mirror.store import Store
+
+            store = Store.default()
+        sources.append(_catalog_kernels(flt, store, wait, progress))
+    if btf_files:
+        sources.append(_file_kernels(btf_files, progress))
+    for source in sources:
+        for ref, btf, reused in source:
+            checker.check_kernel(ref, btf, index_reused=reused)
+    rows, reports = checker.reports()
+    return CheckResult(rows, reports, time.monotonic() - started)
