@@ -7,6 +7,7 @@ import typer
 from btfhub_mirror import __version__
 
 from . import btf, mirror
+from .check import check_command
 from .minimize import minimize
 from .pack import pack_command
 from .relocs import relocs
@@ -25,6 +26,7 @@ app.command("select")(select)
 app.command("relocs")(relocs)
 app.command("minimize")(minimize)
 app.command("pack")(pack_command)
+app.command("check")(check_command)
 
 
 def _version(value: bool) -> None:

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..btf.index import open_indexed
 from ..btf.load import load_btf
 from ..btf.parse import Btf
+from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import NotFoundError, UsageError
 from ..kernels import KernelFilter
+from ..mirror.store import Store, list_kernels
+from ..mirror.sync import ensure_local
 from ..progress import NULL_PROGRESS, Progress
 from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
-
-if TYPE_CHECKING:
-    from ..mirror.store import Store
 
 JSON_SCHEMA = 1
 
@@ -68,24 +69,34 @@ class CheckResult:
         }
 
 
-def index_dir_for(store_root: Path, distro: str, version: str, arch: str) -> Path:
-    """Where the saved per-kernel indexes of the mirror live (the archive stays pure btfhub)."""
-    return store_root / "index" / distro / version / arch
+def index_dir_for(store: Store, entry: KernelEntry) -> Path:
+    """Where the saved index of a mirror kernel lives: ``<cache>/index/<distro>/<version>/<arch>``
+    (the one ``pack`` uses too), so the archive directory stays a pure btfhub layout."""
+    return store.root / "index" / posixpath.dirname(entry.path)
+
+
+def _select(store: Store, flt: KernelFilter, wait: bool, progress: Progress) -> list[KernelEntry]:
+    """The selected kernels, fetched when missing; with an empty filter, every local kernel."""
+    if not flt.is_empty:
+        return ensure_local(store, flt, progress, wait=wait)
+    entries = [e for e in list_kernels(store, flt, local_only=True).entries if e.local_path]
+    if not entries:
+        raise NotFoundError(
+            f"no kernel is local in {store.root}: select kernels "
+            "(--distro, --version, --arch, --kernels) to fetch them, or give --btf FILE"
+        )
+    return entries
 
 
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress
 ) -> Iterator[tuple[KernelRef, Btf, bool | None]]:
-    from ..mirror.sync import ensure_local  # git and pygit2: only when the mirror is used
-
-    entries = ensure_local(store, flt, progress, wait=wait)
+    entries = _select(store, flt, wait, progress)
     progress.phase("checking kernels", len(entries))
     for e in entries:
         assert e.local_path is not None
         label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
-        btf, reused = open_indexed(
-            e.local_path, index_dir=index_dir_for(store.root, e.distro, e.version, e.arch)
-        )
+        btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
         ref = KernelRef(label, str(e.local_path), e.distro, e.version, e.arch, e.release)
         yield ref, btf, reused
         progress.advance(1, label)
@@ -112,25 +123,19 @@ def check(
     """Check ``objects`` against the catalog kernels ``flt`` selects and the ``btf_files``.
 
     Catalog kernels are fetched when missing (like ``sync``) and opened through their saved
-    index under ``<cache>/index/``; ``store`` defaults to the default cache. Kernels are
-    opened one at a time.
+    index under ``<cache>/index/``; ``store`` defaults to the default cache. Without a filter
+    and without files, every kernel already local is checked (as ``pack`` does); with files
+    only, the catalog is not used. Kernels are opened one at a time.
     """
     if not objects:
         raise UsageError("give at least one BPF object to check")
-    if (flt is None or flt.is_empty) and not btf_files:
-        raise UsageError(
-            "nothing to check against: select kernels (--distro, --version, --arch, --kernels) "
-            "or give --btf FILE"
-        )
     started = time.monotonic()
     checker = Checker([BpfObject.open(p) for p in objects])
     sources: list[Iterator[tuple[KernelRef, Btf, bool | None]]] = []
-    if flt is not None and not flt.is_empty:
-        if store is None:
-            from ..mirror.store import Store
-
-            store = Store.default()
-        sources.append(_catalog_kernels(flt, store, wait, progress))
+    if not btf_files or (flt is not None and not flt.is_empty):
+        sources.append(
+            _catalog_kernels(flt or KernelFilter.create(), store or Store.default(), wait, progress)
+        )
     if btf_files:
         sources.append(_file_kernels(btf_files, progress))
     for source in sources:

@@ -1,0 +1,123 @@
+"""``btfmirror check``: on which kernels will these BPF objects fail?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from btfhub_mirror.check import CheckResult, KernelReport, check, render_html
+from btfhub_mirror.fsutil import write_atomic
+
+from ._console import console, print_json
+from ._errors import handle_errors
+from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._progress import RichProgress
+
+#: Exit status when at least one selected kernel fails (CI gates on it).
+EXIT_FAILS = 1
+_STYLES = {"ok": "green", "degraded": "yellow", "fails": "bold red"}
+_STATE_STYLES = {
+    "resolved": "green", "missing": "dim", "guarded": "yellow", "zero": "yellow",
+    "poisoned": "bold red", "error": "bold red",
+}
+
+
+@handle_errors
+def check_command(
+    objects: Annotated[
+        list[Path], typer.Argument(metavar="OBJ...", help="BPF objects (clang -target bpf -g).")
+    ],
+    distro: DistroOption = None,
+    version: VersionOption = None,
+    arch: ArchOption = None,
+    kernels: KernelsOption = None,
+    btf: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--btf", metavar="FILE",
+            help="Also check against this kernel BTF (.btf, .btf.tar.xz, vmlinux). Repeatable.",
+        ),
+    ] = None,
+    detail: Annotated[
+        str | None,
+        typer.Option(
+            "--detail", "-D", metavar="KERNEL",
+            help="Show every relocation and feature for this kernel (label or release).",
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report."),
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Say on which kernels BPF objects will load: relocations, maps, helpers, programs.
+
+    Kernels: the catalog selection (fetched when missing), or every local kernel, and --btf files.
+    Verdicts: ok, degraded (guarded code is skipped on that kernel) or fails.
+    Exit status 1 when any kernel fails, so CI can gate on it.
+    """
+    flt = kernel_filter(distro, version, arch, kernels)
+    with RichProgress() as progress:
+        result = check(objects, flt=flt, btf_files=btf or (), wait=not no_wait, progress=progress)
+    if html is not None:
+        write_atomic(html, render_html(result).encode())
+    if as_json:
+        print_json(result.to_json())
+    else:
+        _print_summary(result)
+        if detail is not None or len(result.kernels) == 1:
+            _print_detail(result, result.kernel(detail) if detail else result.kernels[0])
+    if result.failed:
+        raise typer.Exit(EXIT_FAILS)
+
+
+def _print_summary(result: CheckResult) -> None:
+    table = Table("kernel", "verdict", "relocations", "first reasons")
+    table.columns[0].overflow = "fold"
+    for k in result.kernels:
+        counts = ", ".join(f"{n} {state}" for state, n in k.counts().items() if n)
+        reasons = "\n".join(k.reasons[:2]) + (
+            f"\n… {len(k.reasons) - 2} more" if len(k.reasons) > 2 else ""
+        )
+        table.add_row(
+            Text(k.kernel.label), Text(k.verdict.value, style=_STYLES[k.verdict.value]),
+            Text(counts), Text(reasons),
+        )
+    console.print(table)
+    tally = result.tally()
+    console.print(
+        f"{len(result.kernels)} kernels: {tally['ok']} ok, {tally['degraded']} degraded, "
+        f"{tally['fails']} fail ({result.seconds:.1f} s)",
+        markup=False,
+    )
+
+
+def _print_detail(result: CheckResult, report: KernelReport) -> None:
+    console.print(Text(f"\n{report.kernel.label}: {report.verdict.value}", style="bold"))
+    table = Table("object", "section", "#", "kind", "path", "state", "target / detail")
+    for row, out in zip(result.rows.relocations, report.relocations, strict=True):
+        table.add_row(
+            row.object, row.section, str(row.index), row.kind, Text(row.path),
+            Text(out.state.value, style=_STATE_STYLES[out.state.value]),
+            Text(out.target or out.detail or ""),
+        )
+    console.print(table)
+    features = Table("object", "needs", "what", "on this kernel")
+    for frow, fout in zip(result.rows.features, report.features, strict=True):
+        state = {True: ("yes", "green"), False: ("MISSING", "bold red"), None: ("?", "dim")}[
+            fout.available
+        ]
+        features.add_row(
+            frow.object, frow.category, Text(f"{frow.subject}  {frow.requirement}"),
+            Text(state[0] + (f": {fout.detail}" if fout.available is not True else ""),
+                 style=state[1]),
+        )
+    console.print(features)
