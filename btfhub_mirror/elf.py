@@ -356,16 +356,18 @@ def list_relocations(paths: Sequence[str | os.PathLike[str]]) -> list[Relocation
         obj = BpfObject.open(path)
         if obj.btf_ext_bytes is None:
             raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
-        for relo in obj.core_relos:
-            rows.append(
-                RelocationRow(
-                    obj.source,
-                    relo.section,
-                    relo.insn_index,
-                    relo.kind,
-                    relo.type_id,
-                    describe_access(obj.btf, relo),
-                    relo.access_str,
-                )
-            )
+        rows.extend(relocation_row(obj, relo) for relo in obj.core_relos)
     return rows
+
+
+def relocation_row(obj: BpfObject, relo: CoreRelo) -> RelocationRow:
+    """One relocation of ``obj`` with its local C-like path."""
+    return RelocationRow(
+        obj.source,
+        relo.section,
+        relo.insn_index,
+        relo.kind,
+        relo.type_id,
+        describe_access(obj.btf, relo),
+        relo.access_str,
+    )

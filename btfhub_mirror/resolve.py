@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .btf.core import Resolution, format_spec, resolve_all
-from .btf.ext import describe_access
+from .btf.ext import CoreReloKind
 from .btf.load import load_btf
 from .btf.parse import Btf
-from .elf import BpfObject, RelocationRow
+from .elf import BpfObject, RelocationRow, relocation_row
 from .errors import ElfFormatError
 
 
@@ -40,39 +40,23 @@ class ResolvedRelocation:
         }
 
 
-def _row(obj: BpfObject, res: Resolution) -> RelocationRow:
-    relo = res.relo
-    return RelocationRow(
-        obj.source,
-        relo.section,
-        relo.insn_index,
-        relo.kind,
-        relo.type_id,
-        describe_access(obj.btf, relo),
-        relo.access_str,
-    )
-
-
 def describe_resolution(obj: BpfObject, res: Resolution) -> ResolvedRelocation:
     """One :class:`Resolution` as a flat, printable record."""
+    row = relocation_row(obj, res.relo)
     target = format_spec(res.target_spec).split("] ", 1)[-1] if res.target_spec else None
     if res.failure is not None:
-        return ResolvedRelocation(
-            _row(obj, res), "error", target, None, None, False, res.failure.reason
-        )
+        return ResolvedRelocation(row, "error", target, None, None, False, res.failure.reason)
     result = res.result
     assert result is not None
-    if res.target_spec is None and res.relo.kind.short_name != "local_type_id":
-        reason = "no matching type in the kernel" + (
-            ": the instruction is poisoned" if result.poison else f": evaluates to {result.new_val}"
-        )
+    if res.target_spec is None and res.relo.kind != CoreReloKind.TYPE_ID_LOCAL:
+        if result.poison:
+            reason = "no matching type in the kernel: the instruction is poisoned"
+            return ResolvedRelocation(row, "unresolved", None, result.orig_val, None, True, reason)
+        reason = f"no matching type in the kernel: evaluates to {result.new_val}"
         return ResolvedRelocation(
-            _row(obj, res), "unresolved", None, result.orig_val, None if result.poison else
-            result.new_val, result.poison, reason
+            row, "unresolved", None, result.orig_val, result.new_val, False, reason
         )
-    return ResolvedRelocation(
-        _row(obj, res), "resolved", target, result.orig_val, result.new_val, False, None
-    )
+    return ResolvedRelocation(row, "resolved", target, result.orig_val, result.new_val, False, None)
 
 
 def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedRelocation]:
