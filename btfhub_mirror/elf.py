@@ -351,7 +351,7 @@ class RelocationRow:
 
 def list_relocations(paths: Sequence[str | os.PathLike[str]]) -> list[RelocationRow]:
     """Every CO-RE relocation of the objects at ``paths``, object by object in file order."""
-    rows = []
+    rows: list[RelocationRow] = []
     for path in paths:
         obj = BpfObject.open(path)
         if obj.btf_ext_bytes is None:
