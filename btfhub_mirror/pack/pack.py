@@ -190,7 +190,10 @@ def _select(
 ) -> list[KernelEntry]:
     if not flt.is_empty:
         return ensure_local(store, flt, progress, wait=wait)
-    entries = [e for e in list_kernels(store, flt, local_only=True).entries if e.local_path]
+    entries = [
+        e for e in list_kernels(store, flt, local_only=True).entries
+        if e.local_path is not None and e.local_path.is_file()
+    ]  # fmt: skip
     if not entries:
         raise NotFoundError(
             f"no kernel is local in {store.root}: select kernels "
@@ -462,6 +465,10 @@ def pack(
     workers = min(jobs or os.cpu_count() or 1, len(entries))
     outcomes = _minimize_all(store, entries, objs, workers, progress)
     kernels = _kernels(entries, outcomes, hardlinks)
+    if not any(k.member for k in kernels):
+        raise PackError(
+            f"no kernel could be packed; first error: {kernels[0].path}: {kernels[0].error}"
+        )
     refused = [k.path for k in kernels if k.error is not None or k.warnings]
     if strict and refused:
         raise PackError(
