@@ -57,10 +57,11 @@ def test_layout_and_names(synced: Store, package: tuple[Path, PackResult]) -> No
     entries = list_kernels(synced, SELECTION).entries
     assert len(entries) == len(result.packed) > 5
     assert not [w for w in result.warnings if "find nothing" not in w]
-    names = [i.name for i, _ in members(out)]
+    infos = [i for i, _ in members(out)]
+    names = [i.name for i in infos]
     btfs = {f"./btfhub-archive/{e.distro}/{e.version}/{e.arch}/{e.release}.btf" for e in entries}
     assert names[0] == "."  # "./" as tarfile reads it
-    dirs = [n for n in names if n.endswith("/") or n.count("/") < 5 and "." not in n[2:]]
+    dirs = [i.name for i in infos if i.isdir()]
     assert names[: len(dirs)] == dirs  # directories first
     assert names[len(dirs) :][:2] == ["./btfmirror.json", "./package.json"]
     assert set(names[len(dirs) + 2 :]) == btfs
@@ -260,7 +261,7 @@ def test_no_selection_packs_the_local_kernels(store_copy: Store, tmp_path: Path)
     local = list_kernels(store_copy, SELECTION, local_only=True).entries
     result = pack(store_copy, [obj("loadable")], tmp_path / "all.tar.gz", EVERYTHING_LOCAL)
     assert len(result.kernels) == len(local) and len(result.packed) == len(local) - 1
-    assert [w for w in result.warnings if "not packed" in w][0].startswith(
+    assert next(w for w in result.warnings if "not packed" in w).startswith(
         "debian/12/x86_64/6.1.0-47-amd64: not packed:"
     )
     manifest = json.loads(files(result.output)["./btfmirror.json"])
