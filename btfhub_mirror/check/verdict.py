@@ -47,6 +47,7 @@ from .features import (
     enum_values,
     section_rule,
 )
+from .uapi_names import HELPERS, MAP_TYPES
 
 EXISTENCE_KINDS = frozenset(
     {
@@ -352,8 +353,8 @@ class Checker:
         self._objects = [_prepare(o, n) for o, n in zip(objects, names, strict=True)]
         for prepared in self._objects:
             prepared.obj.btf.derived.setdefault("ptr_size", 8)  # BPF objects are 64-bit
-        self._map_names: dict[int, str] = {}
-        self._helper_names: dict[int, str] = {}
+        self._map_names: dict[int, str] = {v: n for v, n in enumerate(MAP_TYPES) if n}
+        self._helper_names: dict[int, str] = {v: n for v, n in enumerate(HELPERS) if n}
         for prepared in self._objects:
             self._learn_names(prepared.obj.btf)
         self._raw: list[_Raw] = []
@@ -497,10 +498,12 @@ def _enum_outcome(values: dict[int, str] | None, value: int | None, enum: str) -
     return FeatureOutcome(False, detail)
 
 
-#: UAPI numbers are stable: BPF_MAP_TYPE_RINGBUF and BPF_FUNC_ringbuf_{output,reserve,submit,
-#: discard,query} (include/uapi/linux/bpf.h), used only to word the fallback advice.
-_RINGBUF_VALUE = 27
-_RINGBUF_HELPERS = frozenset(range(130, 135))
+#: Used only to word the fallback advice: the ring buffer map and its Linux 5.8 helpers.
+_RINGBUF_VALUE = MAP_TYPES.index(RINGBUF_MAP)
+_RINGBUF_HELPERS = frozenset(
+    HELPERS.index(f"BPF_FUNC_ringbuf_{op}")
+    for op in ("output", "reserve", "submit", "discard", "query")
+)
 
 
 def _program_outcome(
