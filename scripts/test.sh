@@ -21,13 +21,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    echo "==> creating .venv"
-    "$PY" -m venv .venv
-fi
-echo "==> installing btfmirror with dev extras"
-.venv/bin/python -m pip install -q --disable-pip-version-check '.[dev]'
+# shellcheck source=scripts/venv.sh
+. scripts/venv.sh
+install_btfmirror dev
 
 echo "==> ruff"
 .venv/bin/ruff check btfhub_mirror cli tests scripts
