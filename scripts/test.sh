@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in bpftool clang llvm-objdump git; do
+for tool in bpftool clang llvm-objdump git chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
@@ -15,7 +15,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         echo "==> installing system tools (missing: ${missing[*]})"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            bpftool clang llvm libbpf-dev git >/dev/null
+            bpftool clang llvm libbpf-dev git chromium >/dev/null
     else
         echo "==> not root: tests needing ${missing[*]} will be skipped"
     fi

@@ -161,11 +161,11 @@ def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:
             f'<span class="{v.value}">{tally[v.value]} {v.value}</span>' for v in Verdict
         )
         + "</p>",
-        "<h2>Verdict per kernel</h2>",
-        *_summary(result),
         "<h2>Kernel &times; relocation matrix</h2>",
         f'<p class="legend">{legend}</p>',
         *_matrix(result),
+        "<h2>Verdict per kernel</h2>",
+        *_summary(result),
         '<p class="muted">"Guarded" is read from the relocation records (an existence check of '
         "the same field, type or enumerator in the same function), not from control flow.</p>",
         "</body></html>",

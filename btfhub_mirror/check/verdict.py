@@ -456,7 +456,9 @@ def _outcomes(prepared: _PreparedObject, resolutions: Sequence[Resolution]) -> l
     for pos, res in enumerate(resolutions):
         target = format_spec(res.target_spec).split("] ", 1)[-1] if res.target_spec else None
         if res.failure is not None:
-            out.append(RelocOutcome(RelocState.ERROR, target, res.failure.reason))
+            # CoreFailure.reason starts with "<section>: relo #N: ", which the row already says.
+            reason = res.failure.reason.split(": ", 2)[-1]
+            out.append(RelocOutcome(RelocState.ERROR, target, reason))
             continue
         if res.matched or res.relo.kind == CoreReloKind.TYPE_ID_LOCAL:
             out.append(RelocOutcome(RelocState.RESOLVED, target))
