@@ -1,16 +1,24 @@
-"""Pack → select → load: the running kernel's BTF, chosen from a package, drives libbpf's CO-RE.
+"""Pack → select → load: ``btfmirror pack`` minimizes the running kernel's BTF for
+``probe.bpf.c``; the file chosen from that package drives libbpf's CO-RE like the full BTF.
 
-Until ``btfmirror pack`` exists the package is built here in its layout from the raw
-``/sys/kernel/btf/vmlinux``; with pack, it should hold the BTF minimized for ``probe.bpf.c``.
+The package comes from the real pipeline: a btfhub-shaped git remote holding this kernel's
+``/sys/kernel/btf/vmlinux`` under its os-release identity (plus a twin release with the same
+BTF), ``sync``, then ``pack --hardlinks`` to a .tar.zst, so the twin is a hard link.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from btfhub_mirror.kernels import KernelFilter
+from btfhub_mirror.mirror import Store
+from btfhub_mirror.mirror.sync import sync
+from btfhub_mirror.pack import pack
 from btfhub_mirror.runtime import (
     current_identity,
     get_current_system_btf_file,
@@ -18,25 +26,51 @@ from btfhub_mirror.runtime import (
     unpack_tar,
 )
 from tests.harness.build import Loader, libbpf_loader, probe_object
-from tests.helpers import VMLINUX, require
-from tests.runtime.packages import Entry, file, pack_layout, write_package
+from tests.helpers import VMLINUX, need_tool, require
+from tests.mirror.gitfixtures import git
 
 __all__ = ["libbpf_loader", "probe_object"]  # fixtures, imported for pytest
 
+TWIN = "0.0.0-twin"
+
+
+def btf_tar_xz(release: str, raw: bytes) -> bytes:
+    """A btfhub-archive entry: an xz tar holding ``<release>.btf``."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:xz") as tar:
+        info = tarfile.TarInfo(f"{release}.btf")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+    return out.getvalue()
+
 
 @pytest.fixture(scope="module")
-def running_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def running_package(probe_object: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     require(VMLINUX.is_file(), f"{VMLINUX} is missing: the kernel has no BTF to pack")
+    need_tool("git")
     me = current_identity()
-    member = me.archive_path.removesuffix(".btf")
-    entries = [
-        *pack_layout({member: VMLINUX.read_bytes()}, package_json=b'{"name": "probe"}'),
-        # pack --hardlinks: an identical BTF for another kernel as a hard link.
-        Entry(f"./btfhub-archive/{me.os_id}/{me.version_id}/{me.arch}/0.0.0-twin.btf",
-              type=tarfile.LNKTYPE, linkname=f"./btfhub-archive/{member}.btf"),
-        file("./btfmirror.json", b"{}"),
-    ]  # fmt: skip
-    return write_package(tmp_path_factory.mktemp("e2e"), entries, "tar.zst")
+    tmp = tmp_path_factory.mktemp("e2e")
+    origin = tmp / "origin"
+    directory = origin / me.os_id / me.version_id / me.arch
+    directory.mkdir(parents=True)
+    raw = VMLINUX.read_bytes()
+    for release in (me.release, TWIN):
+        (directory / f"{release}.btf.tar.xz").write_bytes(btf_tar_xz(release, raw))
+    git("init", "-q", "-b", "main", cwd=origin)
+    git("config", "uploadpack.allowFilter", "true", cwd=origin)
+    git("add", "-A", cwd=origin)
+    git("commit", "-q", "-m", "this kernel", cwd=origin)
+
+    store = Store(tmp / "cache")
+    selection = KernelFilter.create((me.os_id,), (), (), ())
+    sync(store, selection, [f"file://{origin}/.git"])
+    (tmp / "package.json").write_text('{"name": "probe"}')
+    result = pack(
+        store, [probe_object], tmp / "probe.tar.zst", selection,
+        package_json=tmp / "package.json", hardlinks=True,
+    )  # fmt: skip
+    assert len(result.packed) == 2 and result.distinct == 1
+    return result.output
 
 
 def test_select_for_the_running_identity_then_load(
@@ -46,7 +80,8 @@ def test_select_for_the_running_identity_then_load(
     result = select_btf(running_package, identity=me, extract_to=tmp_path)
     assert result.custom_btf_needed and result.exact and result.release == me.release
     assert result.path is not None
-    assert result.path.read_bytes() == VMLINUX.read_bytes()
+    minimized = result.path.read_bytes()
+    assert 0 < len(minimized) < len(VMLINUX.read_bytes()) // 100
 
     custom = libbpf_loader.run(probe_object, result.path)
     full = libbpf_loader.run(probe_object, VMLINUX)
@@ -64,10 +99,16 @@ def test_kernel_without_btf_path_then_load(
     unpacked = unpack_tar(running_package.read_bytes(), tmp_dir=tmp_path)
     assert unpacked.package_json == b'{"name": "probe"}' and unpacked.archive is not None
     with unpacked.archive as extracted:
+        manifest = json.loads((extracted.root / "btfmirror.json").read_bytes())
         path = get_current_system_btf_file(extracted.path, vmlinux=tmp_path / "no-vmlinux")
         assert path is not None
+        twin = path.with_name(f"{TWIN}.btf")
+        assert twin.read_bytes() == path.read_bytes()
         custom = libbpf_loader.run(probe_object, path)
-        twin = libbpf_loader.run(probe_object, path.with_name("0.0.0-twin.btf"))
+        twin_run = libbpf_loader.run(probe_object, twin)
+    files = sorted(k["file"] for k in manifest["kernels"])
+    links = {k["file"]: k["hardlink_to"] for k in manifest["kernels"] if k["hardlink_to"]}
+    assert links == {files[1]: files[0]}  # stored once, under the first name
     full = libbpf_loader.run(probe_object, VMLINUX)
-    assert custom.loaded and twin.loaded
-    assert custom.core_decisions() == full.core_decisions() == twin.core_decisions()
+    assert custom.loaded and twin_run.loaded
+    assert custom.core_decisions() == full.core_decisions() == twin_run.core_decisions()
