@@ -597,11 +597,22 @@ def _match_member(
     return False, 0
 
 
+_MOD_KINDS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF})
+
+
 def _skip_to_id(btf: Btf, type_id: int) -> int:
     """``skip_mods_and_typedefs`` returning only the id, decoding nothing but modifiers."""
-    skip = (Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF)
+    if btf.kind(type_id) not in _MOD_KINDS:
+        return type_id
+    memo = btf.derived.setdefault("skip_mods", {})
+    assert isinstance(memo, dict)
+    found = memo.get(type_id)
+    if found is not None:
+        return int(found)
+    start = type_id
     for _ in range(MAX_MOD_CHAIN):
-        if btf.kind(type_id) not in skip:
+        if btf.kind(type_id) not in _MOD_KINDS:
+            memo[start] = type_id
             return type_id
         typ = btf.type(type_id)
         assert isinstance(typ, t.ModOrTypedef)

@@ -98,6 +98,7 @@ class Btf:
             self._name_offs = type_index.name_offs
         self._cache: list[t.Type | None] = [None] * len(self._offsets)
         self._by_name: dict[str, list[int]] | None = None
+        self._members: dict[tuple[int, int], t.Member] = {}
         #: Indexes derived from this blob by other modules (CO-RE name index, pointer size);
         #: kept here so they live exactly as long as the parsed BTF.
         self.derived: dict[str, object] = {}
@@ -226,6 +227,13 @@ class Btf:
 
     def member(self, type_id: int, index: int) -> t.Member:
         """Member ``index`` of struct/union ``type_id`` without decoding the whole type."""
+        key = (type_id, index)
+        found = self._members.get(key)
+        if found is None:
+            found = self._members[key] = self._read_member(type_id, index)
+        return found
+
+    def _read_member(self, type_id: int, index: int) -> t.Member:
         owner, body, vlen, kflag = self._composite_pos(type_id)
         if not 0 <= index < vlen:
             raise TypeNotFoundError(f"type id {type_id} has no member #{index}")
