@@ -24,6 +24,12 @@ HELPER_ENUM = "bpf_func_id"
 PROG_TYPE_ENUM = "bpf_prog_type"
 ATTACH_TYPE_ENUM = "bpf_attach_type"
 
+#: Attach types implemented with BPF trampolines (kernel/bpf/trampoline.c).
+TRAMPOLINE_ATTACH_TYPES = frozenset(
+    {"BPF_TRACE_FENTRY", "BPF_TRACE_FEXIT", "BPF_MODIFY_RETURN", "BPF_LSM_MAC", "BPF_LSM_CGROUP"}
+)
+TRAMPOLINE_STRUCT = "bpf_trampoline"
+
 #: Enumerators that count the others (``__MAX_BPF_MAP_TYPE``, ``__BPF_FUNC_MAX_ID``).
 _SENTINEL_PREFIX = "__"
 
@@ -92,6 +98,10 @@ class SectionRule:
     target_kind: Kind | None = None
     target_format: str = "{}"
     glob: bool = False
+
+    @property
+    def needs_trampoline(self) -> bool:
+        return self.attach_type in TRAMPOLINE_ATTACH_TYPES
 
     def matches(self, section: str) -> bool:
         if self.glob:

@@ -37,11 +37,13 @@ from typing import Any
 from ..btf.core import Resolution, format_spec, resolve_all
 from ..btf.ext import CoreRelo, CoreReloKind, describe_access
 from ..btf.parse import Btf
+from ..btf.wire import Kind
 from ..elf import BpfObject
 from ..errors import BtfmirrorError
 from .features import (
     HELPER_ENUM,
     MAP_TYPE_ENUM,
+    TRAMPOLINE_STRUCT,
     KernelFeatures,
     SectionRule,
     enum_values,
@@ -524,6 +526,8 @@ def _program_outcome(
             return FeatureOutcome(
                 False, f"{rule.attach_type} not in the kernel's enum bpf_attach_type"
             )
+    if rule.needs_trampoline and not features.has(Kind.STRUCT, TRAMPOLINE_STRUCT):
+        return FeatureOutcome(False, f"no struct {TRAMPOLINE_STRUCT} (BPF trampolines)")
     target = rule.target(section)
     kind = rule.target_kind
     if target is not None and kind is not None and not features.has(kind, target):
