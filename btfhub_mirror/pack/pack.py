@@ -29,7 +29,7 @@ import json
 import multiprocessing
 import os
 import posixpath
-import signal
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..btf.index import open_indexed
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
-from ..errors import BtfmirrorError, FileWriteError, NotFoundError, PackError, UsageError
+from ..errors import FileWriteError, NotFoundError, PackError, UsageError
 from ..kernels import KernelFilter
-from ..minimize import MinimizeError, minimize
+from ..minimize import MinimizeError
 from ..mirror.store import Store, list_kernels
 from ..mirror.sync import ensure_local
 from ..progress import NULL_PROGRESS, Progress
+from . import worker
 from .tarball import (
     USTAR_NAME_MAX,
     Compression,
@@ -205,75 +205,34 @@ def _select(
 # -- minimizing, in worker processes -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Task:
-    path: str
-    local: str
-    index_dir: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    path: str
-    data: bytes | None
-    warnings: tuple[str, ...] = ()
-    relocations: int = 0
-    unmatched: int = 0
-    index_reused: bool = False
-    error: str | None = None
-
-
-_WORKER_OBJECTS: list[BpfObject] = []
-
-
-def _init_worker(objects: list[tuple[str, bytes]], ignore_sigint: bool) -> None:
-    """Parse the objects once per process; named by file name so outputs do not vary."""
-    if ignore_sigint:
-        # Ctrl-C goes to the whole process group: the parent alone decides what to do.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_OBJECTS[:] = [BpfObject.from_bytes(data, source=name) for name, data in objects]
-
-
-def _minimize_kernel(task: _Task) -> _Outcome:
-    """Minimize one kernel; a kernel whose BTF cannot be read comes back with ``error``."""
-    try:
-        btf, reused = open_indexed(task.local, index_dir=Path(task.index_dir))
-        result = minimize(btf, _WORKER_OBJECTS)
-    except (BtfmirrorError, OSError) as err:
-        return _Outcome(task.path, None, error=str(err))
-    return _Outcome(
-        task.path, result.data, result.warnings, result.relocations, result.unmatched, reused
-    )
-
-
 def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork would copy the parent's threads (rich's refresh thread) in whatever state they are;
-    # forkserver forks workers from a clean server that preloaded the minimizer.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-        return ctx
+    # fork starts a worker in milliseconds; forkserver and spawn re-run the parent's __main__
+    # (the console script: typer, rich, git...) in every worker, half a second each. The one
+    # hazard of fork, another thread's lock copied while held (rich's refresh thread writing to
+    # stderr), is defused in the worker: it never prints and drops the inherited std streams.
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
 
 def _run_tasks(
-    tasks: list[_Task], objects: list[_Object], jobs: int, progress: Progress
-) -> Iterator[_Outcome]:
+    tasks: list[worker.Task], objects: list[_Object], jobs: int, progress: Progress
+) -> Iterator[worker.Outcome]:
     payload = [(o.name, o.data) for o in objects]
     if jobs <= 1:
-        _init_worker(payload, ignore_sigint=False)
+        worker.init_worker(payload, ignore_sigint=False)
         try:
             for task in tasks:
-                yield _minimize_kernel(task)
+                yield worker.minimize_kernel(task)
         finally:
-            _WORKER_OBJECTS.clear()
+            worker.reset()
         return
     pool = cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=_pool_context(), initializer=_init_worker,
+        max_workers=jobs, mp_context=_pool_context(), initializer=worker.init_worker,
         initargs=(payload, True),
     )
     try:
-        futures = [pool.submit(_minimize_kernel, task) for task in tasks]
+        futures = [pool.submit(worker.minimize_kernel, task) for task in tasks]
         for future in cf.as_completed(futures):
             yield future.result()
     finally:
@@ -283,13 +242,14 @@ def _run_tasks(
 def _minimize_all(
     store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
     progress: Progress,
-) -> dict[str, _Outcome]:
+) -> dict[str, worker.Outcome]:
+    index = store.root / "index"
     tasks = [
-        _Task(e.path, str(e.local_path), str(store.root / "index" / posixpath.dirname(e.path)))
+        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)))
         for e in entries
     ]
     progress.phase(f"minimizing {len(tasks)} kernels ({jobs} jobs)", len(tasks))
-    outcomes: dict[str, _Outcome] = {}
+    outcomes: dict[str, worker.Outcome] = {}
     for outcome in _run_tasks(tasks, objects, jobs, progress):
         outcomes[outcome.path] = outcome
         progress.advance(1, outcome.path.removesuffix(".btf.tar.xz"))
@@ -305,7 +265,7 @@ def member_name(entry: KernelEntry) -> str:
 
 
 def _kernels(
-    entries: list[KernelEntry], outcomes: dict[str, _Outcome], hardlinks: bool
+    entries: list[KernelEntry], outcomes: dict[str, worker.Outcome], hardlinks: bool
 ) -> list[PackedKernel]:
     """Every kernel with its member and, with ``hardlinks``, the first identical member."""
     first_of: dict[str, str] = {}
@@ -370,7 +330,7 @@ def _manifest(
 
 
 def _members(
-    kernels: list[PackedKernel], outcomes: dict[str, _Outcome], manifest: bytes,
+    kernels: list[PackedKernel], outcomes: dict[str, worker.Outcome], manifest: bytes,
     package_json: bytes | None,
 ) -> list[Member]:
     """Every entry in archive order: directories, the two JSON files, then BTF files grouped
