@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..btf import types as t
+from ..btf.core import essential_name, ids_by_essential_name
 from ..btf.parse import Btf
 from ..btf.wire import Kind
 
@@ -34,13 +35,19 @@ TRAMPOLINE_STRUCT = "bpf_trampoline"
 _SENTINEL_PREFIX = "__"
 
 
+def ids_named(btf: Btf, name: str) -> list[int]:
+    """Ids of the types called exactly ``name``, through the essential-name lookup that the
+    saved per-kernel index provides (no full name index is built for a handful of names)."""
+    return [i for i in ids_by_essential_name(btf, essential_name(name)) if btf.name_of(i) == name]
+
+
 def enum_values(btf: Btf, name: str) -> dict[int, str] | None:
     """value -> enumerator name of the first ENUM/ENUM64 called ``name``; None when absent.
 
     Counting sentinels (``__MAX_...``) and ``*_UNSPEC``/``BPF_FUNC_unspec`` are left out: they
     are no feature.
     """
-    for type_id in btf.ids_by_name(name):
+    for type_id in ids_named(btf, name):
         if btf.kind(type_id) not in (Kind.ENUM, Kind.ENUM64):
             continue
         enum = btf.type(type_id)
@@ -79,7 +86,7 @@ class KernelFeatures:
 
     def has(self, kind: Kind, name: str) -> bool:
         """Whether the BTF holds a type of ``kind`` called ``name``."""
-        return any(self.btf.kind(i) == kind for i in self.btf.ids_by_name(name))
+        return any(self.btf.kind(i) == kind for i in ids_named(self.btf, name))
 
 
 # -- program types from section names (libbpf's section_defs) -----------------------------
