@@ -311,10 +311,32 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[str]:
     return lines
 
 
+def _archive_order(kernels: list[PackedKernel]) -> list[PackedKernel]:
+    """Packed kernels grouped by content, groups in name order of their first file."""
+    groups: dict[str, list[PackedKernel]] = {}
+    for k in kernels:  # already in member-name order
+        if k.member is not None:
+            groups.setdefault(k.sha256 or "", []).append(k)
+    return [k for group in groups.values() for k in group]
+
+
+def _manifest_entry(k: PackedKernel) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "file": tar_name(k.member or ""), "sha256": k.sha256, "size": k.size,
+        "source_blob": k.blob_oid,
+    }  # fmt: skip
+    if k.link_to is not None:
+        entry["hardlink_to"] = tar_name(k.link_to)
+    if k.warnings:
+        entry["warnings"] = list(k.warnings)
+    return entry
+
+
 def _manifest(
     kernels: list[PackedKernel], objects: list[_Object], package_json: bytes | None,
     hardlinks: bool,
 ) -> bytes:
+    """``btfmirror.json``: compact, kernels in archive order so repeated hashes compress."""
     doc = {
         "format": MANIFEST_FORMAT,
         "tool": {"name": "btfmirror", "version": __version__},
@@ -323,19 +345,19 @@ def _manifest(
         if package_json is None
         else {"sha256": hashlib.sha256(package_json).hexdigest()},
         "hardlinks": hardlinks,
-        "kernels": [k.to_json() for k in kernels if k.member is not None],
+        "kernels": [_manifest_entry(k) for k in _archive_order(kernels)],
         "skipped": [{"path": k.path, "error": k.error} for k in kernels if k.member is None],
     }
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()
 
 
 def _members(
     kernels: list[PackedKernel], outcomes: dict[str, worker.Outcome], manifest: bytes,
     package_json: bytes | None,
 ) -> list[Member]:
-    """Every entry in archive order: directories, the two JSON files, then BTF files grouped
-    by content (groups in name order of their first file), so repeats sit side by side."""
-    packed = [k for k in kernels if k.member is not None]
+    """Every entry in archive order: directories, the two JSON files, then the BTF files
+    grouped by content, so repeats sit side by side for the compressor."""
+    packed = _archive_order(kernels)
     dirs = {ARCHIVE_DIR}
     for k in packed:
         parent = posixpath.dirname(k.member or "")
@@ -346,17 +368,12 @@ def _members(
     members.append(Member(MANIFEST, data=manifest))
     if package_json is not None:
         members.append(Member(PACKAGE_JSON, data=package_json))
-    groups: dict[str, list[PackedKernel]] = {}
-    for k in packed:  # already in member-name order
-        groups.setdefault(k.sha256 or "", []).append(k)
-    for group in groups.values():
-        for k in group:
-            assert k.member is not None
-            if k.link_to is not None:
-                members.append(Member(k.member, "hardlink", link_to=k.link_to))
-            else:
-                data = outcomes[k.path].data or b""
-                members.append(Member(k.member, data=data))
+    for k in packed:
+        assert k.member is not None
+        if k.link_to is not None:
+            members.append(Member(k.member, "hardlink", link_to=k.link_to))
+        else:
+            members.append(Member(k.member, data=outcomes[k.path].data or b""))
     return members
 
 
