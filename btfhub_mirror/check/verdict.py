@@ -499,6 +499,9 @@ def _enum_outcome(values: dict[int, str] | None, value: int | None, enum: str) -
         detail = f"{RINGBUF_MAP} missing (Linux 5.8+): {PERF_FALLBACK}"
     elif enum == HELPER_ENUM and value in _RINGBUF_HELPERS:
         detail = f"ring buffer helper {value} missing (Linux 5.8+): {PERF_FALLBACK}"
+    elif enum == HELPER_ENUM and value in _PROBE_READ_FALLBACKS:
+        older = _PROBE_READ_FALLBACKS[value]
+        detail += f" (Linux 5.5+): older kernels have bpf_{older.removeprefix('BPF_FUNC_')}"
     return FeatureOutcome(False, detail)
 
 
@@ -508,6 +511,13 @@ _RINGBUF_HELPERS = frozenset(
     HELPERS.index(f"BPF_FUNC_ringbuf_{op}")
     for op in ("output", "reserve", "submit", "discard", "query")
 )
+
+#: The Linux 5.5 kernel/user probe-read helpers and the generic ones older kernels offer.
+_PROBE_READ_FALLBACKS = {
+    HELPERS.index(f"BPF_FUNC_probe_read_{space}{suffix}"): f"BPF_FUNC_probe_read{suffix}"
+    for space in ("kernel", "user")
+    for suffix in ("", "_str")
+}
 
 
 def _program_outcome(

@@ -4,6 +4,7 @@ the detail view, exit statuses and the saved per-kernel index."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -56,10 +57,13 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
     assert code == 1 and len(json.loads(out)["kernels"]) == 4
 
 
-def test_btf_files_summary_and_detail() -> None:
+def test_btf_files_summary_detail_and_html(tmp_path: Path) -> None:
+    page = tmp_path / "out" / "report.html"
     code, out, err = invoke("check", NEWFIELD, RINGBUF, "--btf", str(DEBIAN11),
-                            "--detail", "5.10.0-30")
+                            "--detail", "5.10.0-30", "--html", str(page))
     assert code == 1, err
+    html = page.read_text(encoding="utf-8")
+    assert html.count('data-state="poisoned"') == 1 and html.count('data-state="guarded"') == 1
     assert "fails" in out and "__state" in out
     assert "guarded" in out and "poisoned" in out  # the detail view lists every relocation
     assert "BPF_MAP_TYPE_RINGBUF" in out and "rb" in out
@@ -75,7 +79,7 @@ def test_json_reasons_name_the_unguarded_read() -> None:
     assert kernel["reasons"][0].startswith("kprobe/schedule #2 struct task_struct.__state")
 
 
-def test_errors_are_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_one_line(tmp_path: Path) -> None:
     code, _, err = invoke("check", str(tmp_path / "nope.o"), "--btf", str(DEBIAN11))
     assert code == 3 and err.count("\n") == 1 and "nope.o" in err
     code, _, err = invoke("check", NEWFIELD, "--btf", str(DEBIAN11), "--detail", "9.9")
