@@ -55,6 +55,17 @@ _LEGEND = (
 )
 
 
+def short_label(label: str, limit: int = 40) -> str:
+    """A column header for a kernel: a long BTF file path loses its suffix and leading
+    directories (``.../debian/12/x86_64/6.1.0-50-amd64.btf.tar.xz`` -> ``debian/12/x86_64/
+    6.1.0-50-amd64``); the full label stays in the tooltip."""
+    for suffix in (".btf.tar.xz", ".tar.xz", ".btf"):
+        label = label.removesuffix(suffix)
+    if len(label) > limit and "/" in label:
+        label = "/".join(label.split("/")[-4:])
+    return label
+
+
 def _attr(text: str) -> str:
     return escape(text, quote=True)
 
@@ -106,7 +117,7 @@ def _matrix(result: CheckResult) -> list[str]:
     kernels = result.kernels
     head = "".join(
         f'<th class="kernel {k.verdict.value}" title="{_attr(k.kernel.label)}">'
-        f"<span>{escape(k.kernel.label)}</span></th>"
+        f"<span>{escape(short_label(k.kernel.label))}</span></th>"
         for k in kernels
     )
     span = len(kernels) + 1
