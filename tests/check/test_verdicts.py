@@ -134,24 +134,28 @@ def test_ringbuf_against_kernel_enums(kernel: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["newfield", "core_types", "ringbuf", "core_fields"])
 @pytest.mark.parametrize("kernel", KERNELS, ids=sample_id)
 def test_poisoning_and_load_match_libbpf(
-    kernel: Path, libbpf_loader: Loader, tmp_path: Path
+    kernel: Path, name: str, libbpf_loader: Loader, tmp_path: Path
 ) -> None:
-    """libbpf itself relocates newfield against the sample kernel's BTF and loads it here."""
+    """libbpf itself relocates the object against the sample kernel's BTF and the running
+    kernel's verifier loads it: guarded poisoned instructions must be dead code to it."""
     raw = tmp_path / "kernel.btf"
     raw.write_bytes(read_btf_source(kernel))
-    run = libbpf_loader.run(obj_path("newfield"), raw)
-    rows, report = checked("newfield", kernel)
-    decisions = run.core_decisions()
-    assert len(decisions) == len(rows.relocations)
-    poisoned_by_libbpf = sorted(d.relo for d in decisions if d.poisoned)
-    ours = sorted(
-        row.index for row, out in zip(rows.relocations, report.relocations, strict=True)
+    run = libbpf_loader.run(obj_path(name), raw)
+    rows, report = checked(name, kernel)
+    # libbpf names the program (function) and numbers relocations within the ELF section, as
+    # RelocRow does; a poisoned ld_imm64 logs one line per instruction slot.
+    decisions = {(d.prog, d.relo): d for d in run.core_decisions()}
+    assert set(decisions) == {(row.program, row.index) for row in rows.relocations}
+    ours = {
+        (row.program, row.index)
+        for row, out in zip(rows.relocations, report.relocations, strict=True)
         if out.state in (RelocState.GUARDED, RelocState.POISONED)
-    )
-    assert poisoned_by_libbpf == ours
+    }
+    assert {key for key, d in decisions.items() if d.poisoned} == ours
     # The verifier rejects a reachable poisoned instruction: the object loads exactly when no
-    # unguarded relocation is poisoned (the guarded one sits in dead code).
+    # unguarded relocation is poisoned (the guarded ones sit in dead code).
     unguarded = RelocState.POISONED in {o.state for o in report.relocations}
     assert run.loaded == (not unguarded), run.lines[-5:]
