@@ -7,8 +7,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ from btfhub_mirror.mirror import Store, list_kernels
 from btfhub_mirror.pack import PackResult, pack
 from btfhub_mirror.runtime import unpack_tar
 from btfhub_mirror.runtime.extract import open_decompressed
-from tests.helpers import need_tool
+from tests.helpers import REPO, need_tool
 from tests.mirror.gitfixtures import Origin
 
 from .conftest import SELECTION, obj
@@ -48,7 +51,9 @@ def package(synced: Store, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     tmp = tmp_path_factory.mktemp("package")
     (tmp / "package.json").write_bytes(PACKAGE_JSON)
     out = tmp / "prog.tar.gz"
-    result = pack(synced, [obj("loadable")], out, SELECTION, package_json=tmp / "package.json")
+    result = pack(
+        synced, [obj("loadable")], out, SELECTION, package_json=tmp / "package.json", jobs=2
+    )  # a process pool; test_same_inputs_same_bytes packs again in-process
     return out, result
 
 
@@ -241,6 +246,33 @@ def test_interrupted_pack_leaves_nothing_behind(
              progress=_InterruptAt(label, 3))  # fmt: skip
     assert os.listdir(out.parent) == ["prog.tar.gz"]
     assert out.read_bytes() == b"the previous package"
+
+
+def test_ctrl_c_on_the_command_line_leaves_nothing_behind(
+    store_copy: Store, tmp_path: Path
+) -> None:
+    # The real thing: SIGINT to the process group of `btfmirror pack` while its workers build
+    # the kernels' indexes (removed first, so that phase lasts seconds).
+    shutil.rmtree(store_copy.root / "index", ignore_errors=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "BTFHUB_CACHE": str(store_copy.root)}
+    code = "from cli.app import main; main()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "pack", obj("loadable"), "-d", "debian", "--jobs", "2",
+         "-o", out / "prog.tar.gz"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("minimizing"):
+            break
+    time.sleep(0.1)  # workers started, none finished: a kernel's index takes longer
+    os.killpg(proc.pid, signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, rest
+    assert "interrupted" in rest
+    assert os.listdir(out) == []
 
 
 def test_bad_inputs_fail_before_any_work(synced: Store, tmp_path: Path) -> None:
