@@ -44,6 +44,7 @@ _GLYPHS = {
     RelocState.POISONED: "✗",
     RelocState.ERROR: "E",
 }
+_GROUPS = {"object": "build", "map": "maps", "helper": "helpers", "program": "programs"}
 _LEGEND = (
     ("resolved", "✓ resolved / available"),
     ("missing", "0 existence check answers 0"),
@@ -140,7 +141,7 @@ def _matrix(result: CheckResult) -> list[str]:
         )
     group = None
     for i, frow in enumerate(result.rows.features):
-        key = f"{frow.object} · {frow.category}s"
+        key = f"{frow.object} · {_GROUPS.get(frow.category, frow.category)}"
         if key != group:
             group = key
             out.append(f'<tr class="group"><th colspan="{span}">{escape(key)}</th></tr>')

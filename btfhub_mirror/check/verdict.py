@@ -11,6 +11,7 @@ For every kernel:
   ``guarded`` (poisoned or zeroed, but the same program also checks the existence of that
   field, type or enumerator), ``poisoned`` (an unguarded read the verifier will reject) or
   ``zero`` (an unguarded type size or id that evaluates to 0);
+* the object's byte order must be the kernel's (``-target bpfel`` / ``bpfeb``);
 * each map type (``.maps``) must be in the kernel's ``enum bpf_map_type``, each helper called
   in ``enum bpf_func_id``, each program's type (from its section name) in
   ``enum bpf_prog_type`` with its attach type and BTF attach target (see ``features.py``).
@@ -383,6 +384,7 @@ class Checker:
     def _feature_outcomes(
         self, prepared: _PreparedObject, features: KernelFeatures
     ) -> Iterable[FeatureOutcome]:
+        yield _byte_order_outcome(prepared.obj.byte_order, features.btf.byte_order)
         for _, map_type in prepared.maps:
             yield _enum_outcome(features.map_types, map_type, MAP_TYPE_ENUM)
         for helper, _ in prepared.helpers:
@@ -394,6 +396,8 @@ class Checker:
         """The relocation and feature rows, named with every enum seen so far."""
         features: list[FeatureRow] = []
         for p in self._objects:
+            order = p.obj.byte_order
+            features.append(FeatureRow(p.name, "object", "byte order", f"{order}-endian kernel"))
             for name, map_type in p.maps:
                 features.append(FeatureRow(p.name, "map", name, self._map_name(map_type)))
             for helper, sections in p.helpers:
@@ -485,6 +489,17 @@ def _reloc_reason(out: RelocOutcome) -> str:
     if out.state is RelocState.ERROR:
         return f"libbpf error: {out.detail}"
     return f"not in this kernel ({out.detail})"
+
+
+def _byte_order_outcome(obj_order: str, kernel_order: str) -> FeatureOutcome:
+    """libbpf loads an object only on a kernel of its own byte order (bpfel vs bpfeb)."""
+    if obj_order == kernel_order:
+        return FeatureOutcome(True, f"{kernel_order}-endian")
+    target = "bpfel" if kernel_order == "little" else "bpfeb"
+    return FeatureOutcome(
+        False, f"the object is {obj_order}-endian, the kernel {kernel_order}-endian: "
+        f"build it with -target {target}"
+    )
 
 
 def _enum_outcome(values: dict[int, str] | None, value: int | None, enum: str) -> FeatureOutcome:

@@ -120,8 +120,10 @@ def test_ringbuf_against_kernel_enums(kernel: Path) -> None:
             assert out.available == (name in map_types), (row, out)
         elif row.category == "helper":
             assert out.available == (name in helpers), (row, out)
-        else:
+        elif row.category == "program":
             assert out.available == (name in prog_types), (row, out)
+        else:
+            assert row.category == "object"  # byte order: see the test below
         seen.add(name)
     assert {"BPF_MAP_TYPE_RINGBUF", "BPF_FUNC_ringbuf_reserve", "BPF_PROG_TYPE_KPROBE",
             "BPF_PROG_TYPE_TRACEPOINT"} <= seen
@@ -159,3 +161,23 @@ def test_poisoning_and_load_match_libbpf(
     # unguarded relocation is poisoned (the guarded ones sit in dead code).
     unguarded = RelocState.POISONED in {o.state for o in report.relocations}
     assert run.loaded == (not unguarded), run.lines[-5:]
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=sample_id)
+def test_byte_order_against_the_btf_header(kernel: Path) -> None:
+    """An object loads only on a kernel of its byte order; read both from the raw headers."""
+    magic = read_btf_source(kernel)[:2]
+    kernel_order = {b"\x9f\xeb": "little", b"\xeb\x9f": "big"}[magic]
+    objects = [BUILD / "newfield.bpf.el.o", BUILD / "newfield.bpf.eb.o"]
+    checker = Checker([BpfObject.open(p) for p in objects])
+    checker.check_kernel(KernelRef(sample_id(kernel), str(kernel)), kernel_btf(kernel))
+    rows, (report,) = checker.reports()
+    for path in objects:
+        ei_data = path.read_bytes()[5]  # ELFDATA2LSB = 1, ELFDATA2MSB = 2
+        obj_order = {1: "little", 2: "big"}[ei_data]
+        (out,) = [o for r, o in zip(rows.features, report.features, strict=True)
+                  if r.object == path.name and r.category == "object"]
+        assert out.available == (obj_order == kernel_order), (path.name, out)
+        if not out.available:
+            assert report.verdict is Verdict.FAILS
+            assert any(path.name in r and "-target bpf" in r for r in report.reasons)
