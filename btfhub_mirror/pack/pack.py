@@ -216,7 +216,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def _run_tasks(
-    tasks: list[worker.Task], objects: list[_Object], jobs: int, progress: Progress
+    tasks: list[worker.Task], objects: list[_Object], jobs: int
 ) -> Iterator[worker.Outcome]:
     payload = [(o.name, o.data) for o in objects]
     if jobs <= 1:
@@ -235,6 +235,8 @@ def _run_tasks(
         futures = [pool.submit(worker.minimize_kernel, task) for task in tasks]
         for future in cf.as_completed(futures):
             yield future.result()
+    except cf.process.BrokenProcessPool as err:
+        raise PackError(f"a worker process died while minimizing (out of memory?): {err}") from err
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -250,7 +252,7 @@ def _minimize_all(
     ]
     progress.phase(f"minimizing {len(tasks)} kernels ({jobs} jobs)", len(tasks))
     outcomes: dict[str, worker.Outcome] = {}
-    for outcome in _run_tasks(tasks, objects, jobs, progress):
+    for outcome in _run_tasks(tasks, objects, jobs):
         outcomes[outcome.path] = outcome
         progress.advance(1, outcome.path.removesuffix(".btf.tar.xz"))
     return outcomes
