@@ -84,5 +84,13 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert code == 3 and err.count("\n") == 1 and "nope.o" in err
     code, _, err = invoke("check", NEWFIELD, "--btf", str(DEBIAN11), "--detail", "9.9")
     assert code == 3 and "9.9" in err
+    bad = tmp_path / "garbage.btf"
+    bad.write_bytes(b"\x9f\xeb\x01\x00" + bytes(40))
+    code, _, err = invoke("check", NEWFIELD, "--btf", str(bad))
+    last = err.splitlines()[-1]  # after the plain progress line of a non-terminal
+    assert code == 1 and last.startswith("error: ") and "garbage.btf: BTF header" in last
+    assert err.count("error") == 1
+    code, _, err = invoke("check", str(bad), "--btf", str(DEBIAN11))  # not an ELF object
+    assert code == 1 and err.count("\n") == 1 and "garbage.btf" in err
     code, _, err = invoke("check", NEWFIELD)  # no catalog, nothing local, no --btf
     assert code != 0 and err.count("\n") == 1
