@@ -7,6 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+for tool in git tar python3; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "the demo needs $tool (apt-get install $tool)" >&2
+        exit 1
+    fi
+done
+
 # shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 install_btfmirror
