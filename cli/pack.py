@@ -30,9 +30,10 @@ def _render(result: PackResult) -> None:
     ]
     headers = ("kernel", "bytes", "sha256", "relocs", "note")
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    for i, row in enumerate((headers, *rows)):
-        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        console.print(line, style="bold" if i == 0 else None, markup=False, soft_wrap=True)
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in (headers, *rows)]  # fmt: skip
+    console.print(lines[0], style="bold", markup=False, soft_wrap=True)
+    console.file.write("".join(f"{line}\n" for line in lines[1:]))  # fast on 10,000 kernels
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     console.print(
