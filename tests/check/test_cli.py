@@ -56,6 +56,14 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
     code, out, _ = invoke("check", NEWFIELD, "--json")
     assert code == 1 and len(json.loads(out)["kernels"]) == 4
 
+    # A selection and files together: the catalog kernels, then the files.
+    code, out, _ = invoke("check", NEWFIELD, "-d", "debian", "-V", "bookworm", "-a", "amd64",
+                          "-k", "6.1.0-47*", "--btf", str(DEBIAN11), "--json")
+    kernels = json.loads(out)["kernels"]
+    assert code == 1 and [k["verdict"] for k in kernels] == ["ok", "fails"]
+    assert kernels[0]["kernel"]["release"] == "6.1.0-47-amd64"
+    assert kernels[1]["kernel"]["path"] == str(DEBIAN11) and kernels[1]["index_reused"] is None
+
 
 def test_btf_files_summary_detail_and_html(tmp_path: Path) -> None:
     page = tmp_path / "out" / "report.html"
