@@ -175,6 +175,8 @@ class Resolution:
 def essential_name_len(name: str) -> int:
     """``bpf_core_essential_name_len``: the last ``X___Y`` flavor separator wins."""
     n = len(name)
+    if "___" not in name:
+        return n  # the common case: no flavor separator possible
     for i in range(n - 5, -1, -1):
         if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
             return i + 1
@@ -298,7 +300,21 @@ def ids_by_essential_name(btf: Btf, name: str) -> Sequence[int]:
     if callable(lookup):
         found: Sequence[int] = lookup(name)
         return found
-    return essential_name_index(btf).get(name, ())
+    cached = btf.derived.get("essential_names")
+    if isinstance(cached, dict):
+        return cached.get(name, ())  # type: ignore[no-any-return]
+    # Without a full essential-name index: the name itself, plus the rare flavored names
+    # ("foo___v2") whose essential part is ``name``.
+    flavored = btf.derived.get("flavored_names")
+    if not isinstance(flavored, list):
+        btf.ids_by_name("")
+        assert btf._by_name is not None
+        flavored = btf.derived["flavored_names"] = [n for n in btf._by_name if "___" in n]
+    ids = list(btf.ids_by_name(name))
+    for other in flavored:
+        if other != name and essential_name(other) == name:
+            ids.extend(btf.ids_by_name(other))
+    return sorted(ids)
 
 
 def find_candidates(local: Btf, local_id: int, target: Btf) -> list[int]:

@@ -54,18 +54,23 @@ def _essential_table(btf: Btf) -> tuple[list[int], list[int], list[int]]:
     """Bucket starts, entry hashes and entry ids of the essential-name hash table."""
     index = essential_name_index(btf)
     buckets = max(1, len(index))
-    per_bucket: list[list[tuple[int, int]]] = [[] for _ in range(buckets)]
-    for name, ids in index.items():
-        crc = zlib.crc32(name.encode())
-        per_bucket[crc % buckets].extend((crc, type_id) for type_id in ids)
-    starts = [0]
-    hashes: list[int] = []
-    entries: list[int] = []
-    for bucket in per_bucket:
-        bucket.sort(key=lambda pair: pair[1])
-        hashes.extend(crc for crc, _ in bucket)
-        entries.extend(type_id for _, type_id in bucket)
-        starts.append(len(entries))
+    names = [(zlib.crc32(name.encode()), ids) for name, ids in index.items()]
+    # Counting sort by bucket. Each name's ids stay contiguous and ascending, so a lookup that
+    # filters its bucket by hash and name returns them in id order (libbpf's candidate order).
+    starts = [0] * (buckets + 1)
+    for crc, ids in names:
+        starts[crc % buckets + 1] += len(ids)
+    for b in range(buckets):
+        starts[b + 1] += starts[b]
+    fill = starts[:-1]
+    hashes = [0] * starts[-1]
+    entries = [0] * starts[-1]
+    for crc, ids in names:
+        b = crc % buckets
+        at, n = fill[b], len(ids)
+        hashes[at : at + n] = [crc] * n
+        entries[at : at + n] = ids
+        fill[b] = at + n
     return starts, hashes, entries
 
 

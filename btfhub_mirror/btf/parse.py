@@ -252,10 +252,16 @@ class Btf:
         """Ids of every type named ``name`` (this blob's and its base's), ascending."""
         if self._by_name is None:
             index: dict[str, list[int]] = {}
+            # Decoding the whole string section in one split is far cheaper than one lookup per
+            # type; offsets into the middle of a string (shared suffixes) take the slow path.
+            strings = self.strings.by_offset()
+            start = self.start_id
             for idx, off in enumerate(self._name_offs):
                 if off:
-                    name_ = self._string(off, self._offsets[idx])
-                    index.setdefault(name_, []).append(self.start_id + idx)
+                    name_ = strings.get(off)
+                    if name_ is None:
+                        name_ = self._string(off, self._offsets[idx])
+                    index.setdefault(name_, []).append(start + idx)
             self._by_name = index
         own = self._by_name.get(name, [])
         if self.base is not None:

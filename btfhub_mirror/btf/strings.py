@@ -68,6 +68,10 @@ class StringTable:
             self._offsets = found
         return self._offsets
 
+    def by_offset(self) -> dict[int, str]:
+        """Every string that starts right after a NUL, keyed by offset (this table only)."""
+        return {off: text for text, off in _split_strings(self.data, self.start)}
+
     def valid(self, offset: int) -> bool:
         """Whether ``offset`` points inside this table (or its base)."""
         return 0 <= offset < self.total_len
@@ -77,6 +81,11 @@ def _split_strings(data: bytes, start: int) -> list[tuple[str, int]]:
     """Every NUL-terminated string in ``data`` with its offset, first occurrence first."""
     out: list[tuple[str, int]] = []
     pos = 0
+    if data.isascii():  # the usual case: one decode, and characters are bytes
+        for text in data.decode("ascii").split("\0")[:-1]:
+            out.append((text, start + pos))
+            pos += len(text) + 1
+        return out
     for raw in data.split(b"\0")[:-1]:
         try:
             text = raw.decode()
