@@ -9,9 +9,6 @@ from pathlib import Path
 
 import typer
 
-from btfhub_mirror.btf import load_btf
-from btfhub_mirror.btf.dump import dump_json, dump_raw
-
 from ._errors import handle_errors
 
 app = typer.Typer(help="Inspect BTF files.", no_args_is_help=True)
@@ -36,6 +33,9 @@ def dump(
     ),
 ) -> None:
     """Print every type, exactly as `bpftool btf dump file FILE` does."""
+    from btfhub_mirror.btf import load_btf  # load on use
+    from btfhub_mirror.btf.dump import dump_json, dump_raw
+
     base_btf = load_btf(base) if base is not None else None
     btf = load_btf(file, base=base_btf)
     out = sys.stdout

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from btfhub_mirror.check import CheckResult, KernelReport, check, render_html
 from btfhub_mirror.fsutil import write_atomic
 
 from ._console import console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
+
+if TYPE_CHECKING:
+    from btfhub_mirror.check import CheckResult, KernelReport
 
 #: Exit status when at least one selected kernel fails (CI gates on it).
 EXIT_FAILS = 1
@@ -64,6 +66,8 @@ def check_command(
     Verdicts: ok, degraded (guarded code is skipped on that kernel) or fails.
     Exit status 1 when any kernel fails, so CI can gate on it.
     """
+    from btfhub_mirror.check import check, render_html  # heavy: load on use
+
     flt = kernel_filter(distro, version, arch, kernels)
     with RichProgress() as progress:
         result = check(objects, flt=flt, btf_files=btf or (), wait=not no_wait, progress=progress)

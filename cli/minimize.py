@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from btfhub_mirror.fsutil import write_atomic
-from btfhub_mirror.minimize import minimize_files
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
@@ -31,6 +30,8 @@ def minimize(
     bpftool aborts, btfmirror keeps the first matching candidate (or the unsupported type),
     writes a valid BTF and warns; --strict fails instead.
     """
+    from btfhub_mirror.minimize import minimize_files  # load on use
+
     result = minimize_files(kernel, objects, strict=strict)
     write_atomic(output, result.data)
     if as_json:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from btfhub_mirror.mirror import Store
-from btfhub_mirror.pack import PackResult, pack
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
 from .mirror import human_bytes
+
+if TYPE_CHECKING:
+    from btfhub_mirror.pack import PackResult
 
 
 def _render(result: PackResult) -> None:
@@ -86,6 +88,8 @@ def pack_command(
 
     The same inputs give the same bytes (mtime: $SOURCE_DATE_EPOCH or 0).
     """
+    from btfhub_mirror.pack import pack  # heavy: load on use
+
     flt = kernel_filter(distro, version, arch, kernels)
     with RichProgress() as progress:
         result = pack(

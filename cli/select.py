@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from btfhub_mirror.runtime import SelectResult, select_btf
-
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
+
+if TYPE_CHECKING:
+    from btfhub_mirror.runtime import SelectResult
 
 
 class _WarnProgress:
@@ -73,6 +74,8 @@ def select(
     Otherwise: the entry's name inside the package.
     Nothing, exit 0, when the kernel has its own BTF, unless an identity option is given.
     """
+    from btfhub_mirror.runtime import select_btf  # load on use
+
     result = select_btf(
         archive,
         os_release=os_release,

@@ -18,7 +18,6 @@ from ..elf import BpfObject
 from ..errors import NotFoundError, UsageError
 from ..kernels import KernelFilter
 from ..mirror.store import Store, list_kernels
-from ..mirror.sync import ensure_local
 from ..progress import NULL_PROGRESS, Progress
 from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
 
@@ -78,6 +77,9 @@ def index_dir_for(store: Store, entry: KernelEntry) -> Path:
 def _select(store: Store, flt: KernelFilter, wait: bool, progress: Progress) -> list[KernelEntry]:
     """The selected kernels, fetched when missing; with an empty filter, every local kernel."""
     if not flt.is_empty:
+        # Imported here: the git machinery is only needed when the catalog is used.
+        from ..mirror.sync import ensure_local
+
         return ensure_local(store, flt, progress, wait=wait)
     entries = [e for e in list_kernels(store, flt, local_only=True).entries if e.local_path]
     if not entries:

@@ -44,7 +44,6 @@ from ..errors import FileWriteError, NotFoundError, PackError, UsageError
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.store import Store, list_kernels
-from ..mirror.sync import ensure_local
 from ..progress import NULL_PROGRESS, Progress
 from . import worker
 from .tarball import (
@@ -189,6 +188,9 @@ def _select(
     store: Store, flt: KernelFilter, progress: Progress, wait: bool
 ) -> list[KernelEntry]:
     if not flt.is_empty:
+        # Imported here: the git machinery is only needed when the catalog is used.
+        from ..mirror.sync import ensure_local
+
         return ensure_local(store, flt, progress, wait=wait)
     entries = [
         e for e in list_kernels(store, flt, local_only=True).entries
