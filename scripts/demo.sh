@@ -9,8 +9,14 @@ cd "$(dirname "$0")/.."
 
 for tool in git tar python3; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "the demo needs $tool (apt-get install $tool)" >&2
-        exit 1
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "==> installing $tool"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
+        else
+            echo "the demo needs $tool (apt-get install $tool)" >&2
+            exit 1
+        fi
     fi
 done
 

@@ -6,6 +6,13 @@ install_btfmirror() {
     local spec="."
     [ -n "${1:-}" ] && spec=".[$1]"
     if [ ! -x .venv/bin/python ]; then
+        # Debian's python3 ships venv and ensurepip separately (python3-venv).
+        if ! "${PYTHON:-python3}" -c "import ensurepip, venv" >/dev/null 2>&1 \
+            && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "==> installing python3-venv"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        fi
         echo "==> creating .venv"
         "${PYTHON:-python3}" -m venv .venv
     fi
