@@ -20,7 +20,6 @@ import hashlib
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from ..catalog.queries import (
     select_entries,
 )
 from ..errors import CatalogError, NotFoundError
+from ..fsutil import write_atomic
 from ..kernels import KernelFilter
 from ..paths import cache_dir
 from ..progress import NULL_PROGRESS, Progress
@@ -133,20 +133,6 @@ class Store:
 
     def local_file(self, path: str) -> Path:
         return self.archive_dir / path
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def link_aliases(store: Store, aliases: list[OfferedAlias]) -> int:

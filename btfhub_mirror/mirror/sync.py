@@ -40,11 +40,12 @@ from ..catalog.queries import (
     set_remotes,
 )
 from ..errors import NotFoundError
+from ..fsutil import write_atomic
 from ..kernels import KernelFilter
 from ..paths import default_remotes
 from ..progress import NULL_PROGRESS, Progress
 from .gitrepo import MirrorRepo, TreeFile, file_blob_id
-from .store import Store, link_aliases, write_atomic
+from .store import Store, link_aliases
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
 #: Longest symlink target read from a remote (Linux PATH_MAX); longer ones count as dangling.
