@@ -283,13 +283,15 @@ def essential_name_index(btf: Btf) -> dict[str, list[int]]:
     cached = btf.derived.get("essential_names")
     if isinstance(cached, dict):
         return cached
-    index: dict[str, list[int]] = {}
     btf.ids_by_name("")  # builds the plain name index
-    assert btf._by_name is not None
-    for name, ids in btf._by_name.items():
-        index.setdefault(essential_name(name), []).extend(ids)
-    for ids in index.values():
-        ids.sort()
+    by_name = btf._by_name
+    assert by_name is not None
+    # Almost no name carries a flavor: start from the plain index (its lists are ascending and
+    # never mutated), then merge the few "x___y" names into their essential name.
+    index = {name: ids for name, ids in by_name.items() if "___" not in name}
+    for name in (n for n in by_name if "___" in n):
+        key = essential_name(name)
+        index[key] = sorted([*index.get(key, ()), *by_name[name]])
     btf.derived["essential_names"] = index
     return index
 
