@@ -355,7 +355,8 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
         return spec
     raw: list[int] = []
     for part in access_str.split(":"):
-        if not part or not part.lstrip("-").isdigit():
+        # libbpf reads each index with sscanf("%d"): an optional sign, then digits.
+        if not part or not part.removeprefix("-").isdigit() or not part.isascii():
             raise _Errno("spec", f"bad access string {access_str!r}")
         if len(raw) == SPEC_MAX_LEN:
             raise _Errno("spec", f"access string {access_str!r} is too long")
