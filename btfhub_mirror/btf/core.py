@@ -805,11 +805,23 @@ def _enumval_value(kind: CoreReloKind, spec: CoreSpec | None) -> int:
 
 
 def calc_relo(
-    kind: CoreReloKind, local_spec: CoreSpec, targ_spec: CoreSpec | None, little_endian: bool
+    kind: CoreReloKind,
+    local_spec: CoreSpec,
+    targ_spec: CoreSpec | None,
+    little_endian: bool,
+    local_cache: dict[str, _FieldValue] | None = None,
 ) -> RelocationResult:
-    """``bpf_core_calc_relo``: original (local) and new (target) values."""
+    """``bpf_core_calc_relo``: original (local) and new (target) values.
+
+    ``local_cache`` keeps the local field value between the candidates of one relocation
+    (libbpf recomputes it for each; it cannot change).
+    """
     if kind in FIELD_KINDS:
-        orig = _field_value(kind, local_spec, little_endian)
+        orig = local_cache.get("orig") if local_cache is not None else None
+        if orig is None:
+            orig = _field_value(kind, local_spec, little_endian)
+            if local_cache is not None:
+                local_cache["orig"] = orig
         try:
             new = _field_value(kind, targ_spec, little_endian)
         except _Poison:
@@ -918,13 +930,16 @@ class CoreResolver:
         targ_spec: CoreSpec | None = None
         targ_res: RelocationResult | None = None
         kept: list[int] = []
+        local_cache: dict[str, _FieldValue] = {}
         for cand in cands:
             matched, cand_spec = spec_match(local_spec, self.target, cand)
             outcomes.append(CandidateOutcome(cand, matched, cand_spec))
             if not matched:
                 continue
             try:
-                cand_res = calc_relo(relo.kind, local_spec, cand_spec, self.little_endian)
+                cand_res = calc_relo(
+                    relo.kind, local_spec, cand_spec, self.little_endian, local_cache
+                )
             except _Errno as err:
                 # libbpf gives up here; keep the spec so a lenient caller can still use it.
                 return self._failed(
