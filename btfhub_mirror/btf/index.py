@@ -24,6 +24,7 @@ import sys
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 from ..errors import FileWriteError
@@ -50,27 +51,28 @@ def _u32(values: Sequence[int]) -> bytes:
     return arr.tobytes()
 
 
-def _essential_table(btf: Btf) -> tuple[list[int], list[int], list[int]]:
+def _essential_table(btf: Btf) -> tuple[list[int], array[int], array[int]]:
     """Bucket starts, entry hashes and entry ids of the essential-name hash table."""
     index = essential_name_index(btf)
     buckets = max(1, len(index))
-    names = [(zlib.crc32(name.encode()), ids) for name, ids in index.items()]
-    # Counting sort by bucket. Each name's ids stay contiguous and ascending, so a lookup that
-    # filters its bucket by hash and name returns them in id order (libbpf's candidate order).
+    id_lists = list(index.values())
+    crcs = [zlib.crc32(name.encode()) for name in index]
+    bucket_of = [crc % buckets for crc in crcs]
+    # Names in bucket order (a C-level sort); each name's ids stay contiguous and ascending, so
+    # a lookup that filters its bucket by hash and name returns them in id order (libbpf's
+    # candidate order).
+    order = sorted(range(len(id_lists)), key=bucket_of.__getitem__)
+    entries = array("I")
+    hashes = array("I")
+    add_entries, add_hashes = entries.extend, hashes.extend
+    for i in order:
+        ids = id_lists[i]
+        add_entries(ids)
+        add_hashes([crcs[i]] * len(ids))
     starts = [0] * (buckets + 1)
-    for crc, ids in names:
-        starts[crc % buckets + 1] += len(ids)
-    for b in range(buckets):
-        starts[b + 1] += starts[b]
-    fill = starts[:-1]
-    hashes = [0] * starts[-1]
-    entries = [0] * starts[-1]
-    for crc, ids in names:
-        b = crc % buckets
-        at, n = fill[b], len(ids)
-        hashes[at : at + n] = [crc] * n
-        entries[at : at + n] = ids
-        fill[b] = at + n
+    for b, ids in zip(bucket_of, id_lists, strict=True):
+        starts[b + 1] += len(ids)
+    starts = list(accumulate(starts))
     return starts, hashes, entries
 
 
