@@ -30,6 +30,7 @@ from .btf.ext import (
 from .btf.parse import Btf, parse_btf
 from .btf.wire import ByteOrder, Kind
 from .errors import BtfmirrorError, ElfFormatError, NotFoundError
+from .fsutil import read_capped
 
 #: Objects larger than this are refused before parsing.
 MAX_OBJECT_SIZE = 256 * 1024 * 1024
@@ -105,13 +106,7 @@ class BpfObject:
     def open(cls, path: str | os.PathLike[str]) -> BpfObject:
         """Read the object at ``path``."""
         p = Path(path)
-        try:
-            with p.open("rb") as handle:
-                data = handle.read(MAX_OBJECT_SIZE + 1)
-        except FileNotFoundError as err:
-            raise NotFoundError(f"{p}: no such file") from err
-        except OSError as err:
-            raise NotFoundError(f"{p}: cannot read: {err.strerror}") from err
+        data = read_capped(p, MAX_OBJECT_SIZE)
         if len(data) > MAX_OBJECT_SIZE:
             raise ElfFormatError(f"{p}: larger than {MAX_OBJECT_SIZE} bytes")
         return cls(data, str(p))

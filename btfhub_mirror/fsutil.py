@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import FileWriteError
+from .errors import FileWriteError, NotFoundError
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
@@ -30,3 +30,19 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``: a longer result means the file is over the cap
+    (the caller says so in its own terms). Reading with a cap also suits sysfs files, whose
+    reported size is not their length. A missing or unreadable file is a NotFoundError.
+    """
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit + 1)
+    except FileNotFoundError as err:
+        raise NotFoundError(f"{path}: no such file") from err
+    except IsADirectoryError as err:
+        raise NotFoundError(f"{path}: is a directory") from err
+    except OSError as err:
+        raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err

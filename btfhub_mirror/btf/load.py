@@ -9,23 +9,15 @@ import os
 from pathlib import Path
 
 from ..archive import MAX_BTF_SIZE, is_xz, read_btf_archive
-from ..errors import BtfFormatError, ElfFormatError, NotFoundError
+from ..errors import BtfFormatError, ElfFormatError
+from ..fsutil import read_capped
 from .parse import Btf, parse_btf
 
 ELF_MAGIC = b"\x7fELF"
 
 
 def _read_file(path: Path) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            # sysfs files report a size but may read shorter or longer; read with a cap.
-            data = handle.read(MAX_BTF_SIZE + 1)
-    except FileNotFoundError as err:
-        raise NotFoundError(f"{path}: no such file") from err
-    except IsADirectoryError as err:
-        raise NotFoundError(f"{path}: is a directory") from err
-    except OSError as err:
-        raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err
+    data = read_capped(path, MAX_BTF_SIZE)
     if len(data) > MAX_BTF_SIZE:
         raise BtfFormatError(
             f"file is larger than {MAX_BTF_SIZE} bytes", section="file", offset=0, source=str(path)

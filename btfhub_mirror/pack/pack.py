@@ -41,6 +41,7 @@ from .. import __version__
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import FileWriteError, NotFoundError, PackError, UsageError
+from ..fsutil import read_capped
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.store import Store, list_kernels
@@ -164,13 +165,7 @@ def _read_objects(paths: Sequence[str | os.PathLike[str]]) -> list[_Object]:
 
 def read_package_json(path: str | os.PathLike[str]) -> bytes:
     """The bytes of ``path`` once checked to be one JSON document (UsageError otherwise)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_PACKAGE_JSON + 1)
-    except FileNotFoundError as err:
-        raise NotFoundError(f"{path}: no such file") from err
-    except OSError as err:
-        raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err
+    data = read_capped(path, MAX_PACKAGE_JSON)
     if len(data) > MAX_PACKAGE_JSON:
         raise UsageError(f"{path}: larger than {MAX_PACKAGE_JSON} bytes")
     try:
