@@ -31,6 +31,7 @@ from ..errors import BtfmirrorError
 from . import types as t
 from .ext import CoreRelo, CoreReloKind
 from .parse import Btf
+from .shape import FieldShapes, object_names
 from .wire import INT_SIGNED, Kind
 
 #: Mirrors BPF_CORE_SPEC_MAX_LEN (relo_core.h).
@@ -141,11 +142,30 @@ class RelocationResult:
 
 @dataclass(frozen=True, slots=True)
 class CandidateOutcome:
-    """One candidate tried for a relocation, as libbpf logs it."""
+    """One candidate tried for a relocation, as libbpf logs it.
+
+    A candidate whose outcome was reused from an identical one (see :mod:`.shape`) carries no
+    spec; :attr:`spec` then matches it again, which gives the same outcome.
+    """
 
     type_id: int
     matched: bool
-    spec: CoreSpec
+    _spec: CoreSpec | None = field(default=None, repr=False, compare=False)
+    _local_spec: CoreSpec | None = field(default=None, repr=False, compare=False)
+    _target: Btf | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def reused(self) -> bool:
+        """Whether the outcome was taken from an identical candidate instead of matched."""
+        return self._spec is None
+
+    @property
+    def spec(self) -> CoreSpec:
+        """The candidate's spec as libbpf logs it (partial for a candidate that did not match)."""
+        if self._spec is not None:
+            return self._spec
+        assert self._local_spec is not None and self._target is not None
+        return spec_match(self._local_spec, self._target, self.type_id)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -864,6 +884,30 @@ def calc_relo(
 
 # -- the resolver ----------------------------------------------------------------------------
 
+#: Below this many candidates, matching each is cheaper than classing them (see shape.py).
+SHAPE_MIN_CANDIDATES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _ReusedOutcome:
+    """What the candidates of one field-layout class give for one access string."""
+
+    matched: bool
+    bit_offset: int = 0
+    poison: bool = False
+    new_val: int = 0
+
+
+def _shape_class(shapes: FieldShapes | None, type_id: int) -> int:
+    """The candidate's class, or 0 (match it for real) when unclassed or unreadable."""
+    if shapes is None:
+        return 0
+    try:
+        return shapes.class_of(type_id)
+    except BtfmirrorError:
+        # Unreadable somewhere the match may never look: let the match itself decide.
+        return 0
+
 
 class CoreResolver:
     """Resolves one object's relocations against one target BTF, as libbpf would.
@@ -879,6 +923,10 @@ class CoreResolver:
             sys.byteorder == "little" if little_endian_host is None else little_endian_host
         )
         self.candidates: dict[int, list[int]] = {}
+        self.shape_min_candidates = SHAPE_MIN_CANDIDATES
+        self._shapes: FieldShapes | None = None
+        #: (kind, local root, access string) -> field-layout class -> outcome; see _match.
+        self._field_outcomes: dict[tuple[int, int, str], dict[int, _ReusedOutcome]] = {}
 
     def resolve(self, relo: CoreRelo, index: int) -> Resolution:
         """``bpf_core_calc_relo_insn`` for one record; failures are returned, not raised."""
@@ -931,33 +979,61 @@ class CoreResolver:
         targ_res: RelocationResult | None = None
         kept: list[int] = []
         local_cache: dict[str, _FieldValue] = {}
+        shapes, reused = self._reuse_for(relo, cands)
         for cand in cands:
-            matched, cand_spec = spec_match(local_spec, self.target, cand)
-            outcomes.append(CandidateOutcome(cand, matched, cand_spec))
-            if not matched:
-                continue
-            try:
-                cand_res = calc_relo(
-                    relo.kind, local_spec, cand_spec, self.little_endian, local_cache
+            shape = _shape_class(shapes, cand)
+            seen = reused.get(shape) if shape else None
+            if seen is not None and (targ_spec is not None or not seen.matched):
+                # Same field layout as a candidate already matched for this access string:
+                # same outcome (see shape.py); only the first match needs a real spec.
+                outcomes.append(
+                    CandidateOutcome(cand, seen.matched, None, local_spec, self.target)
                 )
-            except _Errno as err:
-                # libbpf gives up here; keep the spec so a lenient caller can still use it.
-                return self._failed(
-                    relo, index, local_spec, outcomes, err.code, err.reason, targ_spec or cand_spec
-                )
+                if not seen.matched:
+                    continue
+                bit_offset, poison, new_val = seen.bit_offset, seen.poison, seen.new_val
+            else:
+                matched, cand_spec = spec_match(local_spec, self.target, cand)
+                outcomes.append(CandidateOutcome(cand, matched, cand_spec))
+                if not matched:
+                    if shape:
+                        reused[shape] = _ReusedOutcome(False)
+                    continue
+                try:
+                    cand_res = calc_relo(
+                        relo.kind, local_spec, cand_spec, self.little_endian, local_cache
+                    )
+                except _Errno as err:
+                    # libbpf gives up here; keep the spec so a lenient caller can still use it.
+                    return self._failed(
+                        relo,
+                        index,
+                        local_spec,
+                        outcomes,
+                        err.code,
+                        err.reason,
+                        targ_spec or cand_spec,
+                    )
+                bit_offset, poison = cand_spec.bit_offset, cand_res.poison
+                new_val = cand_res.new_val
+                if shape:
+                    reused[shape] = _ReusedOutcome(True, bit_offset, poison, new_val)
+                if targ_spec is None:
+                    targ_spec, targ_res = cand_spec, cand_res
+                    kept.append(cand)
+                    continue
+            assert targ_spec is not None and targ_res is not None
             problem: _Errno | None = None
-            if targ_spec is None or targ_res is None:
-                targ_spec, targ_res = cand_spec, cand_res
-            elif cand_spec.bit_offset != targ_spec.bit_offset:
+            if bit_offset != targ_spec.bit_offset:
                 problem = _Errno(
                     "offset-ambiguity",
-                    f"field offset ambiguity: {cand_spec.bit_offset} != {targ_spec.bit_offset}",
+                    f"field offset ambiguity: {bit_offset} != {targ_spec.bit_offset}",
                 )
-            elif cand_res.poison != targ_res.poison or cand_res.new_val != targ_res.new_val:
+            elif poison != targ_res.poison or new_val != targ_res.new_val:
                 problem = _Errno(
                     "decision-ambiguity",
                     "relocation decision ambiguity: "
-                    f"{'failure' if cand_res.poison else 'success'} {cand_res.new_val} != "
+                    f"{'failure' if poison else 'success'} {new_val} != "
                     f"{'failure' if targ_res.poison else 'success'} {targ_res.new_val}",
                 )
             if problem is not None:
@@ -971,6 +1047,18 @@ class CoreResolver:
             return Resolution(relo, index, local_spec, tuple(outcomes), targ_spec, targ_res)
         result = calc_relo(relo.kind, local_spec, None, self.little_endian)
         return Resolution(relo, index, local_spec, tuple(outcomes), None, result)
+
+    def _reuse_for(
+        self, relo: CoreRelo, cands: list[int]
+    ) -> tuple[FieldShapes | None, dict[int, _ReusedOutcome]]:
+        """Field-layout classes and the outcomes seen per class for this access string, when
+        there are enough candidates for reuse to pay (field kinds only)."""
+        if relo.kind not in FIELD_KINDS or len(cands) < self.shape_min_candidates:
+            return None, {}
+        if self._shapes is None:
+            self._shapes = FieldShapes(self.target, object_names(self.local))
+        key = (int(relo.kind), relo.type_id, relo.access_str)
+        return self._shapes, self._field_outcomes.setdefault(key, {})
 
     @staticmethod
     def _failed(

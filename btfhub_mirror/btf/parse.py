@@ -205,6 +205,19 @@ class Btf:
 
     __getitem__ = type
 
+    def record(self, type_id: int) -> bytes:
+        """The raw record of ``type_id`` (common header plus its kind's data), in file order."""
+        if type_id < self.start_id:
+            if type_id <= 0 or self.base is None:
+                raise TypeNotFoundError(f"type id {type_id} has no record")
+            return self.base.record(type_id)
+        idx = type_id - self.start_id
+        offsets = self._offsets
+        if idx >= len(offsets):
+            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
+        end = offsets[idx + 1] if idx + 1 < len(offsets) else self.types_end
+        return bytes(self.data[offsets[idx] : end])
+
     def _composite_pos(self, type_id: int) -> tuple[Btf, int, int, bool]:
         if type_id < self.start_id and self.base is not None:
             return self.base._composite_pos(type_id)
