@@ -8,8 +8,13 @@ in one little file read in a single call:
     header (64 bytes, little-endian)
     raw BTF                                   (padded to 8)
     u32 offsets[n], u32 name_offs[n], u8 kinds[n] (padded to 4)
-    u32 bucket_start[buckets + 1]             essential-name hash table (crc32 % buckets)
-    u32 entry_hash[entries], u32 entry_id[entries]
+    u32 entry_crc[entries], u32 entry_id[entries]
+
+The last two arrays hold every named type, ordered by the crc32 of its essential name and then
+by id: a lookup bisects to the name's crc and keeps the ids whose essential name is the one
+asked for, in id order, which is libbpf's candidate order. Building them takes C-level passes
+over the string section (split, crc32 of each string) and one sort, so the first run over a
+kernel pays little more than the parse.
 
 The header records the size and mtime of the source it was made from and a crc32 of the rest,
 so a changed source or a damaged file is noticed and the index rebuilt.
@@ -23,9 +28,11 @@ import struct
 import sys
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from itertools import accumulate
+from itertools import accumulate, compress
 from pathlib import Path
+from typing import cast
 
 from ..errors import FileWriteError
 from ..fsutil import write_atomic
@@ -33,9 +40,9 @@ from .core import essential_name, essential_name_index, pointer_size
 from .load import read_btf_source
 from .parse import Btf, TypeIndex, parse_btf, parse_header
 
-MAGIC = b"BTFMIDX\x01"
-_HEADER = struct.Struct("<8sQqQIIIIII")  # magic, src size, src mtime_ns, raw len, n, ptr size,
-#                                          buckets, entries, crc32, reserved
+MAGIC = b"BTFMIDX\x02"
+_HEADER = struct.Struct("<8sQqQIIIII")  # magic, src size, src mtime_ns, raw len, n, ptr size,
+#                                         entries, crc32, reserved
 HEADER_SIZE = 64
 INDEX_SUFFIX = ".btfmidx"
 
@@ -51,37 +58,55 @@ def _u32(values: Sequence[int]) -> bytes:
     return arr.tobytes()
 
 
-def _essential_table(btf: Btf) -> tuple[list[int], array[int], array[int]]:
-    """Bucket starts, entry hashes and entry ids of the essential-name hash table."""
-    index = essential_name_index(btf)
-    buckets = max(1, len(index))
-    id_lists = list(index.values())
-    crcs = [zlib.crc32(name.encode()) for name in index]
-    bucket_of = [crc % buckets for crc in crcs]
-    # Names in bucket order (a C-level sort); each name's ids stay contiguous and ascending, so
-    # a lookup that filters its bucket by hash and name returns them in id order (libbpf's
-    # candidate order).
-    order = sorted(range(len(id_lists)), key=bucket_of.__getitem__)
-    entries = array("I")
-    hashes = array("I")
-    add_entries, add_hashes = entries.extend, hashes.extend
-    for i in order:
-        ids = id_lists[i]
-        add_entries(ids)
-        add_hashes([crcs[i]] * len(ids))
-    starts = [0] * (buckets + 1)
-    for b, ids in zip(bucket_of, id_lists, strict=True):
-        starts[b + 1] += len(ids)
-    starts = list(accumulate(starts))
-    return starts, hashes, entries
+def _essential_crcs(btf: Btf) -> list[int] | None:
+    """crc32 of each type's essential name (None where unnamed), or None when this BTF needs
+    the general path (split BTF, non-ASCII strings)."""
+    data = btf.strings.data
+    if btf.start_id != 1 or not data.isascii() or not data.startswith(b"\0"):
+        return None
+    parts = data.split(b"\0")
+    # Offsets of the strings: running sums of len + 1, all in C.
+    offsets = accumulate(map((1).__add__, map(len, parts[:-1])), initial=0)
+    crc_at = dict(zip(offsets, map(zlib.crc32, parts), strict=True))
+    flavored = data.find(b"___")
+    while flavored != -1:  # rare: re-hash the few names with a flavor separator
+        off = data.rfind(b"\0", 0, flavored) + 1
+        end = data.index(b"\0", flavored)
+        name = data[off:end].decode("ascii")
+        crc_at[off] = zlib.crc32(essential_name(name).encode())
+        flavored = data.find(b"___", end)
+    crcs: list[int | None] = list(map(crc_at.get, btf.type_index().name_offs))
+    if crcs.count(None):  # a name offset into the middle of a string: hash it the long way
+        for i, crc in enumerate(crcs):
+            if crc is None:
+                crcs[i] = zlib.crc32(essential_name(btf.name_of(btf.start_id + i)).encode())
+    return cast(list[int], crcs)
+
+
+def _essential_table(btf: Btf) -> tuple[array[int], array[int]]:
+    """Entry crcs (ascending) and entry ids (ascending within a crc) of every named type."""
+    name_offs = btf.type_index().name_offs
+    crcs = _essential_crcs(btf)
+    if crcs is None:
+        index = essential_name_index(btf)
+        pairs = sorted(
+            (zlib.crc32(name.encode()), type_id) for name, ids in index.items() for type_id in ids
+        )
+        return array("I", (c for c, _ in pairs)), array("I", (i for _, i in pairs))
+    start = btf.start_id
+    # Named types in id order, stably sorted by crc: ids stay ascending within one crc.
+    order = sorted(compress(range(len(crcs)), name_offs), key=crcs.__getitem__)
+    return array("I", map(crcs.__getitem__, order)), array("I", map(start.__add__, order))
 
 
 def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) -> bytes:
-    """The index file's bytes for ``btf`` (parsed from ``raw``)."""
+    """The index file's bytes for ``btf`` (parsed from ``raw``); also gives ``btf`` the
+    essential-name lookup it describes, so the caller's own lookups skip the name index."""
     ti = btf.type_index()
     n = len(ti.offsets)
     kinds = bytes(ti.kinds)
-    starts, hashes, entries = _essential_table(btf)
+    crcs, ids = _essential_table(btf)
+    btf.derived["essential_lookup"] = _essential_lookup(btf, crcs, ids)
     body = b"".join(
         [
             raw,
@@ -90,9 +115,8 @@ def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) ->
             _u32(ti.name_offs),
             kinds,
             b"\0" * _pad(n, 4),
-            _u32(starts),
-            _u32(hashes),
-            _u32(entries),
+            _u32(crcs),
+            _u32(ids),
         ]
     )
     header = _HEADER.pack(
@@ -102,8 +126,7 @@ def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) ->
         len(raw),
         n,
         pointer_size(btf),
-        len(starts) - 1,
-        len(entries),
+        len(ids),
         zlib.crc32(body),
         0,
     )
@@ -111,18 +134,17 @@ def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) ->
 
 
 def _essential_lookup(
-    btf: Btf, starts: Sequence[int], hashes: Sequence[int], ids: Sequence[int]
+    btf: Btf, crcs: Sequence[int], ids: Sequence[int]
 ) -> Callable[[str], list[int]]:
-    buckets = len(starts) - 1
-
     def lookup(name: str) -> list[int]:
         crc = zlib.crc32(name.encode())
-        bucket = crc % buckets
-        return [
-            ids[i]
-            for i in range(starts[bucket], starts[bucket + 1])
-            if hashes[i] == crc and essential_name(btf.name_of(ids[i])) == name
-        ]
+        out = []
+        for i in range(bisect_left(crcs, crc), len(crcs)):
+            if crcs[i] != crc:
+                break
+            if essential_name(btf.name_of(ids[i])) == name:  # not just the same crc
+                out.append(ids[i])
+        return out
 
     return lookup
 
@@ -131,7 +153,7 @@ def load_index(data: bytes, source_size: int, source_mtime_ns: int, source: str)
     """The BTF held in index file ``data``, or None if it is stale, damaged or foreign."""
     if len(data) < HEADER_SIZE:
         return None
-    magic, size, mtime, raw_len, n, ptr_size, buckets, entries, crc, _ = _HEADER.unpack_from(data)
+    magic, size, mtime, raw_len, n, ptr_size, entries, crc, _ = _HEADER.unpack_from(data)
     if magic != MAGIC or size != source_size or mtime != source_mtime_ns:
         return None
     view = memoryview(data)
@@ -139,7 +161,7 @@ def load_index(data: bytes, source_size: int, source_mtime_ns: int, source: str)
     if zlib.crc32(body) != crc:
         return None
     pos = raw_len + _pad(raw_len, 8)
-    need = pos + 8 * n + n + _pad(n, 4) + 4 * (buckets + 1) + 8 * entries
+    need = pos + 8 * n + n + _pad(n, 4) + 8 * entries
     if len(body) != need or sys.byteorder != "little":
         return None
 
@@ -154,13 +176,12 @@ def load_index(data: bytes, source_size: int, source_mtime_ns: int, source: str)
     name_offs = take_u32(n)
     kinds = body[pos : pos + n]
     pos += n + _pad(n, 4)
-    starts = take_u32(buckets + 1)
-    hashes = take_u32(entries)
+    crcs = take_u32(entries)
     ids = take_u32(entries)
     header, order = parse_header(raw, source)
     btf = Btf(raw, header, order, source=source, type_index=TypeIndex(offsets, kinds, name_offs))
     btf.derived["ptr_size"] = ptr_size
-    btf.derived["essential_lookup"] = _essential_lookup(btf, starts, hashes, ids)
+    btf.derived["essential_lookup"] = _essential_lookup(btf, crcs, ids)
     return btf
 
 

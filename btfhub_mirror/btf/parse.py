@@ -11,6 +11,7 @@ follows ``btf__parse_split``: ids continue after the base's, string offsets afte
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ _KIND_BY_NUMBER = tuple(Kind)  # indexing a tuple is far cheaper than calling Ki
 _SIZED_KINDS = frozenset(
     {Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC, Kind.FLOAT}
 )
+
+
+#: Record sizes in 4-byte words, by kind: the common header plus fixed data, and per item.
+_FAST_FIXED_WORDS = tuple((12 + n) // 4 for n in FIXED_BY_KIND[: KIND_MAX + 1])
+_FAST_ITEM_WORDS = tuple(n // 4 for n in ITEM_BY_KIND[: KIND_MAX + 1])
 
 
 class TypeNotFoundError(NotFoundError):
@@ -109,6 +115,36 @@ class Btf:
         return BtfFormatError(message, section=section, offset=offset, source=self.source)
 
     def _index_types(self) -> None:
+        if not self._index_types_fast():
+            self._index_types_checked()
+
+    def _index_types_fast(self) -> bool:
+        """The walk on host-order words; False (nothing kept) on anything unusual, which the
+        checked walk then reports precisely. About a third faster than unpacking records."""
+        start, end = self.types_start, self.types_end
+        if self.byte_order != sys.byteorder or start % 4 or (end - start) % 4:
+            return False
+        words = memoryview(self.data)[start:end].cast("I")
+        step_fixed, step_item = _FAST_FIXED_WORDS, _FAST_ITEM_WORDS
+        offsets, kinds, name_offs = array("I"), bytearray(), array("I")
+        add_off, add_kind, add_name = offsets.append, kinds.append, name_offs.append
+        w, count = 0, len(words)
+        try:
+            while w < count:
+                info = words[w + 1]
+                kind = (info >> 24) & 0x7F
+                add_off(start + 4 * w)
+                add_kind(kind)
+                add_name(words[w])
+                w += step_fixed[kind] + (info & 0xFFFFFF) * step_item[kind]
+        except IndexError:  # a truncated record or a kind beyond KIND_MAX
+            return False
+        if w != count or 0 in kinds:
+            return False
+        self._offsets, self._kinds, self._name_offs = offsets, kinds, name_offs
+        return True
+
+    def _index_types_checked(self) -> None:
         data, pos, end = self.data, self.types_start, self.types_end
         unpack = self._layouts.common.unpack_from
         fixed, item = FIXED_BY_KIND, ITEM_BY_KIND

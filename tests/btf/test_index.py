@@ -6,9 +6,12 @@ import os
 import shutil
 from pathlib import Path
 
-from btfhub_mirror.btf.core import ids_by_essential_name, pointer_size
+from btfhub_mirror.btf import parse_btf, read_btf_source
+from btfhub_mirror.btf import types as t
+from btfhub_mirror.btf.core import essential_name_index, ids_by_essential_name, pointer_size
 from btfhub_mirror.btf.dump import dump_raw
 from btfhub_mirror.btf.index import index_path_for, open_indexed
+from btfhub_mirror.btf.write import encode_btf
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import minimize
 from tests.helpers import REPO, sample_archives
@@ -29,9 +32,12 @@ def test_index_is_saved_beside_and_reused(tmp_path: Path) -> None:
     assert reused
     assert list(dump_raw(warm)) == list(dump_raw(cold))
     assert pointer_size(warm) == pointer_size(cold) == 8
+    plain = essential_name_index(parse_btf(read_btf_source(kernel)))  # no saved table
     for name in ("task_struct", "pid_type", "sk_buff", "no_such_type"):
-        assert list(ids_by_essential_name(warm, name)) == list(
-            ids_by_essential_name(cold, name)
+        assert (
+            list(ids_by_essential_name(warm, name))
+            == list(ids_by_essential_name(cold, name))
+            == plain.get(name, [])
         )
     objs = [BpfObject.open(p) for p in sorted((REPO / "tests/bpf/build").glob("*.el.o"))]
     assert minimize(warm, objs).data == minimize(cold, objs).data
@@ -68,3 +74,45 @@ def test_unwritable_index_location_is_not_an_error(tmp_path: Path) -> None:
     missing_parent.write_text("x")
     btf, reused = open_indexed(kernel, index_dir=missing_parent / "sub")
     assert not reused and btf.type_count > 1000
+
+
+def test_saved_lookup_finds_every_name_of_a_real_kernel(tmp_path: Path) -> None:
+    """Every essential name of a kernel (flavored ones included) gives the same ids, in the
+    same order, as the plain name index."""
+    kernel = copy_kernel(tmp_path)
+    open_indexed(kernel)
+    warm, reused = open_indexed(kernel)
+    assert reused
+    plain = essential_name_index(parse_btf(read_btf_source(kernel)))
+    assert len(plain) > 10_000
+    for name, ids in plain.items():
+        if name:
+            assert list(ids_by_essential_name(warm, name)) == ids, name
+
+
+def test_saved_lookup_on_odd_names(tmp_path: Path) -> None:
+    """Flavors (the last ``___`` wins), a name offset into the middle of another string and
+    names that are not ASCII all index like libbpf's essential names."""
+    names = ["x", "x___v2", "x___", "a___b___c", "a___b", "___GFP", "task_struct", "struct",
+             "y___1", "y___2"]  # fmt: skip
+    ascii_types = [t.Int(name, 4, 0, 0, 32) for name in names]
+    for extra, expect_ascii in (([], True), ([t.Int("caf\u00e9___v1", 4, 0, 0, 32)], False)):
+        raw = bytearray(encode_btf([*ascii_types, *extra]))
+        btf = parse_btf(bytes(raw))
+        assert btf.strings.data.isascii() == expect_ascii
+        # Point "struct" (id 8) into the middle of "task_struct" (id 7)'s string.
+        middle = btf.type_index().name_offs[6] + len("task_")
+        pos = btf.type_index().offsets[7]
+        raw[pos : pos + 4] = middle.to_bytes(4, "little")
+        path = tmp_path / f"odd{len(extra)}.btf"
+        path.write_bytes(raw)
+        open_indexed(path)
+        warm, reused = open_indexed(path)
+        assert reused and warm.name_of(8) == "struct"
+        plain = essential_name_index(parse_btf(bytes(raw)))
+        assert plain["x"] == [1, 2] and plain["x___"] == [3] and plain["___GFP"] == [6]
+        assert plain["a___b"] == [4] and plain["a"] == [5]  # the last separator wins
+        assert plain["y"] == [9, 10] and plain["struct"] == [8]
+        for name in [*plain, "café", "nothing"]:
+            if name:
+                assert list(ids_by_essential_name(warm, name)) == plain.get(name, []), name
