@@ -325,18 +325,11 @@ def ids_by_essential_name(btf: Btf, name: str) -> Sequence[int]:
     cached = btf.derived.get("essential_names")
     if isinstance(cached, dict):
         return cached.get(name, ())  # type: ignore[no-any-return]
-    # Without a full essential-name index: the name itself, plus the rare flavored names
-    # ("foo___v2") whose essential part is ``name``.
-    flavored = btf.derived.get("flavored_names")
-    if not isinstance(flavored, list):
-        btf.ids_by_name("")
-        assert btf._by_name is not None
-        flavored = btf.derived["flavored_names"] = [n for n in btf._by_name if "___" in n]
-    ids = list(btf.ids_by_name(name))
-    for other in flavored:
-        if other != name and essential_name(other) == name:
-            ids.extend(btf.ids_by_name(other))
-    return sorted(ids)
+    # No saved index: build the same table in memory (C-level passes, no name dictionary).
+    from .index import attach_essential_lookup  # index.py builds on this module
+
+    found = attach_essential_lookup(btf)(name)
+    return found
 
 
 def find_candidates(local: Btf, local_id: int, target: Btf) -> list[int]:

@@ -99,14 +99,31 @@ def _essential_table(btf: Btf) -> tuple[array[int], array[int]]:
     return array("I", map(crcs.__getitem__, order)), array("I", map(start.__add__, order))
 
 
+def attach_essential_lookup(btf: Btf) -> Callable[[str], list[int]]:
+    """Build the essential-name table of ``btf`` in memory and make it its lookup."""
+    crcs, ids = _table_of(btf)
+    lookup = _essential_lookup(btf, crcs, ids)
+    btf.derived["essential_lookup"] = lookup
+    return lookup
+
+
+def _table_of(btf: Btf) -> tuple[array[int], array[int]]:
+    """The essential-name table of ``btf``, built once per parsed BTF."""
+    table = btf.derived.get("essential_table")
+    if table is None:
+        table = btf.derived["essential_table"] = _essential_table(btf)
+    return cast("tuple[array[int], array[int]]", table)
+
+
 def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) -> bytes:
     """The index file's bytes for ``btf`` (parsed from ``raw``); also gives ``btf`` the
     essential-name lookup it describes, so the caller's own lookups skip the name index."""
     ti = btf.type_index()
     n = len(ti.offsets)
     kinds = bytes(ti.kinds)
-    crcs, ids = _essential_table(btf)
-    btf.derived["essential_lookup"] = _essential_lookup(btf, crcs, ids)
+    crcs, ids = _table_of(btf)
+    if "essential_lookup" not in btf.derived:
+        attach_essential_lookup(btf)
     body = b"".join(
         [
             raw,
