@@ -19,6 +19,29 @@ if TYPE_CHECKING:
     from btfhub_mirror.pack import PackResult
 
 
+#: From this many kernels with the same warning on, the terminal gets one line for all of them
+#: (--json keeps one per kernel).
+GROUP_WARNINGS_FROM = 3
+
+
+def grouped_warnings(warnings: tuple[str, ...] | list[str]) -> list[str]:
+    """``"<kernel>: <message>"`` lines, those sharing a message folded into one line."""
+    by_message: dict[str, list[str]] = {}
+    for warning in warnings:
+        kernel, sep, message = warning.partition(": ")
+        by_message.setdefault(message if sep else warning, []).append(kernel if sep else "")
+    lines = []
+    for message, kernels in by_message.items():
+        if len(kernels) < GROUP_WARNINGS_FROM or not all(kernels):
+            lines += [f"{k}: {message}" if k else message for k in kernels]
+        else:
+            lines.append(
+                f"{len(kernels)} kernels ({kernels[0]}, {kernels[1]} and "
+                f"{len(kernels) - 2} more): {message}"
+            )
+    return lines
+
+
 def _render(result: PackResult) -> None:
     rows = [
         (
@@ -36,7 +59,7 @@ def _render(result: PackResult) -> None:
              for r in (headers, *rows)]  # fmt: skip
     console.print(lines[0], style="bold", markup=False, soft_wrap=True)
     console.file.write("".join(f"{line}\n" for line in lines[1:]))  # fast on 10,000 kernels
-    for warning in result.warnings:
+    for warning in grouped_warnings(result.warnings):
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     console.print(
         f"{result.output}: {len(result.packed)} kernels, {result.distinct} distinct BTF "

@@ -49,6 +49,23 @@ def test_table_and_warnings(tmp_path: Path) -> None:
     assert "bpftool would abort" in result.stderr
 
 
+def test_same_warning_on_many_kernels_is_one_line(tmp_path: Path) -> None:
+    """newfield reads task_struct.__state, which kernels before 5.14 lack: one warning line for
+    all of them in the terminal, one per kernel in --json."""
+    args = ["pack", str(obj("newfield")), "-o", str(tmp_path / "p.tar.gz"), "--jobs", "1"]
+    summary = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    per_kernel = [w for w in summary["warnings"] if "find nothing" in w]
+    assert len(per_kernel) >= 3 and len({w.partition(": ")[2] for w in per_kernel}) == 1
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "find nothing" in line]
+    first, second = (w.partition(": ")[0] for w in per_kernel[:2])
+    assert lines == [
+        f"warning: {len(per_kernel)} kernels ({first}, {second} and {len(per_kernel) - 2} more): "
+        + per_kernel[0].partition(": ")[2]
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
