@@ -17,7 +17,8 @@ from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import NotFoundError, UsageError
 from ..kernels import KernelFilter
-from ..mirror.store import Store, list_kernels
+from ..mirror.held import held_local
+from ..mirror.store import Store
 from ..progress import NULL_PROGRESS, Progress
 from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
 
@@ -74,34 +75,23 @@ def index_dir_for(store: Store, entry: KernelEntry) -> Path:
     return store.root / "index" / posixpath.dirname(entry.path)
 
 
-def _select(store: Store, flt: KernelFilter, wait: bool, progress: Progress) -> list[KernelEntry]:
-    """The selected kernels, fetched when missing; with an empty filter, every local kernel."""
-    if not flt.is_empty:
-        # Imported here: the git machinery is only needed when the catalog is used.
-        from ..mirror.sync import ensure_local
-
-        return ensure_local(store, flt, progress, wait=wait)
-    entries = [e for e in list_kernels(store, flt, local_only=True).entries if e.local_path]
-    if not entries:
-        raise NotFoundError(
-            f"no kernel is local in {store.root}: select kernels "
-            "(--distro, --version, --arch, --kernels) to fetch them, or give --btf FILE"
-        )
-    return entries
-
-
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress
 ) -> Iterator[tuple[KernelRef, Btf, bool | None]]:
-    entries = _select(store, flt, wait, progress)
-    progress.phase("checking kernels", len(entries))
-    for e in entries:
-        assert e.local_path is not None
-        label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
-        btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
-        ref = KernelRef(label, str(e.local_path), e.distro, e.version, e.arch, e.release)
-        yield ref, btf, reused
-        progress.advance(1, label)
+    hint = (
+        "select kernels (--distro, --version, --arch, --kernels) to fetch them, "
+        "or give --btf FILE"
+    )
+    # Shared cache lock while the archives are read: a sync waits (see mirror/held.py).
+    with held_local(store, flt, progress, wait=wait, hint=hint) as entries:
+        progress.phase("checking kernels", len(entries))
+        for e in entries:
+            assert e.local_path is not None
+            label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
+            btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
+            ref = KernelRef(label, str(e.local_path), e.distro, e.version, e.arch, e.release)
+            yield ref, btf, reused
+            progress.advance(1, label)
 
 
 def _file_kernels(

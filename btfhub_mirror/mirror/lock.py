@@ -1,4 +1,6 @@
-"""An exclusive ``flock`` on the cache, so two btfmirror runs never write it at once."""
+"""A ``flock`` on the cache: exclusive for runs that write it (sync, fetching), shared for runs
+that only read the archive files (pack, check), so no sync replaces a file while it is read and
+readers still run side by side."""
 
 from __future__ import annotations
 
@@ -13,18 +15,23 @@ from ..errors import CacheLockedError
 
 @contextlib.contextmanager
 def cache_lock(
-    path: Path, *, wait: bool = True, on_wait: Callable[[], None] | None = None
+    path: Path,
+    *,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+    shared: bool = False,
 ) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` for the block.
+    """Hold a lock on ``path`` for the block: exclusive, or ``shared`` with other readers.
 
-    Tries without blocking first; when another process holds it, either raises
+    Tries without blocking first; when another process holds a conflicting lock, either raises
     :class:`CacheLockedError` (``wait=False``) or calls ``on_wait`` and blocks. The kernel
     drops the lock when the holder dies, even by ``kill -9``, so a crash never leaves it stale.
     """
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
                 raise CacheLockedError(
@@ -33,7 +40,7 @@ def cache_lock(
                 ) from None
             if on_wait is not None:
                 on_wait()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, mode)
         yield
     finally:
         os.close(fd)

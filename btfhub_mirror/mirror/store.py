@@ -3,7 +3,7 @@
 Layout of the cache (``$BTFHUB_CACHE`` or the platform cache directory)::
 
     README              who owns this directory
-    .lock               flock held by every run that writes
+    .lock               flock: exclusive while a run writes, shared while one reads archives
     catalog.sqlite3     the catalog (see ``catalog/``)
     git/<name>.git      one bare, blobless, shallow mirror per remote
     archive/            <distro>/<version>/<arch>/<release>.btf.tar.xz, laid out exactly like
@@ -87,14 +87,16 @@ class Store:
             write_atomic(readme, README_TEXT.encode())
 
     def lock(
-        self, *, wait: bool = True, progress: Progress = NULL_PROGRESS
+        self, *, wait: bool = True, progress: Progress = NULL_PROGRESS, shared: bool = False
     ) -> contextlib.AbstractContextManager[None]:
-        """Exclusive use of the cache; see :func:`cache_lock`."""
+        """Exclusive use of the cache, or ``shared`` with other readers; see
+        :func:`cache_lock`."""
         self.ensure()
         return cache_lock(
             self.lock_path,
             wait=wait,
             on_wait=lambda: progress.note(f"waiting for another btfmirror using {self.root}"),
+            shared=shared,
         )
 
     def open_catalog(self) -> sqlite3.Connection:

@@ -10,8 +10,9 @@ The archive is laid out as the older btfgen script's output, which existing load
 One run:
 
 1. read the objects and the package.json (both checked before any kernel is touched);
-2. select kernels from the catalog and fetch the missing ones (:func:`ensure_local`); with an
-   empty selection, every kernel already local;
+2. select kernels from the catalog and fetch the missing ones (:func:`held_local`); with an
+   empty selection, every kernel already local. From here to the end the cache lock is held
+   shared, so no sync replaces an archive while it is read;
 3. minimize each kernel for all objects in a process pool; each worker opens the kernel through
    its saved index (:func:`open_indexed`), so a second pack of the same kernels skips xz and
    parsing;
@@ -40,11 +41,12 @@ from typing import Any
 from .. import __version__
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
-from ..errors import FileWriteError, NotFoundError, PackError, UsageError
+from ..errors import FileWriteError, PackError, UsageError
 from ..fsutil import read_capped
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
-from ..mirror.store import Store, list_kernels
+from ..mirror.held import held_local
+from ..mirror.store import Store
 from ..progress import NULL_PROGRESS, Progress
 from . import worker
 from .tarball import (
@@ -177,26 +179,6 @@ def read_package_json(path: str | os.PathLike[str]) -> bytes:
     except ValueError as err:  # bytes that are no UTF-8/16/32 text
         raise UsageError(f"{path}: not valid JSON: {err}") from err
     return data
-
-
-def _select(
-    store: Store, flt: KernelFilter, progress: Progress, wait: bool
-) -> list[KernelEntry]:
-    if not flt.is_empty:
-        # Imported here: the git machinery is only needed when the catalog is used.
-        from ..mirror.sync import ensure_local
-
-        return ensure_local(store, flt, progress, wait=wait)
-    entries = [
-        e for e in list_kernels(store, flt, local_only=True).entries
-        if e.local_path is not None and e.local_path.is_file()
-    ]  # fmt: skip
-    if not entries:
-        raise NotFoundError(
-            f"no kernel is local in {store.root}: select kernels "
-            "(--distro, --version, --arch, --kernels) to fetch them"
-        )
-    return entries
 
 
 # -- minimizing, in worker processes -------------------------------------------------------------
@@ -443,23 +425,26 @@ def pack(
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     objs = _read_objects(objects)
     pkg = None if package_json is None else read_package_json(package_json)
-    entries = _select(store, flt, progress, wait)
-    workers = min(jobs or os.cpu_count() or 1, len(entries))
-    outcomes = _minimize_all(store, entries, objs, workers, progress)
-    kernels = _kernels(entries, outcomes, hardlinks)
-    if not any(k.member for k in kernels):
-        raise PackError(
-            f"no kernel could be packed; first error: {kernels[0].path}: {kernels[0].error}"
-        )
-    refused = [k.path for k in kernels if k.error is not None or k.warnings]
-    if strict and refused:
-        raise PackError(
-            f"--strict: bpftool would refuse {len(refused)} kernel(s): {', '.join(refused[:5])}"
-            + (" ..." if len(refused) > 5 else "")
-        )
-    manifest = _manifest(kernels, objs, pkg, hardlinks)
-    members = _members(kernels, outcomes, manifest, pkg)
-    size = _write_output(out, members, compression, fixed_mtime, progress)
+    # The cache lock is held shared from selection to the end: no sync replaces an archive
+    # whose blob id the manifest records while it is read.
+    with held_local(store, flt, progress, wait=wait) as entries:
+        workers = min(jobs or os.cpu_count() or 1, len(entries))
+        outcomes = _minimize_all(store, entries, objs, workers, progress)
+        kernels = _kernels(entries, outcomes, hardlinks)
+        if not any(k.member for k in kernels):
+            raise PackError(
+                f"no kernel could be packed; first error: {kernels[0].path}: {kernels[0].error}"
+            )
+        refused = [k.path for k in kernels if k.error is not None or k.warnings]
+        if strict and refused:
+            raise PackError(
+                f"--strict: bpftool would refuse {len(refused)} kernel(s): "
+                + ", ".join(refused[:5])
+                + (" ..." if len(refused) > 5 else "")
+            )
+        manifest = _manifest(kernels, objs, pkg, hardlinks)
+        members = _members(kernels, outcomes, manifest, pkg)
+        size = _write_output(out, members, compression, fixed_mtime, progress)
     distinct = {k.sha256: k.size for k in kernels if k.sha256 is not None}
     return PackResult(
         output=out,

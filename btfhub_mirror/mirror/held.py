@@ -1,0 +1,67 @@
+"""Selected kernels whose local archives stay as they are while the caller reads them.
+
+``pack`` and ``check`` read many archives for many seconds. A ``sync`` running meanwhile could
+replace one (a new upstream blob) after its catalog row was read, and the package's manifest
+would then name a blob id its file was not made from. So readers hold the cache lock shared for
+the whole read (syncs wait; other readers do not), after fetching what is missing under the
+exclusive lock as :func:`~.sync.ensure_local` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from ..catalog.queries import KernelEntry
+from ..errors import CacheLockedError, NotFoundError
+from ..kernels import KernelFilter
+from ..progress import NULL_PROGRESS, Progress
+from .store import Store, list_kernels
+
+#: How often the selection is redone when a sync slips in between fetching and reading.
+MAX_ATTEMPTS = 3
+
+
+def _local(store: Store, flt: KernelFilter) -> list[KernelEntry]:
+    entries = list_kernels(store, flt, local_only=flt.is_empty).entries
+    return [e for e in entries if e.local_path is not None and e.local_path.is_file()]
+
+
+def _same(a: list[KernelEntry], b: list[KernelEntry]) -> bool:
+    return [(e.path, e.blob_oid) for e in a] == [(e.path, e.blob_oid) for e in b]
+
+
+@contextlib.contextmanager
+def held_local(
+    store: Store,
+    flt: KernelFilter,
+    progress: Progress = NULL_PROGRESS,
+    *,
+    wait: bool = True,
+    hint: str = "select kernels (--distro, --version, --arch, --kernels) to fetch them",
+) -> Iterator[list[KernelEntry]]:
+    """The kernels ``flt`` selects, each with its local ``.btf.tar.xz``, under a shared lock.
+
+    A non-empty filter fetches what is missing first (exclusive lock); an empty one takes every
+    kernel already local. Raises NotFoundError when nothing is selected (``hint`` says what to
+    do), CacheLockedError when ``wait`` is False and a sync holds the cache.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        fetched: list[KernelEntry] | None = None
+        if not flt.is_empty:
+            # Imported here: the git machinery is only needed when something may be fetched.
+            from .sync import ensure_local
+
+            fetched = ensure_local(store, flt, progress, wait=wait)
+        with store.lock(wait=wait, progress=progress, shared=True):
+            entries = _local(store, flt)
+            if fetched is not None and not _same(entries, fetched):
+                continue  # a sync ran between the fetch and the lock: select again
+            if not entries:
+                raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
+            yield entries
+            return
+    raise CacheLockedError(
+        f"{store.root}: the selected kernels kept changing (a sync running alongside?); "
+        "run again"
+    )

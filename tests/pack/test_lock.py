@@ -1,0 +1,75 @@
+"""Readers (pack, check) hold the cache lock shared: syncs wait for them, readers do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from btfhub_mirror.check import check
+from btfhub_mirror.errors import CacheLockedError
+from btfhub_mirror.mirror import Store
+from btfhub_mirror.mirror.sync import sync
+from btfhub_mirror.pack import pack
+
+from .conftest import SELECTION, obj
+
+
+def test_shared_and_exclusive_locks(store_copy: Store) -> None:
+    with store_copy.lock(shared=True):
+        with store_copy.lock(shared=True, wait=False):
+            pass  # another reader
+        with pytest.raises(CacheLockedError, match="another btfmirror"), store_copy.lock(
+            wait=False
+        ):
+            pass  # a writer
+    with store_copy.lock(), pytest.raises(CacheLockedError), store_copy.lock(
+        shared=True, wait=False
+    ):
+        pass
+    with store_copy.lock(wait=False):
+        pass  # all released
+
+
+class LockProbe:
+    """A Progress that, while kernels are being read, tries what a concurrent run would."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.reading = False
+        self.outcomes: list[tuple[str, str]] = []
+
+    def phase(self, label: str, total: int | None = None) -> None:
+        self.reading = label.startswith(("minimizing", "checking kernels"))
+
+    def advance(self, steps: int = 1, detail: str | None = None) -> None:
+        if not self.reading or self.outcomes:
+            return
+        with self.store.lock(shared=True, wait=False):
+            self.outcomes.append(("reader", "ok"))
+        try:
+            sync(self.store, None, wait=False)  # fails on the lock before touching a remote
+        except CacheLockedError as err:
+            self.outcomes.append(("sync", str(err)))
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def test_pack_reads_under_a_shared_lock(store_copy: Store, tmp_path: Path) -> None:
+    probe = LockProbe(store_copy)
+    pack(store_copy, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION, jobs=1,
+         progress=probe)  # fmt: skip
+    assert probe.outcomes[0] == ("reader", "ok")
+    assert probe.outcomes[1][0] == "sync" and "another btfmirror" in probe.outcomes[1][1]
+    with store_copy.lock(wait=False):
+        pass  # released at the end
+
+
+def test_check_reads_under_a_shared_lock(store_copy: Store) -> None:
+    probe = LockProbe(store_copy)
+    result = check([obj("loadable")], flt=SELECTION, store=store_copy, progress=probe)
+    assert result.kernels
+    assert [kind for kind, _ in probe.outcomes] == ["reader", "sync"]
+    with store_copy.lock(wait=False):
+        pass
