@@ -71,6 +71,21 @@ class Program:
 
 
 @dataclass(frozen=True, slots=True)
+class KsymExtern:
+    """An ``extern ... __ksym`` the object uses: a kernel function (kfunc) or a typed kernel
+    variable, which libbpf resolves by name and type against the kernel's BTF at load time
+    (``bpf_object__resolve_ksyms_btf_id``)."""
+
+    name: str
+    is_func: bool
+    #: The kfunc's FUNC_PROTO or the variable's type (modifiers skipped) in the object's BTF;
+    #: 0 for a typeless ``extern const void x __ksym`` (resolved from kallsyms, not BTF).
+    local_type_id: int
+    weak: bool
+    used_in: tuple[str, ...]  # sections whose instructions refer to it
+
+
+@dataclass(frozen=True, slots=True)
 class MapDef:
     """A BTF-defined map (``struct {...} name SEC(".maps")``); None where not declared."""
 
@@ -232,6 +247,60 @@ class BpfObject:
                 calls.append(imm.unpack_from(code, pos + 4)[0])
             pos += 2 * BPF_INSN_SIZE if opcode == BPF_LD_IMM64_OPCODE else BPF_INSN_SIZE
         return tuple(calls)
+
+    @cached_property
+    def ksyms(self) -> list[KsymExtern]:
+        """``.ksyms`` externs, as libbpf collects them: undefined ELF symbols whose BTF (a FUNC
+        or VAR of extern linkage) sits in the ``.ksyms`` DATASEC. In symbol-table order."""
+        with self._reading("the .ksyms BTF section"):
+            in_btf = self._ksyms_in_btf()
+        if not in_btf:
+            return []
+        with self._reading("symbols and relocations"):
+            from elftools.elf.relocation import RelocationSection
+            from elftools.elf.sections import SymbolTableSection
+
+            symtab = next(
+                (s for s in self._elf.iter_sections() if isinstance(s, SymbolTableSection)), None
+            )
+            if symtab is None:
+                return []
+            externs: dict[int, tuple[str, bool]] = {}  # symbol index -> (name, weak)
+            for index, sym in enumerate(symtab.iter_symbols()):
+                bind = sym["st_info"]["bind"]
+                extern = sym["st_shndx"] == "SHN_UNDEF" and bind in ("STB_GLOBAL", "STB_WEAK")
+                if extern and sym.name in in_btf:
+                    externs[index] = (str(sym.name), bind == "STB_WEAK")
+            used: dict[int, list[str]] = {index: [] for index in externs}
+            executable = {i.index: i.name for i in self.sections if i.flags & SHF_EXECINSTR}
+            for sec in self._elf.iter_sections():
+                target = executable.get(int(sec["sh_info"]))
+                if not isinstance(sec, RelocationSection) or target is None:
+                    continue
+                for rel in sec.iter_relocations():
+                    users = used.get(int(rel["r_info_sym"]))
+                    if users is not None and target not in users:
+                        users.append(target)
+        return [
+            KsymExtern(name, in_btf[name][0], in_btf[name][1], weak, tuple(used[index]))
+            for index, (name, weak) in externs.items()
+        ]
+
+    def _ksyms_in_btf(self) -> dict[str, tuple[bool, int]]:
+        """name -> (is a function, local type id) for each FUNC/VAR of the ``.ksyms`` DATASEC."""
+        btf = self.btf
+        found: dict[str, tuple[bool, int]] = {}
+        for type_id in btf.ids_by_name(".ksyms"):
+            sec = btf.type(type_id)
+            if not isinstance(sec, t.Datasec):
+                continue
+            for var in sec.vars:
+                typ = btf.type(var.type_id)
+                if isinstance(typ, t.Func):
+                    found[typ.name] = (True, typ.type_id)
+                elif isinstance(typ, t.Var):
+                    found[typ.name] = (False, _skip_mods(btf, typ.type_id))
+        return found
 
     @cached_property
     def maps(self) -> list[MapDef]:
