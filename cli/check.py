@@ -119,9 +119,12 @@ def _print_detail(result: CheckResult, report: KernelReport) -> None:
         state = {True: ("yes", "green"), False: ("MISSING", "bold red"), None: ("?", "dim")}[
             fout.available
         ]
+        if fout.degraded:
+            state = ("weak, missing", "yellow")
         features.add_row(
             frow.object, frow.category, Text(f"{frow.subject}  {frow.requirement}"),
-            Text(state[0] + (f": {fout.detail}" if fout.available is not True else ""),
+            Text(state[0] + (f": {fout.detail}" if fout.available is not True or fout.degraded
+                             else ""),
                  style=state[1]),
         )
     console.print(features)

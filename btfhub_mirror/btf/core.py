@@ -449,6 +449,21 @@ def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool
     raise _Errno("invalid", "array nesting too deep")
 
 
+def ksym_types_compat(
+    local: Btf, local_id: int, target: Btf, targ_id: int, *, skip_target_mods: bool = False
+) -> bool:
+    """``bpf_core_types_are_compat`` as libbpf calls it for ``__ksym`` externs: a kfunc's
+    FUNC_PROTO against the kernel's, a typed variable's type against the kernel VAR's (its
+    modifiers skipped first); any error counts as incompatible (libbpf refuses the extern on a
+    result <= 0)."""
+    try:
+        if skip_target_mods:
+            targ_id, _ = skip_mods_and_typedefs(target, targ_id)
+        return types_are_compat(local, local_id, target, targ_id)
+    except (_Errno, BtfmirrorError):
+        return False
+
+
 def types_are_compat(
     local: Btf, local_id: int, target: Btf, targ_id: int, level: int = COMPAT_LEVEL
 ) -> bool:

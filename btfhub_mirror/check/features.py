@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..btf import types as t
-from ..btf.core import essential_name, ids_by_essential_name
+from ..btf.core import essential_name, ids_by_essential_name, ksym_types_compat
 from ..btf.parse import Btf
 from ..btf.wire import Kind
 
@@ -201,3 +201,32 @@ SECTION_RULES = _rules()
 def section_rule(section: str) -> SectionRule | None:
     """The rule libbpf would use for a program in ``section``; None when unknown."""
     return next((rule for rule in SECTION_RULES if rule.matches(section)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class KsymResolution:
+    """How libbpf 1.1 resolves one ``__ksym`` extern against a kernel's BTF
+    (``bpf_object__resolve_ksym_func_btf_id`` / ``..._var_btf_id``)."""
+
+    found: bool
+    compatible: bool = False
+    kernel_id: int = 0
+    kernel_type_id: int = 0  # the kernel FUNC's proto, or the VAR's type
+
+
+def resolve_ksym(
+    local: Btf, name: str, is_func: bool, local_type_id: int, kernel: Btf
+) -> KsymResolution:
+    """Find the first FUNC (or VAR) called exactly ``name`` in ``kernel`` (libbpf's
+    ``btf__find_by_name_kind``) and check its type against the object's. Kernel modules'
+    BTF, where libbpf looks next, is not in btfhub archives."""
+    kind = Kind.FUNC if is_func else Kind.VAR
+    found = next((i for i in ids_named(kernel, name) if kernel.kind(i) == kind), None)
+    if found is None:
+        return KsymResolution(False)
+    typ = kernel.type(found)
+    assert isinstance(typ, (t.Func, t.Var))
+    compatible = ksym_types_compat(
+        local, local_type_id, kernel, typ.type_id, skip_target_mods=not is_func
+    )
+    return KsymResolution(True, compatible, found, typ.type_id)

@@ -44,7 +44,8 @@ _GLYPHS = {
     RelocState.POISONED: "✗",
     RelocState.ERROR: "E",
 }
-_GROUPS = {"object": "build", "map": "maps", "helper": "helpers", "program": "programs"}
+_GROUPS = {"object": "build", "map": "maps", "helper": "helpers", "program": "programs",
+           "kfunc": "kfuncs", "ksym": "kernel variables (ksyms)"}  # fmt: skip
 _LEGEND = (
     ("resolved", "✓ resolved / available"),
     ("missing", "0 existence check answers 0"),
@@ -87,6 +88,8 @@ def _feature_cell(kernel: KernelReport, out: FeatureOutcome) -> str:
     state, glyph = {True: ("available", "✓"), False: ("unavailable", "✗"), None: ("unknown", "?")}[
         out.available
     ]
+    if out.degraded:
+        state, glyph = "guarded", "W"  # a weak kfunc/ksym the kernel lacks
     return (
         f'<td class="cell {state}" data-kernel="{_attr(kernel.kernel.label)}" '
         f'data-state="{state}" title="{_attr(out.detail or state)}">{glyph}</td>'

@@ -14,11 +14,15 @@ For every kernel:
 * the object's byte order must be the kernel's (``-target bpfel`` / ``bpfeb``);
 * each map type (``.maps``) must be in the kernel's ``enum bpf_map_type``, each helper called
   in ``enum bpf_func_id``, each program's type (from its section name) in
-  ``enum bpf_prog_type`` with its attach type and BTF attach target (see ``features.py``).
+  ``enum bpf_prog_type`` with its attach type and BTF attach target (see ``features.py``);
+* each kfunc and typed kernel variable (``extern ... __ksym``) must be a FUNC / VAR of the
+  kernel's BTF whose type is compatible with the object's, as libbpf 1.1 resolves them
+  (``bpf_object__resolve_ksym_func_btf_id``); a weak one the kernel lacks is left unresolved.
+  Whether the verifier allows a kfunc for the program's type is not in BTF and not checked.
 
-A kernel **fails** on an error, a poisoned relocation or a missing map type, helper or program
-type; it is **degraded** when guarded or zeroed relocations disable part of the program;
-otherwise it is **ok**.
+A kernel **fails** on an error, a poisoned relocation, a missing map type, helper or program
+type, or a missing or incompatible kfunc/ksym; it is **degraded** when guarded or zeroed
+relocations or missing weak kfuncs disable part of the program; otherwise it is **ok**.
 
 "Guarded" is decided from the relocation records, not from control flow: a relocation is
 guarded when the same function (same section and ``.BTF.ext`` function) carries a
@@ -39,7 +43,7 @@ from ..btf.core import Resolution, format_spec, resolve_all
 from ..btf.ext import CoreRelo, CoreReloKind, describe_access
 from ..btf.parse import Btf
 from ..btf.wire import Kind
-from ..elf import BpfObject
+from ..elf import BpfObject, KsymExtern
 from ..errors import BtfmirrorError
 from .features import (
     HELPER_ENUM,
@@ -48,6 +52,7 @@ from .features import (
     KernelFeatures,
     SectionRule,
     enum_values,
+    resolve_ksym,
     section_rule,
 )
 from .uapi_names import HELPERS, MAP_TYPES
@@ -140,10 +145,10 @@ class FeatureRow:
     """Something an object needs from the kernel: a map type, a helper, a program type."""
 
     object: str
-    category: str  # "map", "helper" or "program"
+    category: str  # "object", "map", "helper", "program", "kfunc" or "ksym"
     subject: str  # map name, "bpf_ringbuf_reserve", or the program's section
     requirement: str  # BPF_MAP_TYPE_RINGBUF (27), BPF_FUNC_ringbuf_reserve (131), ...
-    used_in: tuple[str, ...] = ()  # sections calling a helper
+    used_in: tuple[str, ...] = ()  # sections calling a helper or kfunc
 
     @property
     def label(self) -> str:
@@ -161,13 +166,15 @@ class FeatureRow:
 
 @dataclass(frozen=True, slots=True)
 class FeatureOutcome:
-    """Whether one kernel has a feature; None when its BTF cannot tell."""
+    """Whether one kernel has a feature; None when its BTF cannot tell. ``degraded``: present
+    in a way that disables part of the program (a weak kfunc the kernel lacks)."""
 
     available: bool | None
     detail: str | None = None
+    degraded: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"available": self.available, "detail": self.detail}
+        return {"available": self.available, "detail": self.detail, "degraded": self.degraded}
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +256,7 @@ class _PreparedObject:
     maps: tuple[tuple[str, int | None], ...]  # (map name, map type value)
     helpers: tuple[tuple[int, tuple[str, ...]], ...]  # (helper id, sections calling it)
     programs: tuple[tuple[str, SectionRule | None], ...]
+    ksyms: tuple[KsymExtern, ...]
 
 
 def _functions(obj: BpfObject) -> dict[str, tuple[list[int], list[str]]]:
@@ -328,6 +336,7 @@ def _prepare(obj: BpfObject, name: str) -> _PreparedObject:
             for p in obj.programs
             if not p.section.startswith(".")  # .text: subprograms, no program type
         ),
+        tuple(obj.ksyms),
     )
 
 
@@ -391,6 +400,8 @@ class Checker:
             yield _enum_outcome(features.helpers, helper, HELPER_ENUM)
         for section, rule in prepared.programs:
             yield _program_outcome(features, section, rule)
+        for ksym in prepared.ksyms:
+            yield _ksym_outcome(prepared.obj.btf, ksym, features.btf)
 
     def rows(self) -> CheckRows:
         """The relocation and feature rows, named with every enum seen so far."""
@@ -408,6 +419,13 @@ class Checker:
                 )
             for section, rule in p.programs:
                 features.append(FeatureRow(p.name, "program", section, _rule_text(section, rule)))
+            for ksym in p.ksyms:
+                kind = "FUNC" if ksym.is_func else "VAR"
+                features.append(
+                    FeatureRow(p.name, "kfunc" if ksym.is_func else "ksym", ksym.name,
+                               f"{kind} {ksym.name} in the kernel BTF"
+                               + (" (weak)" if ksym.weak else ""), ksym.used_in)
+                )  # fmt: skip
         return CheckRows(
             tuple(p.name for p in self._objects),
             tuple(row for p in self._objects for row in p.rows),
@@ -450,9 +468,11 @@ class Checker:
             text = f"{where}{row.section} #{row.index} {row.path}: {_reloc_reason(out)}"
             (fails if level is Verdict.FAILS else degraded).append(text)
         for frow, fout in zip(rows.features, raw.features, strict=True):
+            where = f"{frow.object}: " if multi else ""
             if fout.available is False:
-                where = f"{frow.object}: " if multi else ""
                 fails.append(f"{where}{frow.category} {frow.subject}: {fout.detail}")
+            elif fout.degraded:
+                degraded.append(f"{where}{frow.category} {frow.subject}: {fout.detail}")
         verdict = Verdict.FAILS if fails else Verdict.DEGRADED if degraded else Verdict.OK
         return verdict, tuple((fails + degraded)[:MAX_REASONS])
 
@@ -500,6 +520,34 @@ def _byte_order_outcome(obj_order: str, kernel_order: str) -> FeatureOutcome:
         False, f"the object is {obj_order}-endian, the kernel {kernel_order}-endian: "
         f"build it with -target {target}"
     )
+
+
+def _ksym_outcome(local: Btf, ksym: KsymExtern, kernel: Btf) -> FeatureOutcome:
+    """libbpf 1.1's resolution of one ``__ksym`` extern, in its own words where it fails."""
+    what = "kfunc" if ksym.is_func else "ksym"
+    if not ksym.local_type_id:
+        return FeatureOutcome(None, "typeless: libbpf resolves it from /proc/kallsyms, not BTF")
+    res = resolve_ksym(local, ksym.name, ksym.is_func, ksym.local_type_id, kernel)
+    if not res.found:
+        if ksym.weak:
+            return FeatureOutcome(
+                True,
+                f"weak {what} not in this kernel: left unresolved, so the program must guard "
+                "its use (bpf_ksym_exists)",
+                degraded=True,
+            )
+        return FeatureOutcome(
+            False,
+            f"not in the kernel BTF (libbpf: extern ({'func' if ksym.is_func else 'var'} ksym) "
+            f"'{ksym.name}': not found; kfuncs of modules are not in btfhub archives)",
+        )
+    if not res.compatible:
+        local_kind = "func_proto" if ksym.is_func else "type"
+        return FeatureOutcome(
+            False,
+            f"{local_kind} [{ksym.local_type_id}] incompatible with kernel [{res.kernel_type_id}]",
+        )
+    return FeatureOutcome(True, f"[{res.kernel_id}]")
 
 
 def _enum_outcome(values: dict[int, str] | None, value: int | None, enum: str) -> FeatureOutcome:
