@@ -16,6 +16,10 @@ comes from wherever a program was shipped, so nothing in it is trusted:
 
 Any failure removes the partial directory and raises :class:`~btfhub_mirror.errors.ArchiveError`
 naming the entry.
+
+A ``wanted`` predicate limits what is written to the entries it accepts (``select`` wants one
+kernel's file out of thousands): every entry is still read and checked as above, and counts
+towards the limits, so a hostile archive fails the same way either way.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import tarfile
 import tempfile
 import weakref
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -109,6 +113,10 @@ class UnpackedPackage:
     archive: ExtractedArchive | None
 
 
+class NeedsFullExtraction(Exception):
+    """A wanted hard link names a file that was not wanted: extract everything instead."""
+
+
 class _CappedReader(io.RawIOBase):
     """A read-only stream that raises once more than ``limit`` bytes came out of ``inner``."""
 
@@ -164,14 +172,26 @@ def normalize_name(name: str, *, what: str = "entry") -> str:
     return "/".join(parts)
 
 
+def _shown(kind: str) -> str:
+    return "file" if kind == "skipped" else kind
+
+
 class _Extractor:
     """State of one extraction: what was written, totals, deferred symlinks."""
 
-    def __init__(self, root: Path, limits: ExtractLimits, source: str):
+    def __init__(
+        self,
+        root: Path,
+        limits: ExtractLimits,
+        source: str,
+        wanted: Callable[[str], bool] | None = None,
+    ):
         self.root = root
         self.limits = limits
         self.source = source
-        self.seen: dict[str, str] = {}  # clean name -> "dir" | "file" | "link" | "symlink"
+        self.wanted = wanted
+        #: clean name -> "dir" | "file" | "link" | "symlink" | "skipped" (a file not wanted)
+        self.seen: dict[str, str] = {}
         self.symlinks: list[tuple[str, str]] = []
         self.total = 0
         self.package_json: bytes | None = None
@@ -193,11 +213,15 @@ class _Extractor:
             self._mkdirs(name)
             self.seen[name] = "dir"
         elif member.isreg():
-            self._write_file(tar, member, name)
-            self.seen[name] = "file"
+            if self.wanted is None or self.wanted(name):
+                self._write_file(tar, member, name)
+                self.seen[name] = "file"
+            else:
+                self._check_path(name)
+                self._count(member, name)  # tarfile reads past the data itself
+                self.seen[name] = "skipped"
         elif member.islnk():
-            self._hard_link(member, name)
-            self.seen[name] = "link"
+            self.seen[name] = self._hard_link(member, name)
         elif member.issym():
             self._check_symlink(member, name)
             self.seen[name] = "symlink"
@@ -212,7 +236,8 @@ class _Extractor:
             path = path / part
             kind = self.seen.get("/".join(parts[: i + 1]))
             if kind is not None and kind != "dir":
-                raise self.fail(name, f"goes through {'/'.join(parts[: i + 1])!r}, a {kind}")
+                through = "/".join(parts[: i + 1])
+                raise self.fail(name, f"goes through {through!r}, a {_shown(kind)}")
             try:
                 os.mkdir(path, 0o755)
             except FileExistsError:
@@ -222,11 +247,20 @@ class _Extractor:
                 raise self.fail(name, f"cannot create directory: {err.strerror}") from err
         return path
 
+    def _check_path(self, name: str) -> None:
+        """What :meth:`_mkdirs` checks on the way to ``name``, for an entry not written."""
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            kind = self.seen.get("/".join(parts[:i]))
+            if kind is not None and kind != "dir":
+                raise self.fail(name, f"goes through {'/'.join(parts[:i])!r}, a {_shown(kind)}")
+
     def _parent(self, name: str) -> Path:
         parent, _, _ = name.rpartition("/")
         return self._mkdirs(parent) if parent else self.root
 
-    def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> None:
+    def _count(self, member: tarfile.TarInfo, name: str) -> None:
+        """Apply the size limits to a file, written or not."""
         limit = self.limits.max_file_size
         if name == PACKAGE_JSON:
             limit = min(limit, self.limits.max_package_json_size)
@@ -237,6 +271,9 @@ class _Extractor:
             raise self.fail(
                 member.name, f"archive holds more than {self.limits.max_total_size} bytes"
             )
+
+    def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> None:
+        self._count(member, name)
         path = self._parent(name) / name.rpartition("/")[2]
         source = tar.extractfile(member)
         if source is None:
@@ -263,12 +300,19 @@ class _Extractor:
         if keep is not None:
             self.package_json = bytes(keep)
 
-    def _hard_link(self, member: tarfile.TarInfo, name: str) -> None:
+    def _hard_link(self, member: tarfile.TarInfo, name: str) -> str:
+        """Link ``name`` to its earlier file; what it is now ("link" or "skipped")."""
         target = normalize_name(member.linkname, what=f"{self.source}: hard link target")
-        if self.seen.get(target) not in ("file", "link"):
+        target_kind = self.seen.get(target)
+        if target_kind not in ("file", "link", "skipped"):
             raise self.fail(
                 member.name, f"hard link to {member.linkname!r}, which is no earlier file"
             )
+        if self.wanted is not None and not self.wanted(name):
+            self._check_path(name)
+            return "skipped"
+        if target_kind == "skipped":
+            raise NeedsFullExtraction(name)
         dest = self._parent(name) / name.rpartition("/")[2]
         try:
             os.link(self.root / target, dest, follow_symlinks=False)
@@ -277,6 +321,7 @@ class _Extractor:
                 shutil.copyfile(self.root / target, dest, follow_symlinks=False)
             except OSError as err:
                 raise self.fail(member.name, f"cannot create hard link: {err.strerror}") from err
+        return "link"
 
     def _check_symlink(self, member: tarfile.TarInfo, name: str) -> None:
         target = member.linkname
@@ -358,12 +403,15 @@ def extract_package(
     *,
     limits: ExtractLimits = DEFAULT_LIMITS,
     source: str = "archive",
+    wanted: Callable[[str], bool] | None = None,
 ) -> bytes | None:
     """Unpack the package in ``data`` into the empty directory ``dest``; package.json's bytes.
 
-    On failure ``dest`` may hold a partial tree: the caller owns and removes it.
+    With ``wanted``, only the files (and hard links) whose clean name it accepts are written;
+    NeedsFullExtraction when a wanted hard link names a file that was not. On failure ``dest``
+    may hold a partial tree: the caller owns and removes it.
     """
-    extractor = _Extractor(dest, limits, source)
+    extractor = _Extractor(dest, limits, source, wanted)
     try:
         stream = open_decompressed(data)
         # Headers and padding count too: a tar of a billion empty entries is a bomb as well.
@@ -387,16 +435,18 @@ def unpack_tar(
     limits: ExtractLimits = DEFAULT_LIMITS,
     tmp_dir: Path | None = None,
     source: str = "archive",
+    wanted: Callable[[str], bool] | None = None,
 ) -> UnpackedPackage:
     """Unpack a btfmirror package (its bytes, or a seekable file) into a new temporary directory.
 
     Returns ``package.json``'s bytes and, when the package has a ``btfhub-archive`` directory,
     an :class:`ExtractedArchive` that owns the directory (close it when done). ``tmp_dir`` is
-    where the temporary directory is made (default: the system's).
+    where the temporary directory is made (default: the system's). ``wanted``: see
+    :func:`extract_package`.
     """
     root = Path(tempfile.mkdtemp(prefix="btfmirror-", dir=tmp_dir))
     try:
-        package_json = extract_package(data, root, limits=limits, source=source)
+        package_json = extract_package(data, root, limits=limits, source=source, wanted=wanted)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -25,7 +26,14 @@ from typing import BinaryIO, cast
 from ..errors import ArchiveError, NoBtfFoundError, NotFoundError, UsageError
 from ..kernels import KernelRelease, parse_release
 from ..progress import NULL_PROGRESS, Progress
-from .extract import ARCHIVE_DIR, DEFAULT_LIMITS, PACKAGE_JSON, ExtractLimits, unpack_tar
+from .extract import (
+    ARCHIVE_DIR,
+    DEFAULT_LIMITS,
+    PACKAGE_JSON,
+    ExtractLimits,
+    NeedsFullExtraction,
+    unpack_tar,
+)
 from .identity import SystemIdentity, current_identity
 
 #: Where a kernel with built-in BTF exposes it.
@@ -277,6 +285,24 @@ def _open_package(archive: Path) -> BinaryIO:
     return cast(BinaryIO, handle)
 
 
+def _wanted(ident: SystemIdentity, nearest: bool) -> Callable[[str], bool]:
+    """The package entries worth writing for ``ident``: package.json and its exact BTF file or,
+    for a nearest match, its candidate directories."""
+    dirs = [
+        f"{ARCHIVE_DIR}/{ident.os_id}/{v}/{a}/"
+        for v in _unique(ident.version_id, ident.version_codename)
+        for a in _unique(ident.arch, ident.machine)
+    ]
+    exact = {f"{d}{ident.release}.btf" for d in dirs}
+
+    def wanted(name: str) -> bool:
+        if name == PACKAGE_JSON or name in exact:
+            return True
+        return nearest and any(name.startswith(d) and "/" not in name[len(d) :] for d in dirs)
+
+    return wanted
+
+
 def _select_from_package(
     archive: Path,
     ident: SystemIdentity,
@@ -287,9 +313,35 @@ def _select_from_package(
     limits: ExtractLimits,
     progress: Progress,
 ) -> SelectResult:
-    progress.phase(f"unpacking {archive}")
+    # First write only what can match; every entry is still read and checked. Anything short
+    # of a match (a hard link into another directory, a codename directory that is a link, no
+    # BTF at all) is decided on the whole package, so results and messages never differ.
+    try:
+        return _select_unpacked(
+            archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress,
+            _wanted(ident, nearest),
+        )  # fmt: skip
+    except (NeedsFullExtraction, NoBtfFoundError):
+        pass
+    return _select_unpacked(
+        archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress, None
+    )
+
+
+def _select_unpacked(
+    archive: Path,
+    ident: SystemIdentity,
+    explicit: bool,
+    nearest: bool,
+    extract_to: Path | None,
+    vmlinux: Path,
+    limits: ExtractLimits,
+    progress: Progress,
+    wanted: Callable[[str], bool] | None,
+) -> SelectResult:
+    progress.phase(f"unpacking {archive}" if wanted is None else f"reading {archive}")
     with _open_package(archive) as handle:
-        unpacked = unpack_tar(handle, limits=limits, source=str(archive))
+        unpacked = unpack_tar(handle, limits=limits, source=str(archive), wanted=wanted)
     if unpacked.archive is None:
         raise NoBtfFoundError(f"{archive} has no {ARCHIVE_DIR} directory, so no BTF at all")
     with unpacked.archive as extracted:

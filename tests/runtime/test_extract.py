@@ -11,6 +11,7 @@ import pytest
 
 from btfhub_mirror.errors import ArchiveError
 from btfhub_mirror.runtime import ExtractLimits, unpack_tar
+from btfhub_mirror.runtime.extract import NeedsFullExtraction
 from tests.runtime.packages import (
     FORMATS,
     Entry,
@@ -204,18 +205,46 @@ CASES = sorted(hostile_cases(Path("/x")))
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("fmt", ["tar", "tar.zst"])
+@pytest.mark.parametrize("selective", [False, True], ids=["all", "wanted-nothing"])
 def test_hostile_archive_is_refused_and_nothing_is_written(
-    case: str, fmt: str, tmp_path: Path
+    case: str, fmt: str, selective: bool, tmp_path: Path
 ) -> None:
+    """Also when nothing is wanted (what select's first pass does): every entry is checked."""
     sandbox = tmp_path / "sandbox"
     work = sandbox / "work"
     work.mkdir(parents=True)
     outside = sandbox / "outside"
     entries, message = hostile_cases(outside)[case]
     data = package(entries, fmt)
+    wanted = (lambda name: False) if selective else None
     with pytest.raises(ArchiveError, match=message):
-        unpack_tar(data, tmp_dir=work, limits=SMALL)
+        unpack_tar(data, tmp_dir=work, limits=SMALL, wanted=wanted)
     assert tree(sandbox) == {"work": "dir"}  # no escape, and the partial tree is gone
+
+
+def test_only_wanted_files_are_written(btfs: dict[str, bytes], tmp_path: Path) -> None:
+    data = package(pack_layout(btfs, package_json=b"{}"), "tar.gz")
+    want = f"btfhub-archive/{BTF_B}.btf"
+    unpacked = unpack_tar(data, tmp_dir=tmp_path, wanted={want, "package.json"}.__contains__)
+    assert unpacked.package_json == b"{}" and unpacked.archive is not None
+    with unpacked.archive as extracted:
+        files = {p.relative_to(extracted.root).as_posix() for p in extracted.root.rglob("*")
+                 if p.is_file()}  # fmt: skip
+        assert files == {want, "package.json"}
+        assert (extracted.root / want).read_bytes() == btfs[BTF_B]
+
+
+def test_wanted_hard_link_to_an_unwanted_file_asks_for_everything(
+    btfs: dict[str, bytes], tmp_path: Path
+) -> None:
+    link = "btfhub-archive/debian/12/x86_64/6.1.0-47-amd64.btf"
+    entries = [
+        *pack_layout({BTF_A: btfs[BTF_A]}),
+        Entry(f"./{link}", type=tarfile.LNKTYPE, linkname=f"./btfhub-archive/{BTF_A}.btf"),
+    ]
+    with pytest.raises(NeedsFullExtraction):
+        unpack_tar(package(entries), tmp_dir=tmp_path, wanted=link.__eq__)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from btfhub_mirror.runtime import (
     unpack_tar,
 )
 from tests.helpers import VMLINUX, require
-from tests.runtime.packages import pack_layout, package, sample_btf, write_package
+from tests.runtime.packages import Entry, pack_layout, package, sample_btf, write_package
 
 DEBIAN = "debian/12/x86_64"
 REAL = ("6.1.0-47-amd64", "6.1.0-50-amd64", "6.1.0-50-cloud-amd64")
@@ -247,3 +248,28 @@ def test_package_without_btfhub_archive(tmp_path: Path) -> None:
     pkg = write_package(tmp_path, pack_layout({}, package_json=b"{}"))
     with pytest.raises(NoBtfFoundError, match="no btfhub-archive directory"):
         select_btf(pkg, identity=debian("6.1.0-50-amd64"))
+
+
+def test_package_entries_reached_through_links(btfs: dict[str, bytes], tmp_path: Path) -> None:
+    """select writes only the entries that can match, and still finds a kernel whose entry is
+    a hard link to a file elsewhere (pack --hardlinks) or sits under a codename link."""
+    centos = f"./btfhub-archive/{CENTOS}.btf"
+    deb50 = f"{DEBIAN}/6.1.0-50-amd64"
+    entries = [
+        *pack_layout({CENTOS: btfs[CENTOS], deb50: btfs[deb50]}),
+        Entry(f"./btfhub-archive/{DEBIAN}/6.1.0-99-amd64.btf", type=tarfile.LNKTYPE,
+              linkname=centos),
+        Entry("./btfhub-archive/debian/bookworm", type=tarfile.SYMTYPE, linkname="12"),
+    ]  # fmt: skip
+    pkg = write_package(tmp_path, entries, "tar.gz")
+    linked = select_btf(pkg, identity=debian("6.1.0-99-amd64"), extract_to=tmp_path / "a")
+    assert linked.path is not None and linked.path.read_bytes() == btfs[CENTOS]
+    by_codename = SystemIdentity("debian", "13", "x86_64", "6.1.0-50-amd64", "bookworm")
+    found = select_btf(pkg, identity=by_codename, extract_to=tmp_path / "b")
+    assert found.member == "./btfhub-archive/debian/bookworm/x86_64/6.1.0-50-amd64.btf"
+    assert found.path is not None
+    assert found.path.read_bytes() == btfs[deb50]
+    notes = Notes()
+    near = select_btf(pkg, identity=debian("6.1.0-52-amd64"), nearest=True, progress=notes)
+    assert near.release == "6.1.0-50-amd64" and not near.exact
+    assert notes.notes == ["no BTF for kernel 6.1.0-52-amd64; using the nearest, 6.1.0-50-amd64"]
