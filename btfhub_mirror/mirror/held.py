@@ -46,6 +46,9 @@ def held_local(
     kernel already local. Raises NotFoundError when nothing is selected (``hint`` says what to
     do), CacheLockedError when ``wait`` is False and a sync holds the cache.
     """
+    if not store.catalog_path.exists():
+        # Before any lock: taking one would create the cache directory for nothing.
+        raise NotFoundError(f"no catalog in {store.root}: run `btfmirror sync` first")
     for _ in range(MAX_ATTEMPTS):
         fetched: list[KernelEntry] | None = None
         if not flt.is_empty:

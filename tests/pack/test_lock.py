@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from btfhub_mirror.check import check
-from btfhub_mirror.errors import CacheLockedError
+from btfhub_mirror.errors import CacheLockedError, NotFoundError
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.mirror.sync import sync
 from btfhub_mirror.pack import pack
@@ -73,3 +73,12 @@ def test_check_reads_under_a_shared_lock(store_copy: Store) -> None:
     assert [kind for kind, _ in probe.outcomes] == ["reader", "sync"]
     with store_copy.lock(wait=False):
         pass
+
+
+def test_no_catalog_is_one_clear_error_and_creates_nothing(tmp_path: Path) -> None:
+    empty = Store(tmp_path / "never-synced")
+    with pytest.raises(NotFoundError, match="run `btfmirror sync` first"):
+        pack(empty, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION)
+    with pytest.raises(NotFoundError, match="run `btfmirror sync` first"):
+        check([obj("loadable")], store=empty)
+    assert not empty.root.exists() and not (tmp_path / "p.tar.gz").exists()
