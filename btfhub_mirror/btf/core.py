@@ -1064,7 +1064,12 @@ class CoreResolver:
         if relo.kind not in FIELD_KINDS or len(cands) < self.shape_min_candidates:
             return None, {}
         if self._shapes is None:
-            self._shapes = FieldShapes(self.target, object_names(self.local))
+            try:
+                names = object_names(self.local)
+            except BtfmirrorError:  # a local type that cannot be decoded: match every one
+                self.shape_min_candidates = sys.maxsize
+                return None, {}
+            self._shapes = FieldShapes(self.target, names)
         key = (int(relo.kind), relo.type_id, relo.access_str)
         return self._shapes, self._field_outcomes.setdefault(key, {})
 

@@ -36,7 +36,7 @@ from typing import cast
 
 from ..errors import FileWriteError
 from ..fsutil import write_atomic
-from .core import essential_name, essential_name_index, pointer_size
+from .core import essential_name, essential_name_index, ids_by_essential_name, pointer_size
 from .load import read_btf_source
 from .parse import Btf, TypeIndex, parse_btf, parse_header
 
@@ -64,7 +64,8 @@ def _essential_crcs(btf: Btf) -> list[int] | None:
     data = btf.strings.data
     if btf.start_id != 1 or not data.isascii() or not data.startswith(b"\0"):
         return None
-    parts = data.split(b"\0")
+    # Every NUL-terminated string (not what follows the last NUL: no string starts there).
+    parts = data.split(b"\0")[:-1]
     # Offsets of the strings: running sums of len + 1, all in C.
     offsets = accumulate(map((1).__add__, map(len, parts[:-1])), initial=0)
     crc_at = dict(zip(offsets, map(zlib.crc32, parts), strict=True))
@@ -153,9 +154,13 @@ def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) ->
 def _essential_lookup(
     btf: Btf, crcs: Sequence[int], ids: Sequence[int]
 ) -> Callable[[str], list[int]]:
+    """Ids whose essential name is ``name``, ascending: the base's first for split BTF (the
+    table holds this blob's own types)."""
+    base = btf.base
+
     def lookup(name: str) -> list[int]:
         crc = zlib.crc32(name.encode())
-        out = []
+        out = [] if base is None else list(ids_by_essential_name(base, name))
         for i in range(bisect_left(crcs, crc), len(crcs)):
             if crcs[i] != crc:
                 break

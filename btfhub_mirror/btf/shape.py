@@ -10,7 +10,9 @@ each one; so do we for the first of each class, then reuse that outcome for the 
 Two types get the same class only if a field relocation, whatever its access string, reaches the
 same outcome (match or not, bit offset, relocated value) on both:
 
-- modifiers and typedefs are skipped, as every step of the field match does;
+- modifiers and typedefs are skipped, as every step of the field match does, but how many
+  were skipped is part of the class (``btf__resolve_size`` counts them against its depth
+  limit, and a chain as long as :data:`MAX_MOD_CHAIN` is an error: no class at all);
 - a pointer is just "a pointer": the field match never looks through one
   (``bpf_core_fields_are_compat`` stops at PTR/PTR, and access strings cannot dereference);
 - INT, ENUM, ENUM64, FWD and FLOAT are their whole record;
@@ -21,7 +23,8 @@ same outcome (match or not, bit offset, relocated value) on both:
   under such a name). Access strings only ever look up names from the object's own BTF, and
   only compare names for equality, so a member under an unknown name is never the one found and
   never descended into (only anonymous members are); keeping the empty name and every known
-  name by offset keeps the search order exact;
+  name by offset keeps the search order exact. A name offset holding the empty string is
+  anonymous, as it is to the match;
 - anything else (FUNC_PROTO, VAR, ...) is a class of its own.
 
 Cycles (a struct containing itself, only in hostile BTF) and nesting deeper than
@@ -35,6 +38,7 @@ import sys
 from array import array
 from collections.abc import Set
 
+from ..errors import BtfmirrorError
 from .parse import Btf
 from .wire import Kind
 
@@ -43,7 +47,8 @@ MAX_DEPTH = 32
 _UNKNOWN_NAME = 0xFFFFFFFF
 _LEAF_KINDS = frozenset({Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.FLOAT})
 _MOD_KINDS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF})
-_MAX_MOD_CHAIN = 1024
+#: skip_mods_and_typedefs' limit (core.MAX_MOD_CHAIN): a longer chain is an error there.
+MAX_MOD_CHAIN = 1024
 _POINTER_KEY = b"P"
 
 
@@ -70,7 +75,7 @@ class FieldShapes:
         found = self._classes.get(type_id)
         if found is not None:
             return found
-        target = self._skip(type_id)
+        target, skipped = self._skip(type_id)
         found = self._classes.get(target)
         if found is None:
             if target in self._in_progress or depth > MAX_DEPTH:
@@ -81,6 +86,8 @@ class FieldShapes:
             finally:
                 self._in_progress.discard(target)
             self._classes[target] = found
+        if skipped:
+            found = self._intern(b"M" + skipped.to_bytes(4, "little") + found.to_bytes(4, "little"))
         self._classes[type_id] = found
         return found
 
@@ -129,23 +136,26 @@ class FieldShapes:
         placeholder. Never 0 for a non-empty name, so ``kept.get(n) or ...`` only misses once."""
         kept = self._names_kept.get(name_off)
         if kept is None:
-            if name_off == 0:
-                kept = 0
-            elif self.btf.strings.get(name_off) in self.names:
+            name = self.btf.strings.get(name_off) if name_off else ""
+            if not name:
+                kept = 0  # anonymous: the match descends into it
+            elif name in self.names:
                 kept = name_off
             else:
                 kept = _UNKNOWN_NAME
             self._names_kept[name_off] = kept
         return kept
 
-    def _skip(self, type_id: int) -> int:
+    def _skip(self, type_id: int) -> tuple[int, int]:
+        """The type at the end of the modifier/typedef chain, and the chain's length."""
         btf = self.btf
-        for _ in range(_MAX_MOD_CHAIN):
+        for skipped in range(MAX_MOD_CHAIN):
             if btf.kind(type_id) not in _MOD_KINDS:
-                return type_id
+                return type_id, skipped
             words = self._words(type_id)
             type_id = words[2]
-        return type_id  # a hostile cycle: classed by this id, the match reports the error
+        # The match fails on such a chain (or a cycle): no class, so it is matched for real.
+        raise BtfmirrorError(f"modifier/typedef chain through [{type_id}] is too long")
 
     def _intern(self, key: bytes) -> int:
         found = self._interned.get(key)

@@ -6,13 +6,17 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from btfhub_mirror.btf import parse_btf, read_btf_source
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.btf.core import essential_name_index, ids_by_essential_name, pointer_size
 from btfhub_mirror.btf.dump import dump_raw
 from btfhub_mirror.btf.index import index_path_for, open_indexed
+from btfhub_mirror.btf.strings import StringTableBuilder
 from btfhub_mirror.btf.write import encode_btf
 from btfhub_mirror.elf import BpfObject
+from btfhub_mirror.errors import BtfFormatError
 from btfhub_mirror.minimize import minimize
 from tests.helpers import REPO, sample_archives
 
@@ -116,3 +120,25 @@ def test_saved_lookup_on_odd_names(tmp_path: Path) -> None:
         for name in [*plain, "café", "nothing"]:
             if name:
                 assert list(ids_by_essential_name(warm, name)) == plain.get(name, []), name
+
+
+def test_split_btf_lookup_includes_the_base() -> None:
+    base = parse_btf(encode_btf([t.Int("int", 4, 1, 0, 32), t.Struct("foo", 4, ())]))
+    split = parse_btf(
+        encode_btf([t.Struct("foo___v2", 4, ()), t.Struct("foo", 4, ())],
+                   strings=StringTableBuilder(b"", base=base.strings)),
+        base=base,
+    )  # fmt: skip
+    assert list(ids_by_essential_name(split, "foo")) == [2, 3, 4]
+
+
+def test_a_name_offset_past_the_last_string_is_an_error_on_every_path() -> None:
+    for strings in (b"\0foo\0", b"\0foo\0\xc3\xa9\0"):  # the ASCII fast path and the general one
+        raw = bytearray(encode_btf([t.Int("foo", 4, 0, 0, 32), t.Int("foo", 4, 0, 0, 32)]))
+        raw[-len(b"\0foo\0") :] = b""  # rebuild the string section by hand
+        raw += strings
+        hdr = 24
+        raw[hdr - 4 : hdr] = len(strings).to_bytes(4, "little")  # str_len
+        raw[hdr + 16 * 1 : hdr + 16 * 1 + 4] = len(strings).to_bytes(4, "little")  # 2nd name
+        with pytest.raises(BtfFormatError, match="outside the string section"):
+            list(ids_by_essential_name(parse_btf(bytes(raw)), "foo"))

@@ -122,7 +122,7 @@ def test_classes_see_only_what_a_field_match_sees(order: ByteOrder) -> None:
         # 9: the reference
         t.Struct("s", 16, (member("a", 4, 0), member("in", 6, 64), member("zz1", INT, 96))),
         # 10: other copies of what it points at and contains, another unknown name: same
-        t.Struct("s", 16, (member("a", 5, 0), member("in", 8, 64), member("zz2", LONG, 96))),
+        t.Struct("s", 16, (member("a", 5, 0), member("in", 7, 64), member("zz2", LONG, 96))),
         # 11: a known member moved: different
         t.Struct("s", 16, (member("a", 4, 32), member("in", 6, 64), member("zz1", INT, 96))),
         # 12: an unknown name became known: different
@@ -133,7 +133,8 @@ def test_classes_see_only_what_a_field_match_sees(order: ByteOrder) -> None:
         t.Struct("s", 16, (member("a", LONG, 0), member("in", 6, 64), member("zz1", INT, 96))),
     ]
     shapes = FieldShapes(build(types, order), names)
-    assert shapes.class_of(6) == shapes.class_of(7) == shapes.class_of(8)
+    assert shapes.class_of(6) == shapes.class_of(7)
+    assert shapes.class_of(8) != shapes.class_of(7)  # a typedef step counts (resolve_size depth)
     assert shapes.class_of(4) == shapes.class_of(5)
     assert shapes.class_of(9) == shapes.class_of(10)
     assert len({shapes.class_of(i) for i in (9, 11, 12, 13, 14)}) == 5
@@ -289,3 +290,72 @@ def test_generated_targets_do_reuse() -> None:
         )
     relos = [CoreRelo("prog", 0, 8, "0:2:1", CoreReloKind.FIELD_BYTE_OFFSET)]
     assert assert_same_decisions(build(LOCAL_TYPES), relos, build(types)) == 9
+
+
+# -- edge cases found in review: each once gave reuse a different answer ----------------------
+
+
+def _single_relo(access: str, kind: CoreReloKind, root: int = 8) -> list[CoreRelo]:
+    return [CoreRelo("prog", 0, root, access, kind)]
+
+
+def test_a_name_offset_holding_the_empty_string_is_anonymous() -> None:
+    local = build([t.Struct("s", 4, (member("x", INT, 0),))])  # 4
+    types: list[t.Type] = [
+        t.Struct("", 4, (member("x", INT, 0),)),  # 4: has x
+        t.Struct("", 4, (member("y", INT, 0),)),  # 5: has not
+        t.Struct("s", 4, (member("QQQQ", 5, 0),)),  # 6
+        t.Struct("s", 4, (member("QQQQ", 4, 0),)),  # 7
+    ]
+    raw = encode_btf([*BASE, *types])
+    assert raw.count(b"QQQQ\0") == 1
+    target = parse_btf(raw.replace(b"QQQQ\0", b"\0QQQ\0"))  # that offset now holds ""
+    assert target.member_names(6) == target.member_names(7) == [""]
+    relos = [CoreRelo("prog", 0, 4, "0:0", CoreReloKind.FIELD_BYTE_OFFSET)]
+    assert_same_decisions(local, relos, target)
+    assert resolve(local, relos, target, 1)[0].target_spec is not None  # found through id 7
+
+
+@pytest.mark.parametrize("links", [1023, 1024])
+def test_modifier_chains_as_long_as_the_match_allows(links: int) -> None:
+    local = build([t.Struct("s", 4, (member("x", INT, 0),))])  # 4
+    types: list[t.Type] = [t.Struct("s", 4, (member("x", INT, 0),))]  # 4
+    first = len(BASE) + len(types) + 1
+    types += [t.Typedef(f"td{i}", first + i + 1 if i < links - 1 else INT) for i in range(links)]
+    types.append(t.Struct("s", 4, (member("x", first, 0),)))
+    relos = [CoreRelo("prog", 0, 4, "0:0", CoreReloKind.FIELD_BYTE_OFFSET)]
+    assert_same_decisions(local, relos, build(types))
+
+
+def test_typedef_chains_count_towards_the_sizing_depth() -> None:
+    # btf__resolve_size gives up after 32 steps, typedefs included: int[2] and T[2] with T 40
+    # typedefs of int must not share a class.
+    local = build([t.Array(INT, INT, 2), t.Struct("s", 8, (member("arr", 4, 0),))])  # 4, 5
+    types: list[t.Type] = [t.Array(INT, INT, 2), t.Struct("s", 8, (member("arr", 4, 0),))]
+    first = len(BASE) + len(types) + 1
+    types += [t.Typedef(f"td{i}", first + i + 1 if i < 39 else INT) for i in range(40)]
+    types.append(t.Array(first, INT, 2))
+    types.append(t.Struct("s", 8, (member("arr", len(BASE) + len(types), 0),)))
+    relos = [
+        CoreRelo("prog", 0, 5, "0:0", CoreReloKind.FIELD_BYTE_SIZE),
+        CoreRelo("prog", 0, 5, "0:0:1", CoreReloKind.FIELD_BYTE_OFFSET),
+    ]
+    assert_same_decisions(local, relos, build(types))
+
+
+def test_an_undecodable_local_type_only_turns_reuse_off() -> None:
+    raw = bytearray(
+        encode_btf([*BASE, t.Struct("s", 4, (member("x", INT, 0),)),
+                    t.FuncProto(INT, (t.Param("PPPP", INT),))])
+    )  # fmt: skip
+    strings = 24 + int.from_bytes(raw[16:20], "little")  # header + str_off
+    pair = (raw.index(b"PPPP\0", strings) - strings).to_bytes(4, "little") + INT.to_bytes(
+        4, "little"
+    )
+    at = raw.index(pair, 24)
+    raw[at : at + 4] = (0x00FFFFFF).to_bytes(4, "little")  # a name past the string section
+    local = parse_btf(bytes(raw))
+    target = build([t.Struct("s", 4, (member("x", INT, 0),)) for _ in range(8)])
+    relos = [CoreRelo("prog", 0, 4, "0:0", CoreReloKind.FIELD_BYTE_OFFSET)]
+    assert_same_decisions(local, relos, target)
+    assert CoreResolver(local, target).resolve(relos[0], 0).failure is None
