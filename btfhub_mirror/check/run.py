@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import time
@@ -88,7 +89,13 @@ def _catalog_kernels(
         for e in entries:
             assert e.local_path is not None
             label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
-            btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
+            try:
+                btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"{label}: the catalog lists {e.local_path} but the file is gone "
+                    "(removed upstream, so it cannot be fetched again): narrow the selection"
+                ) from None
             ref = KernelRef(label, str(e.local_path), e.distro, e.version, e.arch, e.release)
             yield ref, btf, reused
             progress.advance(1, label)
@@ -131,7 +138,9 @@ def check(
     if btf_files:
         sources.append(_file_kernels(btf_files, progress))
     for source in sources:
-        for ref, btf, reused in source:
-            checker.check_kernel(ref, btf, index_reused=reused)
+        # closing(): if checking raises, the generator (and the cache lock it holds) ends now.
+        with contextlib.closing(source):  # type: ignore[type-var]
+            for ref, btf, reused in source:
+                checker.check_kernel(ref, btf, index_reused=reused)
     rows, reports = checker.reports()
     return CheckResult(rows, reports, time.monotonic() - started)

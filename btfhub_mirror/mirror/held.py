@@ -23,8 +23,25 @@ MAX_ATTEMPTS = 3
 
 
 def _local(store: Store, flt: KernelFilter) -> list[KernelEntry]:
+    """What a read gets: with a selection, every selected row that is local per the catalog
+    (as :func:`~.sync.ensure_local` returns them; a file deleted behind the catalog's back is
+    reported by the reader); without, every kernel whose file is there."""
     entries = list_kernels(store, flt, local_only=flt.is_empty).entries
-    return [e for e in entries if e.local_path is not None and e.local_path.is_file()]
+    if flt.is_empty:
+        return [e for e in entries if e.local_path is not None and e.local_path.is_file()]
+    return [e for e in entries if e.local_path is not None]
+
+
+def _complete(store: Store, flt: KernelFilter) -> bool:
+    """Whether every selected kernel still offered upstream is local and intact (its blob id
+    checks), i.e. whether ensure_local would fetch nothing. Reads only."""
+    from .gitrepo import file_blob_id  # the git machinery: only with a selection
+
+    for entry in list_kernels(store, flt, include_removed=False).entries:
+        path = store.local_file(entry.path)
+        if entry.local_path is None or path.is_symlink() or file_blob_id(path) != entry.blob_oid:
+            return False
+    return True
 
 
 def _same(a: list[KernelEntry], b: list[KernelEntry]) -> bool:
@@ -42,28 +59,34 @@ def held_local(
 ) -> Iterator[list[KernelEntry]]:
     """The kernels ``flt`` selects, each with its local ``.btf.tar.xz``, under a shared lock.
 
-    A non-empty filter fetches what is missing first (exclusive lock); an empty one takes every
-    kernel already local. Raises NotFoundError when nothing is selected (``hint`` says what to
-    do), CacheLockedError when ``wait`` is False and a sync holds the cache.
+    A non-empty filter first checks, under the shared lock, that every selected kernel is local
+    and intact; only when one is not does it fetch (exclusive lock, :func:`~.sync.ensure_local`)
+    and select again. An empty one takes every kernel already local. Raises NotFoundError when
+    nothing is selected (``hint`` says what to do), CacheLockedError when ``wait`` is False and
+    a sync holds the cache.
     """
     if not store.catalog_path.exists():
         # Before any lock: taking one would create the cache directory for nothing.
         raise NotFoundError(f"no catalog in {store.root}: run `btfmirror sync` first")
+    fetched: list[KernelEntry] | None = None
     for _ in range(MAX_ATTEMPTS):
-        fetched: list[KernelEntry] | None = None
-        if not flt.is_empty:
-            # Imported here: the git machinery is only needed when something may be fetched.
-            from .sync import ensure_local
-
-            fetched = ensure_local(store, flt, progress, wait=wait)
         with store.lock(wait=wait, progress=progress, shared=True):
             entries = _local(store, flt)
-            if fetched is not None and not _same(entries, fetched):
-                continue  # a sync ran between the fetch and the lock: select again
-            if not entries:
-                raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
-            yield entries
-            return
+            ready = (
+                flt.is_empty
+                or (fetched is None and _complete(store, flt))
+                or (fetched is not None and _same(entries, fetched))
+            )
+            if ready:
+                if not entries:
+                    raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
+                yield entries
+                return
+        # Something is missing or damaged, or a sync slipped in since the fetch: fetch (under
+        # the exclusive lock), then select again under the shared one.
+        from .sync import ensure_local
+
+        fetched = ensure_local(store, flt, progress, wait=wait)
     raise CacheLockedError(
         f"{store.root}: the selected kernels kept changing (a sync running alongside?); "
         "run again"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from btfhub_mirror.errors import CacheLockedError, NotFoundError
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.mirror.sync import sync
 from btfhub_mirror.pack import pack
+from tests.mirror.gitfixtures import Origin
 
 from .conftest import SELECTION, obj
 
@@ -82,3 +84,32 @@ def test_no_catalog_is_one_clear_error_and_creates_nothing(tmp_path: Path) -> No
     with pytest.raises(NotFoundError, match="run `btfmirror sync` first"):
         check([obj("loadable")], store=empty)
     assert not empty.root.exists() and not (tmp_path / "p.tar.gz").exists()
+
+
+def test_readers_with_a_selection_share_the_lock(synced: Store, tmp_path: Path) -> None:
+    """Nothing to fetch: no exclusive lock is needed, so another reader does not block it."""
+    with synced.lock(shared=True):
+        result = check([obj("loadable")], flt=SELECTION, store=synced, wait=False)
+        assert result.kernels
+        pack(synced, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION, jobs=1, wait=False)
+
+
+def test_a_kernel_removed_upstream_whose_file_is_gone(
+    _origin_template: Origin, tmp_path: Path
+) -> None:
+    origin = Origin(tmp_path / "served")
+    shutil.copytree(_origin_template.work, origin.work, symlinks=True)
+    store = Store(tmp_path / "cache")
+    sync(store, SELECTION, [origin.url])
+    gone = "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz"
+    origin.remove(gone)
+    origin.commit("gone upstream")
+    sync(store, SELECTION, [origin.url])  # marks it removed, keeps the file
+    store.local_file(gone).unlink()
+
+    result = pack(store, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION, jobs=1)
+    lost = "debian/11/x86_64/5.10.0-30-amd64: not packed"
+    assert any(w.startswith(lost) for w in result.warnings)
+    assert len(result.packed) == len(result.kernels) - 1
+    with pytest.raises(NotFoundError, match="the file is gone"):
+        check([obj("loadable")], flt=SELECTION, store=store)
