@@ -19,7 +19,10 @@ naming the entry.
 
 A ``wanted`` predicate limits what is written to the entries it accepts (``select`` wants one
 kernel's file out of thousands): every entry is still read and checked as above, and counts
-towards the limits, so a hostile archive fails the same way either way.
+towards the limits, so a hostile archive fails the same way either way. Where writing less could
+change the outcome, :class:`NeedsFullExtraction` asks for a full unpack instead: a symbolic link
+(it may lead to a file that was not written), a wanted hard link to a file that was not, and an
+entry named like a directory that only the files not written would have created.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ class UnpackedPackage:
 
 
 class NeedsFullExtraction(Exception):
-    """A wanted hard link names a file that was not wanted: extract everything instead."""
+    """Writing only the wanted entries could give another result: extract everything."""
 
 
 class _CappedReader(io.RawIOBase):
@@ -190,6 +193,8 @@ class _Extractor:
         self.limits = limits
         self.source = source
         self.wanted = wanted
+        #: Directories that writing the skipped files would have created (``wanted`` only).
+        self.implicit_dirs: set[str] = set()
         #: clean name -> "dir" | "file" | "link" | "symlink" | "skipped" (a file not wanted)
         self.seen: dict[str, str] = {}
         self.symlinks: list[tuple[str, str]] = []
@@ -209,6 +214,9 @@ class _Extractor:
             raise self.fail(member.name, "empty name")
         if name in self.seen and not (member.isdir() and self.seen[name] == "dir"):
             raise self.fail(member.name, "appears twice in the archive")
+        wanted_only = self.wanted is not None and not member.isdir()
+        if wanted_only and (member.issym() or name in self.implicit_dirs):
+            raise NeedsFullExtraction(name)
         if member.isdir():
             self._mkdirs(name)
             self.seen[name] = "dir"
@@ -219,6 +227,7 @@ class _Extractor:
             else:
                 self._check_path(name)
                 self._count(member, name)  # tarfile reads past the data itself
+                self._note_parents(name)
                 self.seen[name] = "skipped"
         elif member.islnk():
             self.seen[name] = self._hard_link(member, name)
@@ -246,6 +255,10 @@ class _Extractor:
             except OSError as err:
                 raise self.fail(name, f"cannot create directory: {err.strerror}") from err
         return path
+
+    def _note_parents(self, name: str) -> None:
+        parts = name.split("/")
+        self.implicit_dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
 
     def _check_path(self, name: str) -> None:
         """What :meth:`_mkdirs` checks on the way to ``name``, for an entry not written."""
@@ -310,6 +323,7 @@ class _Extractor:
             )
         if self.wanted is not None and not self.wanted(name):
             self._check_path(name)
+            self._note_parents(name)
             return "skipped"
         if target_kind == "skipped":
             raise NeedsFullExtraction(name)

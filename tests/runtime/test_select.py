@@ -19,7 +19,7 @@ from btfhub_mirror.runtime import (
     unpack_tar,
 )
 from tests.helpers import VMLINUX, require
-from tests.runtime.packages import Entry, pack_layout, package, sample_btf, write_package
+from tests.runtime.packages import Entry, file, pack_layout, package, sample_btf, write_package
 
 DEBIAN = "debian/12/x86_64"
 REAL = ("6.1.0-47-amd64", "6.1.0-50-amd64", "6.1.0-50-cloud-amd64")
@@ -273,3 +273,70 @@ def test_package_entries_reached_through_links(btfs: dict[str, bytes], tmp_path:
     near = select_btf(pkg, identity=debian("6.1.0-52-amd64"), nearest=True, progress=notes)
     assert near.release == "6.1.0-50-amd64" and not near.exact
     assert notes.notes == ["no BTF for kernel 6.1.0-52-amd64; using the nearest, 6.1.0-50-amd64"]
+
+
+# Packages where writing only the wanted entries once gave another answer than a full unpack
+# (found in review): links into directories that were not written, names of directories that
+# only unwritten files would have created.
+_U = SystemIdentity("ubuntu", "20.04", "x86_64", "5.4.0-12-generic", version_codename="focal")
+_H = "./btfhub-archive/ubuntu"
+_LINK_CASES: dict[str, tuple[list[Entry], SystemIdentity, bool]] = {
+    "implicit-dir-then-file": (
+        [file(f"{_H}/22.04/x86_64/x.btf", b"B"), file(f"{_H}/22.04", b"x"),
+         file(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", b"A")],
+        _U, False,
+    ),
+    "implicit-dir-then-symlink": (
+        [file(f"{_H}/focal/x86_64/README", b"x"),
+         file(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", b"A"),
+         Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="20.04")],
+        _U, False,
+    ),
+    "exact-is-a-link-elsewhere": (
+        [file(f"{_H}/other/x86_64/5.4.0-12-generic.btf", b"A"),
+         Entry(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", type=tarfile.SYMTYPE,
+               linkname="../../other/x86_64/5.4.0-12-generic.btf"),
+         file(f"{_H}/focal/x86_64/5.4.0-12-generic.btf", b"B")],
+        _U, False,
+    ),
+    "nearest-is-a-link-elsewhere": (
+        [file(f"{_H}/other/x86_64/5.4.0-11-generic.btf", b"A"),
+         Entry(f"{_H}/20.04/x86_64/5.4.0-11-generic.btf", type=tarfile.SYMTYPE,
+               linkname="../../other/x86_64/5.4.0-11-generic.btf"),
+         file(f"{_H}/20.04/x86_64/5.4.0-30-generic.btf", b"B")],
+        _U, True,
+    ),
+    "nearest-in-a-linked-codename-dir": (
+        [Entry(f"{_H}/focal-real/x86_64", type=tarfile.DIRTYPE),
+         file(f"{_H}/focal-real/x86_64/5.4.0-13-generic.btf", b"A"),
+         file(f"{_H}/20.04/x86_64/5.4.0-40-generic.btf", b"B"),
+         Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="focal-real")],
+        _U, True,
+    ),
+}  # fmt: skip
+
+
+def _outcome(pkg: Path, ident: SystemIdentity, nearest: bool, out: Path) -> tuple[object, ...]:
+    notes = Notes()
+    try:
+        r = select_btf(pkg, identity=ident, nearest=nearest, extract_to=out, progress=notes)
+    except (ArchiveError, NoBtfFoundError) as err:
+        return ("error", type(err).__name__, str(err), notes.notes)
+    assert r.path is not None
+    return (r.member, r.release, r.exact, r.path.read_bytes()[1:], notes.notes)
+
+
+@pytest.mark.parametrize("case", sorted(_LINK_CASES))
+def test_selective_unpack_answers_like_a_full_one(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries, ident, nearest = _LINK_CASES[case]
+    entries = [
+        file(e.name, b"\x9f\xeb" + e.data) if e.data in (b"A", b"B") else e for e in entries
+    ]
+    pkg = write_package(tmp_path, entries)
+    selective = _outcome(pkg, ident, nearest, tmp_path / "a")
+    import btfhub_mirror.runtime.select as select_module
+
+    monkeypatch.setattr(select_module, "_wanted", lambda ident, nearest: None)  # full unpack
+    assert _outcome(pkg, ident, nearest, tmp_path / "b") == selective
