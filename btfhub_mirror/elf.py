@@ -83,6 +83,9 @@ class KsymExtern:
     local_type_id: int
     weak: bool
     used_in: tuple[str, ...]  # sections whose instructions refer to it
+    #: Whether an instruction loads its address (``ld_imm64``), as ``bpf_ksym_exists()`` and
+    #: every use of a variable do; a kfunc only called never has its existence tested.
+    address_taken: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,17 +275,27 @@ class BpfObject:
                 if extern and sym.name in in_btf:
                     externs[index] = (str(sym.name), bind == "STB_WEAK")
             used: dict[int, list[str]] = {index: [] for index in externs}
-            executable = {i.index: i.name for i in self.sections if i.flags & SHF_EXECINSTR}
+            loaded: set[int] = set()
+            executable = {i.index: i for i in self.sections if i.flags & SHF_EXECINSTR}
             for sec in self._elf.iter_sections():
                 target = executable.get(int(sec["sh_info"]))
                 if not isinstance(sec, RelocationSection) or target is None:
                     continue
+                code = self._data_at(target)
                 for rel in sec.iter_relocations():
-                    users = used.get(int(rel["r_info_sym"]))
-                    if users is not None and target not in users:
-                        users.append(target)
+                    index = int(rel["r_info_sym"])
+                    users = used.get(index)
+                    if users is None:
+                        continue
+                    if target.name not in users:
+                        users.append(target.name)
+                    offset = int(rel["r_offset"])
+                    if offset < len(code) and code[offset] == BPF_LD_IMM64_OPCODE:
+                        loaded.add(index)
         return [
-            KsymExtern(name, in_btf[name][0], in_btf[name][1], weak, tuple(used[index]))
+            KsymExtern(
+                name, in_btf[name][0], in_btf[name][1], weak, tuple(used[index]), index in loaded
+            )
             for index, (name, weak) in externs.items()
         ]
 

@@ -420,11 +420,13 @@ class Checker:
             for section, rule in p.programs:
                 features.append(FeatureRow(p.name, "program", section, _rule_text(section, rule)))
             for ksym in p.ksyms:
-                kind = "FUNC" if ksym.is_func else "VAR"
+                if not ksym.local_type_id:
+                    need = f"{ksym.name} in /proc/kallsyms (typeless)"
+                else:
+                    need = f"{'FUNC' if ksym.is_func else 'VAR'} {ksym.name} in the kernel BTF"
                 features.append(
                     FeatureRow(p.name, "kfunc" if ksym.is_func else "ksym", ksym.name,
-                               f"{kind} {ksym.name} in the kernel BTF"
-                               + (" (weak)" if ksym.weak else ""), ksym.used_in)
+                               need + (" (weak)" if ksym.weak else ""), ksym.used_in)
                 )  # fmt: skip
         return CheckRows(
             tuple(p.name for p in self._objects),
@@ -529,11 +531,18 @@ def _ksym_outcome(local: Btf, ksym: KsymExtern, kernel: Btf) -> FeatureOutcome:
         return FeatureOutcome(None, "typeless: libbpf resolves it from /proc/kallsyms, not BTF")
     res = resolve_ksym(local, ksym.name, ksym.is_func, ksym.local_type_id, kernel)
     if not res.found:
+        if ksym.weak and ksym.is_func and not ksym.address_taken:
+            return FeatureOutcome(
+                False,
+                "weak kfunc not in this kernel, and the object never tests it "
+                "(bpf_ksym_exists): the verifier rejects the unresolved call",
+            )
         if ksym.weak:
+            guard = "bpf_ksym_exists" if ksym.is_func else "a NULL check of its address"
             return FeatureOutcome(
                 True,
                 f"weak {what} not in this kernel: left unresolved, so the program must guard "
-                "its use (bpf_ksym_exists)",
+                f"its use ({guard})",
                 degraded=True,
             )
         return FeatureOutcome(
@@ -546,6 +555,14 @@ def _ksym_outcome(local: Btf, ksym: KsymExtern, kernel: Btf) -> FeatureOutcome:
         return FeatureOutcome(
             False,
             f"{local_kind} [{ksym.local_type_id}] incompatible with kernel [{res.kernel_type_id}]",
+        )
+    if not ksym.is_func:
+        # The verifier also asks kallsyms for the variable's address (check_pseudo_btf_id),
+        # which lists data symbols only with CONFIG_KALLSYMS_ALL: not something BTF shows.
+        return FeatureOutcome(
+            None,
+            f"[{res.kernel_id}], type compatible; loading also needs the symbol in kallsyms "
+            "(CONFIG_KALLSYMS_ALL), which BTF does not show",
         )
     return FeatureOutcome(True, f"[{res.kernel_id}]")
 

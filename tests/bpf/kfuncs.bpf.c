@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kfunc calls (extern __ksym functions, resolved by libbpf against the kernel's BTF by name and
- * prototype) beside one CO-RE read. All four kfuncs exist from Linux 6.2; loads on 6.18. */
+ * prototype) beside one CO-RE read. The four strong kfuncs exist from Linux 6.2; the weak one
+ * exists nowhere and is called only after testing its address (what bpf_ksym_exists() does),
+ * so the verifier drops that call. Loads on 6.18. */
 #include "common.h"
 
 struct task_struct {
@@ -11,6 +13,7 @@ extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
+extern int bpf_btfmirror_no_such_kfunc(int x) __ksym __weak;
 
 int seen_pid;
 
@@ -25,6 +28,8 @@ int BPF_PROG(on_exec, struct task_struct *task)
 	found = bpf_task_from_pid(seen_pid);
 	if (found)
 		bpf_task_release(found);
+	if (bpf_btfmirror_no_such_kfunc)
+		seen_pid = bpf_btfmirror_no_such_kfunc(seen_pid);
 	return 0;
 }
 

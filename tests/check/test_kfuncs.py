@@ -18,6 +18,7 @@ from btfhub_mirror.btf import read_btf_source
 from btfhub_mirror.check import check
 from btfhub_mirror.check.verdict import FeatureOutcome, FeatureRow, Verdict
 from btfhub_mirror.elf import BpfObject
+from tests.harness.build import compile_bpf
 from tests.helpers import (
     REPO,
     VMLINUX,
@@ -30,6 +31,7 @@ from tests.helpers import (
 
 BUILD = REPO / "tests" / "bpf" / "build"
 KFUNCS = ("bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_task_from_pid", "bpf_task_release")
+WEAK = "bpf_btfmirror_no_such_kfunc"  # exists nowhere
 
 
 def obj(name: str, endian: str = "el") -> Path:
@@ -62,6 +64,13 @@ def test_ksyms_are_the_undefined_symbols(name: str, endian: str) -> None:
     ksyms = BpfObject.open(obj(name, endian)).ksyms
     assert {k.name: k.weak for k in ksyms} == undefined
     assert all(k.is_func and k.used_in == ("tp_btf/sched_process_exec",) for k in ksyms)
+    # Only kfuncs/ksyms whose address an ld_imm64 loads (an R_BPF_64_64 relocation) are tested.
+    relocs = subprocess.run(
+        [readelf, "-r", str(obj(name, endian))], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(re.findall(r"R_BPF_64_64\s+\S+\s+(\w+)", relocs))
+    assert {k.name for k in ksyms if k.address_taken} == loaded & {k.name for k in ksyms}
+    assert (WEAK in loaded) == (name == "kfuncs")
     btf = BpfObject.open(obj(name, endian)).btf
     assert all(btf.type(k.local_type_id).kind.name == "FUNC_PROTO" for k in ksyms)
 
@@ -83,23 +92,25 @@ def test_kfuncs_found_where_bpftool_lists_them(kernel: Path, tmp_path: Path) -> 
     result = check([obj("kfuncs", endian)], btf_files=[kernel])
     (report,) = result.kernels
     outcomes = kfunc_outcomes(report.features, result.rows.features)
-    assert {subject for _, subject in outcomes} == set(KFUNCS)
+    assert {subject for _, subject in outcomes} == {*KFUNCS, WEAK}
+    weak = outcomes.pop(("kfuncs", WEAK))
+    assert weak.available is True and weak.degraded  # tested before its call: degraded only
     for (_, subject), out in outcomes.items():
         assert out.available is (subject in funcs), subject
         assert not out.degraded
     missing = [k for k in KFUNCS if k not in funcs]
-    assert (report.verdict is Verdict.FAILS) == bool(missing)
+    assert report.verdict is (Verdict.FAILS if missing else Verdict.DEGRADED)
     for name in missing:
         assert any(f"kfunc {name}: not in the kernel BTF" in r for r in report.reasons)
 
 
-def test_weak_missing_kfunc_degrades_and_a_wrong_prototype_fails(tmp_path: Path) -> None:
+def test_untested_weak_kfunc_and_wrong_prototype_fail(tmp_path: Path) -> None:
     kernel = next(p for p in sample_archives() if "s390x" in str(p))  # 6.12: has the kfuncs
     result = check([obj("kfunc_mismatch", "eb")], btf_files=[kernel])
     (report,) = result.kernels
     outcomes = kfunc_outcomes(report.features, result.rows.features)
-    weak = outcomes[("kfunc_mismatch", "bpf_btfmirror_no_such_kfunc")]
-    assert weak.available is True and weak.degraded and "bpf_ksym_exists" in (weak.detail or "")
+    weak = outcomes[("kfunc_mismatch", WEAK)]  # called without testing its address first
+    assert weak.available is False and "verifier rejects" in (weak.detail or "")
     wrong = outcomes[("kfunc_mismatch", "bpf_rcu_read_lock")]
     assert wrong.available is False and re.fullmatch(
         r"func_proto \[\d+\] incompatible with kernel \[\d+\]", wrong.detail or ""
@@ -139,3 +150,37 @@ def test_running_kernel_resolution_matches_libbpf(name: str) -> None:
     # libbpf loads the object exactly when no kfunc fails (kfuncs resolve before verification).
     kfunc_fails = any(o.available is False for o in outcomes.values())
     assert (load.returncode == 0) == (not kfunc_fails), load.stderr[-2000:]
+
+
+_VAR_RESOLVED = re.compile(r"extern \(var ksym\) '(\w+)': resolved to \[(\d+)\]")
+
+
+def test_kernel_variables_typed_and_typeless(tmp_path: Path) -> None:
+    """A typed ksym resolves to the kernel VAR libbpf picks, but BTF cannot tell whether the
+    verifier will find its address (kallsyms), nor anything about a typeless one: unknown."""
+    need_root_bpf()
+    require(VMLINUX.exists(), "no /sys/kernel/btf/vmlinux on this machine")
+    compiled = compile_bpf(
+        Path(__file__).with_name("ksyms.bpf.c"), tmp_path, f"-I{REPO / 'tests' / 'bpf'}",
+        "-D__TARGET_ARCH_x86", "-mlittle-endian",
+    )  # fmt: skip
+    result = check([compiled], btf_files=[VMLINUX])
+    (report,) = result.kernels
+    rows = {r.subject: (r, o) for r, o in zip(result.rows.features, report.features, strict=True)
+            if r.category == "ksym"}  # fmt: skip
+    typed_row, typed = rows["bpf_prog_active"]
+    typeless_row, typeless = rows["jiffies"]
+    assert typed_row.requirement == "VAR bpf_prog_active in the kernel BTF"
+    assert typeless_row.requirement == "jiffies in /proc/kallsyms (typeless)"
+    assert typed.available is None and typeless.available is None
+    assert report.verdict is Verdict.OK  # unknowns do not fail a kernel
+    pins = Path("/sys/fs/bpf") / f"btfmirror-ksym-test-{os.getpid()}"
+    try:
+        load = subprocess.run(
+            [need_tool("bpftool"), "-d", "prog", "loadall", str(compiled), str(pins)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["rm", "-rf", str(pins)], check=False)
+    resolved = dict(_VAR_RESOLVED.findall(load.stderr))
+    assert typed.detail is not None and typed.detail.startswith(f"[{resolved['bpf_prog_active']}]")
