@@ -933,6 +933,7 @@ class CoreResolver:
         self.candidates: dict[int, list[int]] = {}
         self.shape_min_candidates = SHAPE_MIN_CANDIDATES
         self._shapes: FieldShapes | None = None
+        self._reuse_broken = False  # the object's BTF cannot be read whole: never reuse
         #: (kind, local root, access string) -> field-layout class -> outcome; see _match.
         self._field_outcomes: dict[tuple[int, int, str], dict[int, _ReusedOutcome]] = {}
 
@@ -1061,13 +1062,17 @@ class CoreResolver:
     ) -> tuple[FieldShapes | None, dict[int, _ReusedOutcome]]:
         """Field-layout classes and the outcomes seen per class for this access string, when
         there are enough candidates for reuse to pay (field kinds only)."""
-        if relo.kind not in FIELD_KINDS or len(cands) < self.shape_min_candidates:
+        if (
+            relo.kind not in FIELD_KINDS
+            or len(cands) < self.shape_min_candidates
+            or self._reuse_broken
+        ):
             return None, {}
         if self._shapes is None:
             try:
                 names = object_names(self.local)
             except BtfmirrorError:  # a local type that cannot be decoded: match every one
-                self.shape_min_candidates = sys.maxsize
+                self._reuse_broken = True
                 return None, {}
             self._shapes = FieldShapes(self.target, names)
         key = (int(relo.kind), relo.type_id, relo.access_str)

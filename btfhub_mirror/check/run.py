@@ -6,7 +6,7 @@ import contextlib
 import os
 import posixpath
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def index_dir_for(store: Store, entry: KernelEntry) -> Path:
 
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress
-) -> Iterator[tuple[KernelRef, Btf, bool | None]]:
+) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
     hint = (
         "select kernels (--distro, --version, --arch, --kernels) to fetch them, "
         "or give --btf FILE"
@@ -103,7 +103,7 @@ def _catalog_kernels(
 
 def _file_kernels(
     files: Sequence[str | os.PathLike[str]], progress: Progress
-) -> Iterator[tuple[KernelRef, Btf, bool | None]]:
+) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
     progress.phase("checking BTF files", len(files))
     for path in files:
         yield KernelRef(str(path), str(path)), load_btf(path), None
@@ -130,7 +130,7 @@ def check(
         raise UsageError("give at least one BPF object to check")
     started = time.monotonic()
     checker = Checker([BpfObject.open(p) for p in objects])
-    sources: list[Iterator[tuple[KernelRef, Btf, bool | None]]] = []
+    sources: list[Generator[tuple[KernelRef, Btf, bool | None], None, None]] = []
     if not btf_files or (flt is not None and not flt.is_empty):
         sources.append(
             _catalog_kernels(flt or KernelFilter.create(), store or Store.default(), wait, progress)
@@ -139,7 +139,7 @@ def check(
         sources.append(_file_kernels(btf_files, progress))
     for source in sources:
         # closing(): if checking raises, the generator (and the cache lock it holds) ends now.
-        with contextlib.closing(source):  # type: ignore[type-var]
+        with contextlib.closing(source):
             for ref, btf, reused in source:
                 checker.check_kernel(ref, btf, index_reused=reused)
     rows, reports = checker.reports()

@@ -35,13 +35,12 @@ def _local(store: Store, flt: KernelFilter) -> list[KernelEntry]:
 def _complete(store: Store, flt: KernelFilter) -> bool:
     """Whether every selected kernel still offered upstream is local and intact (its blob id
     checks), i.e. whether ensure_local would fetch nothing. Reads only."""
-    from .gitrepo import file_blob_id  # the git machinery: only with a selection
+    from .sync import local_blob_id  # the git machinery: only with a selection
 
-    for entry in list_kernels(store, flt, include_removed=False).entries:
-        path = store.local_file(entry.path)
-        if entry.local_path is None or path.is_symlink() or file_blob_id(path) != entry.blob_oid:
-            return False
-    return True
+    return all(
+        entry.local_path is not None and local_blob_id(store, entry) == entry.blob_oid
+        for entry in list_kernels(store, flt, include_removed=False).entries
+    )
 
 
 def _same(a: list[KernelEntry], b: list[KernelEntry]) -> bool:
@@ -65,9 +64,7 @@ def held_local(
     nothing is selected (``hint`` says what to do), CacheLockedError when ``wait`` is False and
     a sync holds the cache.
     """
-    if not store.catalog_path.exists():
-        # Before any lock: taking one would create the cache directory for nothing.
-        raise NotFoundError(f"no catalog in {store.root}: run `btfmirror sync` first")
+    store.require_catalog()  # before any lock: taking one would create the cache directory
     fetched: list[KernelEntry] | None = None
     for _ in range(MAX_ATTEMPTS):
         with store.lock(wait=wait, progress=progress, shared=True):

@@ -104,10 +104,14 @@ class Store:
         self.ensure()
         return self._open()
 
-    def open_existing_catalog(self) -> sqlite3.Connection:
-        """The catalog for reading; NotFoundError when nothing was ever synced here."""
+    def require_catalog(self) -> None:
+        """NotFoundError when nothing was ever synced here (creates nothing)."""
         if not self.catalog_path.exists():
             raise NotFoundError(f"no catalog in {self.root}: run `btfmirror sync` first")
+
+    def open_existing_catalog(self) -> sqlite3.Connection:
+        """The catalog for reading; NotFoundError when nothing was ever synced here."""
+        self.require_catalog()
         return self._open()
 
     def _open(self) -> sqlite3.Connection:

@@ -197,6 +197,12 @@ def _refresh_remote(
     return repo, state, repo.pack_bytes() - before
 
 
+def local_blob_id(store: Store, entry: KernelEntry) -> str | None:
+    """The blob id of ``entry``'s local file; None when absent, unreadable or a symlink."""
+    local = store.local_file(entry.path)
+    return None if local.is_symlink() else file_blob_id(local)
+
+
 def _check_local(
     store: Store, conn: sqlite3.Connection, selected: Sequence[KernelEntry], work: _Work,
     progress: Progress,
@@ -206,12 +212,12 @@ def _check_local(
     need: dict[str, list[KernelEntry]] = {}
     with transaction(conn):
         for entry in selected:
-            local = store.local_file(entry.path)
-            actual = None if local.is_symlink() else file_blob_id(local)
+            actual = local_blob_id(store, entry)
             if actual == entry.blob_oid:
                 work.already_present += 1
                 if entry.local_state != PRESENT:
-                    mark_local(conn, entry.path, PRESENT, archive_size=local.stat().st_size)
+                    size = store.local_file(entry.path).stat().st_size
+                    mark_local(conn, entry.path, PRESENT, archive_size=size)
             else:
                 if actual is not None or entry.local_state == PRESENT:
                     work.repaired.append(entry.path)

@@ -239,14 +239,10 @@ class _Extractor:
 
     def _mkdirs(self, name: str) -> Path:
         """Create directory ``name`` (and parents) inside root; refuse anything in the way."""
+        self._check_path(name, itself=True)
         path = self.root
-        parts = name.split("/")
-        for i, part in enumerate(parts):
+        for part in name.split("/"):
             path = path / part
-            kind = self.seen.get("/".join(parts[: i + 1]))
-            if kind is not None and kind != "dir":
-                through = "/".join(parts[: i + 1])
-                raise self.fail(name, f"goes through {through!r}, a {_shown(kind)}")
             try:
                 os.mkdir(path, 0o755)
             except FileExistsError:
@@ -260,10 +256,10 @@ class _Extractor:
         parts = name.split("/")
         self.implicit_dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
 
-    def _check_path(self, name: str) -> None:
-        """What :meth:`_mkdirs` checks on the way to ``name``, for an entry not written."""
+    def _check_path(self, name: str, *, itself: bool = False) -> None:
+        """Refuse a path through an entry that is no directory (``itself``: ``name`` too)."""
         parts = name.split("/")
-        for i in range(1, len(parts)):
+        for i in range(1, len(parts) + 1 if itself else len(parts)):
             kind = self.seen.get("/".join(parts[:i]))
             if kind is not None and kind != "dir":
                 raise self.fail(name, f"goes through {'/'.join(parts[:i])!r}, a {_shown(kind)}")

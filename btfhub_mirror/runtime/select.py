@@ -15,6 +15,7 @@ The lookup is ``<ID>/<VERSION_ID>/<arch>/<uname -r>.btf`` under the package's
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -316,16 +317,13 @@ def _select_from_package(
     # First write only what can match; every entry is still read and checked. Anything short
     # of a match (a hard link into another directory, a codename directory that is a link, no
     # BTF at all) is decided on the whole package, so results and messages never differ.
-    try:
-        return _select_unpacked(
-            archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress,
-            _wanted(ident, nearest),
-        )  # fmt: skip
-    except (NeedsFullExtraction, NoBtfFoundError):
-        pass
-    return _select_unpacked(
-        archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress, None
+    unpack_and_select = functools.partial(
+        _select_unpacked, archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress
     )
+    try:
+        return unpack_and_select(_wanted(ident, nearest))
+    except (NeedsFullExtraction, NoBtfFoundError):
+        return unpack_and_select(None)
 
 
 def _select_unpacked(
