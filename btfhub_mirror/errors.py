@@ -92,3 +92,28 @@ class FileWriteError(BtfmirrorError):
 
 class PackError(BtfmirrorError):
     """A package cannot be made as asked (``--strict`` and a kernel bpftool would refuse)."""
+
+
+class RemoteContentError(BtfmirrorError):
+    """A remote offers something btfmirror refuses to use (an unsafe path, a blob over the cap).
+
+    Raised per entry; ``sync`` skips that entry with a warning and goes on.
+    """
+
+
+class BlobTooLargeError(RemoteContentError):
+    """A blob is larger than the per-archive cap: it is never read or written."""
+
+    def __init__(self, oid: str, size: int, limit: int) -> None:
+        self.oid = oid
+        self.size = size
+        self.limit = limit
+        super().__init__(f"blob {oid} is {size} bytes, over the {limit}-byte cap per archive")
+
+
+class EmptyRemoteError(GitCommandError):
+    """A remote has no commit (an empty repository, or no default branch)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"remote {url}", "it has no commits (an empty repository)")

@@ -23,9 +23,17 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
+#: Most digits read from one version number (major, minor, patch, build). Real ones have at most
+#: 5 (Ubuntu builds such as ``5.4.0-1103``); nine always fit the catalog's SQLite INTEGER, and a
+#: longer run (``99999999999999999999.0.0``) makes the release "not a version" instead of an
+#: OverflowError at insert time or a pathological int() on thousands of digits.
+MAX_VERSION_DIGITS = 9
 _RELEASE_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(.*)", re.DOTALL)
 _BUILD_RE = re.compile(r"-(\d+)(.*)", re.DOTALL)
-_CLAUSE_RE = re.compile(r"\s*(>=|<=|==|!=|>|<|=)\s*(\d+(?:\.\d+){0,2}(?:-\d+)?)\s*")
+_CLAUSE_RE = re.compile(
+    rf"\s*(>=|<=|==|!=|>|<|=)\s*(\d{{1,{MAX_VERSION_DIGITS}}}(?:\.\d{{1,{MAX_VERSION_DIGITS}}}){{0,2}}"
+    rf"(?:-\d{{1,{MAX_VERSION_DIGITS}}})?)\s*"
+)
 _OPS: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -64,15 +72,34 @@ class KernelRelease:
         return (self.major, self.minor, self.patch, self.build)
 
 
+def release_problem(release: str) -> str | None:
+    """Why a release that starts like a version cannot be read as one, or None.
+
+    A version number longer than :data:`MAX_VERSION_DIGITS` is refused (not silently treated
+    as a plain name), so ``sync`` can skip such an entry and say so.
+    """
+    match = _RELEASE_RE.fullmatch(release)
+    if match is None:
+        return None
+    numbers = [g for g in match.groups()[:3] if g]
+    build = _BUILD_RE.fullmatch(match.group(4))
+    if build is not None:
+        numbers.append(build.group(1))
+    if any(len(n) > MAX_VERSION_DIGITS for n in numbers):
+        return f"a version number has more than {MAX_VERSION_DIGITS} digits"
+    return None
+
+
 def parse_release(release: str) -> KernelRelease | None:
-    """The version of a kernel release string, or None when it does not start with one.
+    """The version of a kernel release string, or None when it does not start with one (or
+    :func:`release_problem` refuses it).
 
     ``5.15.0-71-generic`` → 5.15.0 build 71 flavour ``generic``;
     ``4.18.0-147.5.1.el8_1.aarch64`` → 4.18.0 build 147, no flavour;
     ``6.12.95+deb12-s390x`` → 6.12.95, no build, flavour ``s390x``.
     """
     match = _RELEASE_RE.fullmatch(release)
-    if match is None:
+    if match is None or release_problem(release) is not None:
         return None
     major, minor, patch, rest = match.groups()
     build = NO_BUILD

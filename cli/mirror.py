@@ -73,6 +73,8 @@ def sync_command(
         table.add_row("restored from the mirror", str(result.from_mirror))
     if result.repaired:
         table.add_row("repaired (missing or corrupt)", str(len(result.repaired)))
+    if result.skipped:
+        table.add_row("skipped (refused, see warnings)", str(len(result.skipped)))
     table.add_row("bytes received", human_bytes(result.bytes_received))
     table.add_row("selected archives", human_bytes(result.selected_bytes))
     table.add_row(

@@ -25,8 +25,9 @@ import pygit2
 from git.cmd import handle_process_output
 from git.util import finalize_process
 
-from ..errors import GitCommandError
+from ..errors import BlobTooLargeError, EmptyRemoteError, GitCommandError, UsageError
 from ..progress import NULL_PROGRESS, Progress
+from .store import unsafe_name
 
 # Repositories that an older git (or another tool) marked with extensions.partialClone must
 # still open; libgit2 refuses unknown extensions otherwise.
@@ -35,20 +36,50 @@ pygit2.option(pygit2.enums.Option.SET_EXTENSIONS, ["partialclone"], 1)
 SYMLINK_MODE = 0o120000
 TREE_MODE = 0o040000
 
+#: Blobs above this many bytes are streamed by git instead of being read whole into its memory
+#: (``core.bigFileThreshold``: index-pack hashes them in chunks, cat-file copies them in chunks).
+_STREAM_THRESHOLD = "1m"
 # Never prompt for credentials (a dead or private remote must fail, not hang), and keep every
 # pack git receives as it came so its size is the number of bytes received.
 _NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
-_NETWORK_CONFIG = ["fetch.unpackLimit=1", "transfer.unpackLimit=1", "protocol.version=2"]
+_NETWORK_CONFIG = ["fetch.unpackLimit=1", "transfer.unpackLimit=1", "protocol.version=2",
+                   f"core.bigFileThreshold={_STREAM_THRESHOLD}"]
 _FATAL_RE = re.compile(r"(?:fatal|error): (.+)")
+#: Bytes per read when copying a blob out of ``git cat-file``.
+_CHUNK = 1 << 20
+#: Only these transports reach git; ``ext::`` and other ``<helper>::`` URLs run commands.
+ALLOWED_PROTOCOLS = ("https", "http", "ssh", "git", "file")
+_URL_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def check_url(url: str) -> None:
+    """UsageError unless ``url`` uses a transport of :data:`ALLOWED_PROTOCOLS` or is a path.
+
+    ``ext::`` runs an arbitrary command and ``fd::`` reads a file descriptor; git blocks them
+    by default (``protocol.allow``), refuse them before git or GitPython sees them.
+    """
+    allowed = ", ".join(f"{p}://" for p in ALLOWED_PROTOCOLS)
+    scheme = _URL_SCHEME_RE.match(url)
+    if "::" in url.split("/", 1)[0] or url.startswith("-") or any(ord(c) < 0x20 for c in url):
+        raise UsageError(f"remote {url!r}: unsupported URL (use {allowed}, user@host:path or a "
+                         "path)")
+    if scheme is not None and scheme.group(1).lower() not in ALLOWED_PROTOCOLS:
+        raise UsageError(f"remote {url!r}: protocol {scheme.group(1)!r} is not allowed (use "
+                         f"{allowed}, user@host:path or a path)")
 
 
 @dataclass(frozen=True, slots=True)
 class TreeFile:
-    """A non-directory entry of a tree: its path, blob id and git mode."""
+    """A non-directory entry of a tree: its path, blob id and git mode.
+
+    ``refused`` says why the entry cannot be used (an unsafe name on its path); such an entry
+    stands for its whole subtree, which is not walked.
+    """
 
     path: str
     oid: str
     mode: int
+    refused: str | None = None
 
     @property
     def is_symlink(self) -> bool:
@@ -185,9 +216,17 @@ class MirrorRepo:
         except (git.GitCommandError, git.GitCommandNotFound) as err:
             shutil.rmtree(partial, ignore_errors=True)
             raise _git_error(f"cannot clone {url}", err, adapter.lines()) from err
+        except git.exc.UnsafeProtocolError as err:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise UsageError(f"remote {url!r}: {err}") from err
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
+        if cls(partial, url).repo.head_is_unborn:
+            # git clones an empty repository without complaint; keep no mirror of it, so a
+            # later sync clones again once the remote has a commit.
+            shutil.rmtree(partial, ignore_errors=True)
+            raise EmptyRemoteError(url)
         os.replace(partial, path)
         return cls(path, url)
 
@@ -280,8 +319,12 @@ class MirrorRepo:
 
     def _walk(self, tree: pygit2.Tree, prefix: str, depth: int) -> Iterator[TreeFile]:
         for entry in tree:
-            path = prefix + str(entry.name)
-            if entry.filemode != TREE_MODE:
+            name = str(entry.name)
+            path = prefix + name
+            refused = unsafe_name(name)
+            if refused is not None:
+                yield TreeFile(path, str(entry.id), int(entry.filemode), refused)
+            elif entry.filemode != TREE_MODE:
                 yield TreeFile(path, str(entry.id), int(entry.filemode))
             elif depth > 1:
                 yield from self._walk(self.repo[entry.id].peel(pygit2.Tree), path + "/", depth - 1)
@@ -289,11 +332,79 @@ class MirrorRepo:
     def has_blob(self, oid: str) -> bool:
         return pygit2.Oid(hex=oid) in self.repo
 
-    def read_blob(self, oid: str) -> bytes:
-        obj = self.repo.get(oid)
-        if not isinstance(obj, pygit2.Blob):
+    def _cat_file(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        # libgit2 reads a whole object into memory to look it up, whatever its size: every
+        # blob read goes through git cat-file, which streams large blobs.
+        env = {**os.environ, **_NETWORK_ENV, **_repo_env(self.path), "GIT_NO_LAZY_FETCH": "1"}
+        return [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c",
+                f"core.bigFileThreshold={_STREAM_THRESHOLD}", "cat-file", *args], env
+
+    def blob_sizes(self, oids: Sequence[str]) -> dict[str, int]:
+        """Size of each blob of ``oids`` the mirror holds, from its object header (no read)."""
+        if not oids:
+            return {}
+        cmd, env = self._cat_file("--batch-check=%(objectname) %(objecttype) %(objectsize)")
+        try:
+            done = subprocess.run(
+                cmd, input="".join(f"{oid}\n" for oid in oids).encode(), env=env,
+                capture_output=True, check=True,
+            )
+        except (OSError, subprocess.CalledProcessError) as err:
+            raise GitCommandError(f"cannot read mirror {self.path}", str(err).strip()) from err
+        sizes = {}
+        for line in done.stdout.decode("ascii", "replace").splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] == "blob" and fields[2].isdigit():
+                sizes[fields[0]] = int(fields[2])
+        return sizes
+
+    def read_blob(self, oid: str, limit: int, size: int | None = None) -> bytes:
+        """The first ``limit`` bytes at most of a blob (for symlink targets)."""
+        with self.open_blob(oid, size) as (_size, stream):
+            return bytes(stream.read(limit))
+
+    @contextlib.contextmanager
+    def open_blob(self, oid: str, size: int | None = None) -> Iterator[tuple[int, Any]]:
+        """``(size, binary stream)`` of a blob, read from ``git cat-file blob`` as it comes;
+        ``size`` is the one :meth:`blob_sizes` gave, looked up when not given."""
+        if size is None:
+            size = self.blob_sizes([oid]).get(oid)
+        if size is None:
             raise GitCommandError(f"mirror {self.path}", f"blob {oid} is not in the mirror")
-        return bytes(obj.data)
+        cmd, env = self._cat_file("blob", oid)
+        try:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
+        except OSError as err:
+            raise GitCommandError(f"cannot read mirror {self.path}", str(err)) from err
+        assert proc.stdout is not None
+        try:
+            yield size, proc.stdout
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+    def copy_blob(self, oid: str, out: Any, limit: int, size: int | None = None) -> int:
+        """Copy a blob into the binary file ``out`` in chunks; returns its size.
+
+        BlobTooLargeError, before anything is read, when the object header says the blob is
+        larger than ``limit`` bytes (and again if git sends more than it announced).
+        """
+        with self.open_blob(oid, size) as (size, stream):
+            if size > limit:
+                raise BlobTooLargeError(oid, size, limit)
+            copied = 0
+            while chunk := stream.read(_CHUNK):
+                copied += len(chunk)
+                if copied > limit:
+                    raise BlobTooLargeError(oid, copied, limit)
+                out.write(chunk)
+        if copied != size:
+            raise GitCommandError(f"mirror {self.path}",
+                                  f"blob {oid}: read {copied} of {size} bytes")
+        return copied
 
     def pack_bytes(self) -> int:
         """Bytes of every pack the mirror holds (what git received over the wire)."""

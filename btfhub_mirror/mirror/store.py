@@ -20,10 +20,11 @@ import hashlib
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..catalog import connect, migrate
 from ..catalog.migrations import schema_version
@@ -38,7 +39,7 @@ from ..catalog.queries import (
     remotes,
     select_entries,
 )
-from ..errors import CatalogError, NotFoundError
+from ..errors import CatalogError, FileWriteError, NotFoundError, RemoteContentError
 from ..fsutil import write_atomic
 from ..kernels import KernelFilter
 from ..paths import cache_dir
@@ -50,6 +51,39 @@ This directory is btfmirror's cache (https://github.com/aquasecurity/btfhub-arch
 selectively). archive/ is laid out like btfhub-archive and can be used as an archive directory.
 Delete the whole directory to start over; do not edit catalog.sqlite3 or git/ by hand.
 """
+
+
+#: Longest file name on Linux (NAME_MAX); a longer tree entry could never be written.
+NAME_MAX = 255
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why one component of an archive path cannot be a file name under ``archive/``, or None.
+
+    Git does not check fetched trees by default (``transfer.fsckObjects`` is off), so a remote
+    can send ``..``, ``.``, empty names, names with ``/``, control characters (a newline would
+    forge rows of ``btfmirror list``) or bytes that are not UTF-8.
+    """
+    if name in ("", ".", ".."):
+        return f"the name {name!r} is not a plain file name"
+    if "/" in name:
+        return "a name holds a path separator"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "a name holds a control character (NUL, newline, tab, ...)"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "a name is not UTF-8"
+    if size > NAME_MAX:
+        return f"a name is longer than {NAME_MAX} bytes"
+    return None
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why an archive path (``/``-separated, relative) is refused, or None when it is safe."""
+    if path.startswith("/"):
+        return "the path is absolute"
+    return next((r for r in map(unsafe_name, path.split("/")) if r is not None), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +172,42 @@ class Store:
         return self.git_dir / f"{tail}-{digest}.git"
 
     def local_file(self, path: str) -> Path:
-        return self.archive_dir / path
+        """Where archive path ``path`` lives; RemoteContentError unless that is inside
+        ``archive/`` (its name checked, its directory resolved through any symlink)."""
+        reason = unsafe_path(path)
+        target = self.archive_dir / path
+        if reason is None:
+            root = self.archive_dir.resolve()
+            parent = target.parent.resolve()
+            if parent != root and not parent.is_relative_to(root):
+                reason = f"its directory resolves to {parent}, outside {root}"
+        if reason is not None:
+            raise RemoteContentError(f"archive path {path!r} refused: {reason}")
+        return target
+
+    def write_archive(self, path: str, fill: Callable[[BinaryIO], object]) -> Path:
+        """Write archive path ``path`` through a temporary file that ``fill`` writes into,
+        renamed into place; the temporary file is removed when ``fill`` raises."""
+        target = self.local_file(path)
+        tmp: str | None = None
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.local_file(path)  # again: mkdir may have met a symlink planted meanwhile
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            with os.fdopen(fd, "wb") as out:
+                fill(out)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+            tmp = None
+        except OSError as err:
+            raise FileWriteError(f"{target}: cannot write: {err.strerror or err}") from err
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        return target
 
 
 def link_aliases(store: Store, aliases: list[OfferedAlias]) -> int:
@@ -147,10 +216,14 @@ def link_aliases(store: Store, aliases: list[OfferedAlias]) -> int:
     for alias in aliases:
         if alias.kind == "dangling":
             continue
-        link = store.local_file(alias.path)
-        if not store.local_file(alias.target).exists():
+        try:
+            link = store.local_file(alias.path)
+            target = store.local_file(alias.target)
+        except RemoteContentError:
+            continue  # sync refused the name already; never link outside archive/
+        if not target.exists():
             continue
-        relative = os.path.relpath(store.local_file(alias.target), link.parent)
+        relative = os.path.relpath(target, link.parent)
         if link.is_symlink() and os.readlink(link) == relative:
             made += 1
             continue

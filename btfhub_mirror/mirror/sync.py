@@ -17,7 +17,9 @@ One run, under the cache lock:
 from __future__ import annotations
 
 import contextlib
+import functools
 import posixpath
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -39,13 +41,12 @@ from ..catalog.queries import (
     select_entries,
     set_remotes,
 )
-from ..errors import NotFoundError
-from ..fsutil import write_atomic
-from ..kernels import KernelFilter
+from ..errors import BlobTooLargeError, EmptyRemoteError, NotFoundError, RemoteContentError
+from ..kernels import KernelFilter, release_problem
 from ..paths import default_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import MirrorRepo, TreeFile, file_blob_id
-from .store import Store, link_aliases
+from .gitrepo import MirrorRepo, TreeFile, check_url, file_blob_id
+from .store import Store, link_aliases, unsafe_path
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
 #: Longest symlink target read from a remote (Linux PATH_MAX); longer ones count as dangling.
@@ -53,6 +54,43 @@ MAX_LINK_TARGET = 4096
 #: Blobs per fetch request: large enough to amortise the round trip, small enough that a killed
 #: run loses little.
 DEFAULT_CHUNK = 500
+#: Largest archive blob sync writes (the ``max_archive_bytes`` default). btfhub-archive's biggest
+#: ``.btf.tar.xz`` is a few MB (2.5 MB: centos 8 arm64 4.18.0-147); a larger blob is skipped with
+#: a warning, before it is read, and never written.
+MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
+#: Skipped entries told one by one through ``Progress.note``; the rest in one summary note.
+MAX_SKIP_NOTES = 20
+
+#: Kinds of :class:`SkippedEntry`.
+SKIP_UNSAFE_PATH = "unsafe-path"
+SKIP_BAD_VERSION = "bad-version"
+SKIP_TOO_LARGE = "too-large"
+SKIP_EMPTY_REMOTE = "empty-remote"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """Something a remote offers that sync refused and went on without.
+
+    ``path`` is printable: control characters and non-UTF-8 bytes are escaped (``repr``), so a
+    hostile name cannot forge lines of the output.
+    """
+
+    kind: str  # one of the SKIP_* constants
+    path: str
+    remote: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"skipped {self.path} from {self.remote}: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "path": self.path, "remote": self.remote,
+                "reason": self.reason}
+
+
+def _printable(path: str) -> str:
+    return path if path.isprintable() else repr(path)[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +124,7 @@ class SyncResult:
     restored: tuple[str, ...]
     catalog_entries: int
     seconds: float
+    skipped: tuple[SkippedEntry, ...] = ()
     fetched_oids: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -116,8 +155,29 @@ class SyncResult:
                  "cloned": r.cloned}
                 for r in self.remotes
             ],
+            "skipped": [s.to_json() for s in self.skipped],
             "seconds": round(self.seconds, 3),
         }
+
+
+class _Skips:
+    """Collects skipped entries and tells the first ones as they happen."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.entries: list[SkippedEntry] = []
+        self._progress = progress
+
+    def add(self, kind: str, path: str, remote: str, reason: str) -> None:
+        entry = SkippedEntry(kind, _printable(path), remote, reason)
+        self.entries.append(entry)
+        if len(self.entries) <= MAX_SKIP_NOTES:
+            self._progress.note(f"warning: {entry}")
+
+    def finish(self) -> tuple[SkippedEntry, ...]:
+        hidden = len(self.entries) - MAX_SKIP_NOTES
+        if hidden > 0:
+            self._progress.note(f"warning: skipped {hidden} more entries (see --json)")
+        return tuple(self.entries)
 
 
 @dataclass(slots=True)
@@ -128,6 +188,8 @@ class _Offer:
 
 @dataclass(slots=True)
 class _Work:
+    skips: _Skips
+    max_bytes: int = MAX_ARCHIVE_BYTES
     fetched: list[str] = field(default_factory=list)
     already_present: int = 0
     from_mirror: int = 0
@@ -140,9 +202,22 @@ def _now() -> str:
 
 
 def _classify(
-    files: Sequence[TreeFile], repo: MirrorRepo, remote: str, offer: _Offer
+    files: Sequence[TreeFile], repo: MirrorRepo, remote: str, offer: _Offer, skips: _Skips
 ) -> int:
-    """Add a tree's archive entries and symlinks to ``offer`` (first remote wins)."""
+    """Add a tree's archive entries and symlinks to ``offer`` (first remote wins).
+
+    Entries with an unsafe name (``..``, control characters, ...) or a version that cannot be
+    stored are skipped and reported in ``skips``; they never reach the catalog.
+    """
+    safe = []
+    for f in files:
+        reason = f.refused or unsafe_path(f.path)
+        if reason is not None:
+            skips.add(SKIP_UNSAFE_PATH, f.path, remote, reason)
+        else:
+            safe.append(f)
+    files = safe
+    link_sizes = repo.blob_sizes([f.oid for f in files if f.is_symlink])
     dirs = {posixpath.dirname(f.path) for f in files}
     for d in list(dirs):
         while d:
@@ -153,7 +228,8 @@ def _classify(
     for f in files:
         parts = f.path.split("/")
         if f.is_symlink:
-            raw = repo.read_blob(f.oid)
+            size = link_sizes.get(f.oid, 0)
+            raw = repo.read_blob(f.oid, MAX_LINK_TARGET + 1, size) if size else b""
             target = raw[:MAX_LINK_TARGET].decode("utf-8", "replace")
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(f.path), target))
             escaped = (
@@ -168,8 +244,12 @@ def _classify(
             )
             offer.aliases.setdefault(f.path, OfferedAlias(f.path, resolved, kind, remote))
         elif len(parts) == 4 and parts[3].endswith(ARCHIVE_SUFFIX) and len(parts[3]) > 11:
-            count += 1
             release = parts[3][: -len(ARCHIVE_SUFFIX)]
+            problem = release_problem(release)
+            if problem is not None:
+                skips.add(SKIP_BAD_VERSION, f.path, remote, problem)
+                continue
+            count += 1
             offer.entries.setdefault(
                 f.path, OfferedEntry(f.path, parts[0], parts[1], parts[2], release, f.oid, remote)
             )
@@ -177,7 +257,7 @@ def _classify(
 
 
 def _refresh_remote(
-    store: Store, url: str, offer: _Offer, progress: Progress
+    store: Store, url: str, offer: _Offer, progress: Progress, skips: _Skips
 ) -> tuple[MirrorRepo, RemoteState, int]:
     path = store.repo_path(url)
     cloned = not (path / "HEAD").exists()
@@ -192,7 +272,7 @@ def _refresh_remote(
     files = list(repo.files())
     links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
     repo.fetch_blobs(list(dict.fromkeys(links)), progress, label="symlinks")
-    entries = _classify(files, repo, url, offer)
+    entries = _classify(files, repo, url, offer, skips)
     state = RemoteState(url, repo.tip(), repo.branch(), entries, cloned)
     return repo, state, repo.pack_bytes() - before
 
@@ -230,29 +310,63 @@ def _check_local(
 
 def _write_blobs(
     store: Store, conn: sqlite3.Connection, repo: MirrorRepo, oids: Iterable[str],
-    need: dict[str, list[KernelEntry]], progress: Progress,
+    need: dict[str, list[KernelEntry]], work: _Work, progress: Progress,
 ) -> None:
+    """Stream each blob into its file (never whole in memory); skip blobs over the cap."""
     now = _now()
+    oids = list(oids)
+    sizes = repo.blob_sizes(oids)
     with transaction(conn):
         for oid in oids:
-            data = repo.read_blob(oid)
-            for entry in need[oid]:
-                write_atomic(store.local_file(entry.path), data)
-                mark_local(conn, entry.path, PRESENT, archive_size=len(data), now=now)
+            first, *others = need[oid]
+            try:
+                size = sizes.get(oid)
+                if size is not None and size > work.max_bytes:
+                    raise BlobTooLargeError(oid, size, work.max_bytes)
+                written = store.write_archive(
+                    first.path, functools.partial(_copy_blob, repo, oid, work.max_bytes, size)
+                )
+            except BlobTooLargeError as err:
+                for entry in need[oid]:
+                    work.skips.add(SKIP_TOO_LARGE, entry.path, entry.remote, str(err))
+                progress.advance()
+                continue
+            length = written.stat().st_size
+            mark_local(conn, first.path, PRESENT, archive_size=length, now=now)
+            for entry in others:  # the same blob at several paths: copy the first file
+                store.write_archive(entry.path, functools.partial(_copy_file, written))
+                mark_local(conn, entry.path, PRESENT, archive_size=length, now=now)
             progress.advance()
+
+
+def _copy_blob(repo: MirrorRepo, oid: str, limit: int, size: int | None, out: Any) -> None:
+    repo.copy_blob(oid, out, limit, size)
+
+
+def _copy_file(source: Path, out: Any) -> None:
+    with open(source, "rb") as handle:
+        shutil.copyfileobj(handle, out)
 
 
 def _materialize(
     store: Store, conn: sqlite3.Connection, repos: dict[str, MirrorRepo],
-    selected: Sequence[KernelEntry], chunk_size: int, progress: Progress,
+    selected: Sequence[KernelEntry], chunk_size: int, progress: Progress, work: _Work,
 ) -> _Work:
-    work = _Work()
+    confined = []
+    for entry in selected:  # a catalog written by an older btfmirror may hold unsafe paths
+        try:
+            store.local_file(entry.path)
+        except RemoteContentError as err:
+            work.skips.add(SKIP_UNSAFE_PATH, entry.path, entry.remote, str(err))
+        else:
+            confined.append(entry)
+    selected = confined
     need = _check_local(store, conn, selected, work, progress)
     in_mirror = [oid for oid in need if repos[need[oid][0].remote].has_blob(oid)]
     if in_mirror:
         progress.phase("checking out from the mirror", len(in_mirror))
         for remote, oids in _by_remote(in_mirror, need).items():
-            _write_blobs(store, conn, repos[remote], oids, need, progress)
+            _write_blobs(store, conn, repos[remote], oids, need, work, progress)
         work.from_mirror = sum(len(need[oid]) for oid in in_mirror)
     done = set(in_mirror)
     missing = [oid for oid in need if oid not in done]
@@ -264,7 +378,7 @@ def _materialize(
             work.blob_bytes += stats.bytes_received
             work.fetched.extend(chunk)
             progress.phase("checking out", len(chunk))
-            _write_blobs(store, conn, repo, chunk, need, progress)
+            _write_blobs(store, conn, repo, chunk, need, work, progress)
     return work
 
 
@@ -282,6 +396,7 @@ def sync(
     *,
     wait: bool = True,
     chunk_size: int = DEFAULT_CHUNK,
+    max_archive_bytes: int = MAX_ARCHIVE_BYTES,
     progress: Progress = NULL_PROGRESS,
 ) -> SyncResult:
     """Update the catalog from the remotes and make the kernels ``flt`` selects local.
@@ -290,24 +405,42 @@ def sync(
 
     ``remote_urls`` defaults to ``$BTFHUB_REPO`` or btfhub-archive. A failing remote raises
     :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work tree change.
+    A URL whose protocol is not allowed (``ext::``) is a UsageError. An empty remote raises
+    :class:`~btfhub_mirror.errors.EmptyRemoteError` when it is the only one; among several it
+    is skipped with a warning (it offers nothing, so the others' entries win as usual).
+
+    Entries a remote cannot be trusted with (unsafe names, versions too long to store, blobs
+    over ``max_archive_bytes``) are skipped with a warning and listed in ``skipped``.
     """
     urls = tuple(dict.fromkeys(remote_urls)) or default_remotes()
+    for url in urls:
+        check_url(url)
     started = time.monotonic()
+    skips = _Skips(progress)
     with store.lock(wait=wait, progress=progress), contextlib.closing(
         store.open_catalog()
     ) as conn:
         offer, repos, states, tree_bytes = _Offer(), {}, [], 0
         for url in urls:
-            repo, state, received = _refresh_remote(store, url, offer, progress)
+            try:
+                repo, state, received = _refresh_remote(store, url, offer, progress, skips)
+            except EmptyRemoteError as err:
+                if len(urls) == 1:
+                    raise
+                skips.add(SKIP_EMPTY_REMOTE, url, url, err.detail)
+                continue
             repos[url], tree_bytes = repo, tree_bytes + received
             states.append(state)
+        if not states:
+            raise EmptyRemoteError(", ".join(urls))
         now = _now()
         changes = apply_offer(conn, list(offer.entries.values()), list(offer.aliases.values()), now)
         set_remotes(conn, [(s.url, s.tip, s.branch) for s in states], now)
         selected = (
             [] if flt is None else select_entries(conn, flt, include_removed=False)
         )
-        work = _materialize(store, conn, repos, selected, chunk_size, progress)
+        work = _materialize(store, conn, repos, selected, chunk_size, progress,
+                            _Work(skips, max_archive_bytes))
         link_aliases(store, list(offer.aliases.values()))
         total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
         sizes = sum(_size(store.local_file(e.path)) for e in selected)
@@ -328,6 +461,7 @@ def sync(
         restored=changes.restored,
         catalog_entries=int(total),
         seconds=time.monotonic() - started,
+        skipped=skips.finish(),
         fetched_oids=tuple(work.fetched),
     )
 
@@ -358,7 +492,7 @@ def ensure_local(
         }
         rows = select_entries(conn, flt)
         wanted = [e for e in rows if not e.removed and e.remote in repos]
-        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress)
+        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress, _Work(_Skips(progress)))
         link_aliases(store, live_aliases(conn))
         result = [
             e for e in select_entries(conn, flt, root=store.archive_dir)
