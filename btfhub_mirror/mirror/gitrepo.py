@@ -330,7 +330,9 @@ class MirrorRepo:
                 yield from self._walk(self.repo[entry.id].peel(pygit2.Tree), path + "/", depth - 1)
 
     def has_blob(self, oid: str) -> bool:
-        return pygit2.Oid(hex=oid) in self.repo
+        # Odb.exists, not ``oid in repo``: pygit2's __contains__ looks the object up, which
+        # reads (and inflates) a whole blob just to say it is there.
+        return bool(self.repo.odb.exists(pygit2.Oid(hex=oid)))
 
     def _cat_file(self, *args: str) -> tuple[list[str], dict[str, str]]:
         # libgit2 reads a whole object into memory to look it up, whatever its size: every

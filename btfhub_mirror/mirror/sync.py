@@ -443,7 +443,7 @@ def sync(
                             _Work(skips, max_archive_bytes))
         link_aliases(store, list(offer.aliases.values()))
         total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-        sizes = sum(_size(store.local_file(e.path)) for e in selected)
+        sizes = sum(_size(store, e.path) for e in selected)
     return SyncResult(
         remotes=tuple(states),
         selection="catalog only" if flt is None else flt.describe(),
@@ -466,10 +466,10 @@ def sync(
     )
 
 
-def _size(path: Path) -> int:
+def _size(store: Store, path: str) -> int:
     try:
-        return path.stat().st_size
-    except FileNotFoundError:
+        return store.local_file(path).stat().st_size
+    except (FileNotFoundError, RemoteContentError):
         return 0
 
 
