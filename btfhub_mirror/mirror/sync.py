@@ -45,7 +45,7 @@ from ..errors import BlobTooLargeError, EmptyRemoteError, NotFoundError, RemoteC
 from ..kernels import KernelFilter, release_problem
 from ..paths import default_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import MirrorRepo, TreeFile, check_url, file_blob_id
+from .gitrepo import BlobReader, MirrorRepo, TreeFile, check_url, file_blob_id
 from .store import Store, link_aliases, unsafe_path
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
@@ -217,23 +217,32 @@ def _classify(
         else:
             safe.append(f)
     files = safe
-    link_sizes = repo.blob_sizes([f.oid for f in files if f.is_symlink])
     dirs = {posixpath.dirname(f.path) for f in files}
     for d in list(dirs):
         while d:
             d = posixpath.dirname(d)
             dirs.add(d)
     paths = {f.path for f in files}
+    with repo.blob_reader() as reader:
+        return _classify_files(files, reader, remote, offer, skips, dirs, paths)
+
+
+def _classify_files(
+    files: Sequence[TreeFile], reader: BlobReader, remote: str, offer: _Offer, skips: _Skips,
+    dirs: set[str], paths: set[str],
+) -> int:
     count = 0
     for f in files:
         parts = f.path.split("/")
         if f.is_symlink:
-            size = link_sizes.get(f.oid, 0)
-            raw = repo.read_blob(f.oid, MAX_LINK_TARGET + 1, size) if size else b""
-            target = raw[:MAX_LINK_TARGET].decode("utf-8", "replace")
+            try:
+                raw = reader.read(f.oid, MAX_LINK_TARGET)
+            except BlobTooLargeError:
+                raw = None  # longer than PATH_MAX: it cannot name anything
+            target = (raw or b"").decode("utf-8", "replace")
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(f.path), target))
             escaped = (
-                len(raw) > MAX_LINK_TARGET or target.startswith("/") or resolved.startswith("..")
+                raw is None or target.startswith("/") or resolved.startswith("..")
                 or "\0" in target
             )
             kind = (
@@ -314,17 +323,12 @@ def _write_blobs(
 ) -> None:
     """Stream each blob into its file (never whole in memory); skip blobs over the cap."""
     now = _now()
-    oids = list(oids)
-    sizes = repo.blob_sizes(oids)
-    with transaction(conn):
+    with transaction(conn), repo.blob_reader() as reader:
         for oid in oids:
             first, *others = need[oid]
             try:
-                size = sizes.get(oid)
-                if size is not None and size > work.max_bytes:
-                    raise BlobTooLargeError(oid, size, work.max_bytes)
                 written = store.write_archive(
-                    first.path, functools.partial(_copy_blob, repo, oid, work.max_bytes, size)
+                    first.path, functools.partial(reader.copy, oid, limit=work.max_bytes)
                 )
             except BlobTooLargeError as err:
                 for entry in need[oid]:
@@ -337,10 +341,6 @@ def _write_blobs(
                 store.write_archive(entry.path, functools.partial(_copy_file, written))
                 mark_local(conn, entry.path, PRESENT, archive_size=length, now=now)
             progress.advance()
-
-
-def _copy_blob(repo: MirrorRepo, oid: str, limit: int, size: int | None, out: Any) -> None:
-    repo.copy_blob(oid, out, limit, size)
 
 
 def _copy_file(source: Path, out: Any) -> None:
