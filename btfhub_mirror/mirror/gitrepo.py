@@ -51,6 +51,7 @@ _CHUNK = 1 << 20
 #: Only these transports reach git; ``ext::`` and other ``<helper>::`` URLs run commands.
 ALLOWED_PROTOCOLS = ("https", "http", "ssh", "git", "file")
 _URL_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_HELPER_URL_RE = re.compile(r"[A-Za-z0-9+.-]+::")  # git's <transport>::<address> form
 
 
 def check_url(url: str) -> None:
@@ -61,9 +62,12 @@ def check_url(url: str) -> None:
     """
     allowed = ", ".join(f"{p}://" for p in ALLOWED_PROTOCOLS)
     scheme = _URL_SCHEME_RE.match(url)
-    if "::" in url.split("/", 1)[0] or url.startswith("-") or any(ord(c) < 0x20 for c in url):
-        raise UsageError(f"remote {url!r}: unsupported URL (use {allowed}, user@host:path or a "
-                         "path)")
+    helper = _HELPER_URL_RE.match(url)
+    if helper is not None:
+        raise UsageError(f"remote {url!r}: the {helper.group(0)} transport is not allowed (use "
+                         f"{allowed}, user@host:path or a path)")
+    if url.startswith("-") or any(ord(c) < 0x20 for c in url):
+        raise UsageError(f"remote {url!r}: not a URL (use {allowed}, user@host:path or a path)")
     if scheme is not None and scheme.group(1).lower() not in ALLOWED_PROTOCOLS:
         raise UsageError(f"remote {url!r}: protocol {scheme.group(1)!r} is not allowed (use "
                          f"{allowed}, user@host:path or a path)")

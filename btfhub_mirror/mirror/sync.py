@@ -49,6 +49,8 @@ from .gitrepo import BlobReader, MirrorRepo, TreeFile, check_url, file_blob_id
 from .store import Store, link_aliases, unsafe_path
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
+#: Git modes of the blobs that can be archive entries (a file, an executable file).
+REGULAR_MODES = (0o100644, 0o100755)
 #: Longest symlink target read from a remote (Linux PATH_MAX); longer ones count as dangling.
 MAX_LINK_TARGET = 4096
 #: Blobs per fetch request: large enough to amortise the round trip, small enough that a killed
@@ -252,7 +254,10 @@ def _classify_files(
                 else "dangling"
             )
             offer.aliases.setdefault(f.path, OfferedAlias(f.path, resolved, kind, remote))
-        elif len(parts) == 4 and parts[3].endswith(ARCHIVE_SUFFIX) and len(parts[3]) > 11:
+        elif (
+            len(parts) == 4 and parts[3].endswith(ARCHIVE_SUFFIX) and len(parts[3]) > 11
+            and f.mode in REGULAR_MODES  # a gitlink (submodule) there is no blob to fetch
+        ):
             release = parts[3][: -len(ARCHIVE_SUFFIX)]
             problem = release_problem(release)
             if problem is not None:

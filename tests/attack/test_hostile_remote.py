@@ -36,6 +36,7 @@ from tests.mirror.gitfixtures import GitDaemon, git
 WORKTREE = Path(__file__).resolve().parents[2]
 GOOD = "ubuntu/20.04/x86_64/5.4.0-2-generic.btf.tar.xz"
 ALL = KernelFilter()
+KINDS = {"040000": "tree", "160000": "commit"}
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,7 @@ class Hostile:
     def tree(self, entries: dict[str, tuple[str, str]]) -> str:
         """A tree of ``name -> (mode, oid)``; ``mktree -z`` takes any name but NUL and ``/``."""
         lines = "".join(
-            f"{mode} {'tree' if mode == '040000' else 'blob'} {oid}\t{name}\0"
+            f"{mode} {KINDS.get(mode, 'blob')} {oid}\t{name}\0"
             for name, (mode, oid) in entries.items()
         )
         return git("mktree", "-z", cwd=self.path, stdin=lines).strip()
@@ -269,6 +270,20 @@ def test_twenty_digit_version_is_skipped_and_the_sync_goes_on(tmp_path: Path) ->
     assert first.fetched == 1 and again.already_present == 1 and first.catalog_entries == 1
 
 
+def test_gitlink_at_an_archive_path_is_not_an_entry(tmp_path: Path) -> None:
+    """A submodule entry named like an archive has no blob: it must not fail the fetch."""
+    h = Hostile(tmp_path)
+    root = archive_tree(h, {GOOD: b"good"})
+    commit = h.publish(root)
+    link = {"5.4.0-7-generic.btf.tar.xz": ("160000", commit)}
+    arch = h.tree({**link, "5.4.0-2-generic.btf.tar.xz": ("100644", h.blob(b"good"))})
+    h.publish({"ubuntu": ("040000", h.nest(["ubuntu", "20.04"], {"x86_64": ("040000", arch)}))})
+
+    result = sync(Store(tmp_path / "cache"), ALL, [h.url])
+
+    assert result.fetched == result.catalog_entries == 1
+
+
 def test_blob_over_the_cap_is_skipped_before_it_is_read(tmp_path: Path) -> None:
     h = Hostile(tmp_path)
     big = "ubuntu/20.04/x86_64/5.4.0-9-generic.btf.tar.xz"
@@ -394,8 +409,18 @@ def test_cli_empty_remote_and_ext_url_print_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and ext in lines[0] and "https://" in lines[0], lines
     assert not marker.exists()
     for url, message in (
-        ("fd::17", "unsupported URL"),
+        ("fd::17", "the fd:: transport is not allowed"),
         ("gopher://x/y", "'gopher' is not allowed"),
     ):
         with pytest.raises(UsageError, match=message):
             sync(Store(tmp_path / "cache"), None, [url])
+
+
+def test_version_numbers_are_capped_before_int() -> None:
+    from btfhub_mirror.kernels import parse_pattern, parse_release, release_problem
+
+    assert parse_release("99999999999999999999.0.0-1-generic") is None
+    assert release_problem("5.4.0-1103-generic") is None
+    assert parse_release("123456789.0.0-123456789-x") is not None  # nine digits fit
+    with pytest.raises(UsageError, match="cannot read"):
+        parse_pattern(">=" + "9" * 5000)  # int() would raise ValueError past 4300 digits
