@@ -5,13 +5,19 @@ One run, under the cache lock:
 1. For each remote, clone trees only (first run) or fetch the new tip's trees (later runs).
 2. Walk the tip's tree (pygit2, no blobs needed) into archive entries and symlink aliases; with
    several remotes the first one offering a path wins. Symlink blobs are tiny and fetched in one
-   batch so codename links (``ubuntu/focal`` → ``20.04``) can be resolved.
+   batch so codename links (``ubuntu/focal`` → ``20.04``) can be resolved. Git does not check
+   fetched trees, so names that are not plain file names (``..``, ``.``, control characters,
+   not UTF-8, longer than NAME_MAX) and versions too long to store are skipped with a warning
+   (:class:`SkippedEntry`), never catalogued.
 3. Diff that offer against the catalog in one transaction: new paths are added, paths gone from
    every remote are marked removed (their local files stay), changed blobs become stale.
 4. Check every selected local file against its blob id; write the ones that are missing or
    wrong from blobs already in the mirror, and fetch the rest in batched requests of
    ``chunk_size`` blobs. Each chunk's files and catalog rows are committed before the next
    chunk, so a run killed at any point resumes without fetching a completed chunk again.
+   Blobs are streamed from ``git cat-file`` into their file, never whole in memory; one over
+   :data:`MAX_ARCHIVE_BYTES` is skipped with a warning before it is read. Every write is
+   confined to ``archive/`` (:meth:`Store.local_file` resolves and compares the path).
 """
 
 from __future__ import annotations
