@@ -208,7 +208,7 @@ def _run_tasks(
         return
     pool = cf.ProcessPoolExecutor(
         max_workers=jobs, mp_context=_pool_context(), initializer=worker.init_worker,
-        initargs=(payload, True),
+        initargs=(payload, True, os.getpid()),
     )
     try:
         futures = [pool.submit(worker.minimize_kernel, task) for task in tasks]
