@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,29 @@ def test_malformed_access_strings_are_typed(access: str, tmp_path: Path) -> None
     assert first.failure is not None and first.failure.code == "spec"
     with pytest.raises(BtfmirrorError):
         list_relocations([obj_path])
+
+
+def test_one_invalid_name_offset_fails_every_lookup_without_rebuilding(tmp_path: Path) -> None:
+    """libbpf's btf__parse refuses such a kernel (btf_validate_str); every relocation against it
+    fails with the same typed error, and the name table is not rebuilt for each one."""
+    from btfhub_mirror.btf import read_btf_source
+    from btfhub_mirror.btf.core import find_candidates
+
+    raw = bytearray(read_btf_source(sample_kernel()))
+    good = parse_btf(bytes(raw))
+    struct.pack_into("<I", raw, good.type_index().offsets[-1], 0x7FFFFFF0)
+    kernel = parse_btf(bytes(raw))
+    obj = BpfObject.open(LOADABLE)
+    root = obj.core_relos[0].type_id
+    timings, errors = [], []
+    for _ in range(11):
+        started = time.perf_counter()
+        with pytest.raises(BtfmirrorError, match="outside the string section") as err:
+            find_candidates(obj.btf, root, kernel)
+        timings.append(time.perf_counter() - started)
+        errors.append(str(err.value))
+    assert len(set(errors)) == 1
+    assert sum(timings[1:]) < timings[0]  # ten lookups after the first cost less than it
+    failures = {r.failure.reason.split(": ", 2)[-1] for r in resolve_all(
+        obj.btf, obj.core_relos, kernel) if r.failure is not None}  # fmt: skip
+    assert len(failures) == 1 and "outside the string section" in failures.pop()
