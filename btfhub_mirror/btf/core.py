@@ -24,7 +24,7 @@ The first match's target spec is what bpftool's min_core_btf consumes.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BtfmirrorError
@@ -530,9 +530,56 @@ def types_match(
     behind_ptr: bool = False,
     level: int = COMPAT_LEVEL,
 ) -> bool:
-    """``__bpf_core_types_match`` (TYPE_MATCHES, kernel 6.1 / libbpf 1.0)."""
+    """``__bpf_core_types_match`` (TYPE_MATCHES, kernel 6.1 / libbpf 1.0).
+
+    libbpf compares each local member with every same-named target member, recursively: a
+    target whose structs hold many anonymous members, each holding many more, costs it the
+    product. The answer for one (local, target, behind pointer) triple is fixed; only whether
+    the level limit is hit depends on the level it is asked at, and the levels the first
+    answer needed tell that. So each triple is compared once per call, with libbpf's outcome.
+    """
+    return _types_match(local, local_id, target, targ_id, behind_ptr, level, {})[0]
+
+
+def _types_match(
+    local: Btf,
+    local_id: int,
+    target: Btf,
+    targ_id: int,
+    behind_ptr: bool,
+    level: int,
+    memo: dict[tuple[int, int, bool], tuple[bool, int]],
+) -> tuple[bool, int]:
+    """(match, levels needed): the answer holds at any level >= the levels needed."""
     if level <= 0:
         raise _Errno("invalid", "type match nesting too deep")
+    key = (local_id, targ_id, behind_ptr)
+    found = memo.get(key)
+    if found is not None:
+        if level < found[1]:  # the same walk runs out of levels on its way
+            raise _Errno("invalid", "type match nesting too deep")
+        return found
+    need = 1
+
+    def sub(lid: int, tid: int, behind: bool) -> bool:
+        nonlocal need
+        matched, below = _types_match(local, lid, target, tid, behind, level - 1, memo)
+        need = max(need, below + 1)
+        return matched
+
+    result = _types_match_body(local, local_id, target, targ_id, behind_ptr, sub)
+    memo[key] = (result, need)
+    return result, need
+
+
+def _types_match_body(
+    local: Btf,
+    local_id: int,
+    target: Btf,
+    targ_id: int,
+    behind_ptr: bool,
+    sub: Callable[[int, int, bool], bool],
+) -> bool:
     depth = COMPAT_DEPTH
     while True:
         depth -= 1
@@ -575,9 +622,7 @@ def types_match(
                 for lm in lt.members:
                     if not any(
                         _names_match(lm.name, tm.name)
-                        and types_match(
-                            local, lm.type_id, target, tm.type_id, behind_ptr, level - 1
-                        )
+                        and sub(lm.type_id, tm.type_id, behind_ptr)
                         for tm in tt.members
                     ):
                         return False
@@ -601,9 +646,7 @@ def types_match(
                 if not isinstance(tt, t.FuncProto) or len(lt.params) != len(tt.params):
                     return False
                 for lp, tp in zip(lt.params, tt.params, strict=True):
-                    if not types_match(
-                        local, lp.type_id, target, tp.type_id, behind_ptr, level - 1
-                    ):
+                    if not sub(lp.type_id, tp.type_id, behind_ptr):
                         return False
                 local_id, targ_id = lt.return_type_id, tt.return_type_id
             case _:

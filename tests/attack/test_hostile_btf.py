@@ -285,3 +285,57 @@ def test_one_invalid_name_offset_fails_every_lookup_without_rebuilding(tmp_path:
     failures = {r.failure.reason.split(": ", 2)[-1] for r in resolve_all(
         obj.btf, obj.core_relos, kernel) if r.failure is not None}  # fmt: skip
     assert len(failures) == 1 and "outside the string section" in failures.pop()
+
+
+def _nested(depth: int, width: int, leaf: str, *, struct_name: str = "foo") -> list[t.Type]:
+    """``struct foo`` holding ``width`` anonymous members of a struct holding ``width`` of the
+    next, ``depth`` levels, down to ``struct { int <leaf>; }``."""
+    types: list[t.Type] = [t.Int("int", 4, 1, 0, 32), t.Struct("", 4, (t.Member(leaf, 1, 0),))]
+    below = 2
+    for level in range(depth):
+        name = struct_name if level == depth - 1 else ""
+        members = tuple(t.Member("", below, 0) for _ in range(width))
+        types.append(t.Struct(name, 4, members))
+        below = len(types)
+    return types
+
+
+@pytest.mark.parametrize(("leaf", "expected"), [("y", False), ("x", True)])
+def test_type_match_on_wide_anonymous_nesting_is_bounded(leaf: str, expected: bool) -> None:
+    """TYPE_MATCHES compares each local member with every same-named target member: 60-wide
+    anonymous levels, 4 deep, are 13 million comparisons for a plain recursion."""
+    local = parse_btf(encode_btf(_nested(4, 1, "x")))
+    target = parse_btf(encode_btf(_nested(4, 60, leaf)))
+    proc = run_bounded(
+        f"""
+        import time
+        from btfhub_mirror.btf.core import types_match
+        from btfhub_mirror.btf.parse import parse_btf
+        local = parse_btf({encode_btf(_nested(4, 1, "x"))!r})
+        target = parse_btf({encode_btf(_nested(4, 60, leaf))!r})
+        started = time.monotonic()
+        print(types_match(local, local.find("foo"), target, target.find("foo")))
+        print(time.monotonic() - started)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer, seconds = proc.stdout.split()
+    assert answer == str(expected) and float(seconds) < 0.5
+    from btfhub_mirror.btf.core import types_match
+
+    assert types_match(local, local.find("foo"), target, target.find("foo")) is expected
+
+
+def test_type_match_level_limit_holds_with_memoised_answers() -> None:
+    """An answer found high up is reused lower down only where libbpf's level limit would
+    still let it through: 40 nested levels hit the limit (32) whatever was seen before."""
+    from btfhub_mirror.btf.core import CoreFailure, types_match
+
+    local = parse_btf(encode_btf(_nested(40, 1, "x")))
+    target = parse_btf(encode_btf(_nested(40, 2, "x")))
+    with pytest.raises(Exception, match="nesting too deep") as err:
+        types_match(local, local.find("foo"), target, target.find("foo"))
+    assert not isinstance(err.value, CoreFailure)  # internal: resolve() turns it into one
+    shallow_l = parse_btf(encode_btf(_nested(20, 1, "x")))
+    shallow_t = parse_btf(encode_btf(_nested(20, 2, "x")))
+    assert types_match(shallow_l, shallow_l.find("foo"), shallow_t, shallow_t.find("foo"))
