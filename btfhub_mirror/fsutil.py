@@ -10,14 +10,36 @@ from pathlib import Path
 from .errors import FileWriteError, NotFoundError
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a place a user's output can go, checked before any work is done: its
+    directory must exist (it is never created: a typo must not make a tree) and take new
+    files, and ``path`` itself must not be a directory. Raises :class:`FileWriteError`."""
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        raise FileWriteError(f"{target}: cannot write: is a directory")
+    if not parent.exists():
+        raise FileWriteError(f"{target}: cannot write: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise FileWriteError(f"{target}: cannot write: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FileWriteError(f"{target}: cannot write: permission denied in {parent}")
+    return target
+
+
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, parents: bool = True
+) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory, renamed into
     place, so readers see the old file or the new one, never a partial one (Ctrl-C included).
+    Missing parent directories are made only with ``parents`` (the cache's own files; a user's
+    output goes through :func:`check_output_path` instead).
     """
     target = Path(path)
     tmp: str | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as out:
             out.write(data)

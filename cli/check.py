@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from btfhub_mirror.fsutil import write_atomic
+from btfhub_mirror.fsutil import check_output_path, write_atomic
 
 from ._console import console, print_json
 from ._errors import handle_errors
@@ -69,10 +69,12 @@ def check_command(
     from btfhub_mirror.check import check, render_html  # heavy: load on use
 
     flt = kernel_filter(distro, version, arch, kernels)
+    if html is not None:
+        check_output_path(html)  # before the work, not after it
     with RichProgress() as progress:
         result = check(objects, flt=flt, btf_files=btf or (), wait=not no_wait, progress=progress)
     if html is not None:
-        write_atomic(html, render_html(result).encode())
+        write_atomic(html, render_html(result).encode(), parents=False)
     if as_json:
         print_json(result.to_json())
     else:

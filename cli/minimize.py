@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from btfhub_mirror.fsutil import write_atomic
+from btfhub_mirror.fsutil import check_output_path, write_atomic
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
@@ -32,8 +32,9 @@ def minimize(
     """
     from btfhub_mirror.minimize import minimize_files  # load on use
 
+    check_output_path(output)
     result = minimize_files(kernel, objects, strict=strict)
-    write_atomic(output, result.data)
+    write_atomic(output, result.data, parents=False)
     if as_json:
         print_json(
             {

@@ -24,18 +24,25 @@ The first match's target spec is what bpftool's min_core_btf consumes.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BtfmirrorError
 from . import types as t
-from .ext import CoreRelo, CoreReloKind
+from .ext import (
+    MAX_ACCESS_LEN,
+    AccessStringError,
+    CoreRelo,
+    CoreReloKind,
+    scan_access_str,
+    shown_access,
+)
 from .parse import Btf
 from .shape import FieldShapes, object_names
 from .wire import INT_SIGNED, Kind
 
-#: Mirrors BPF_CORE_SPEC_MAX_LEN (relo_core.h).
-SPEC_MAX_LEN = 64
+#: Mirrors BPF_CORE_SPEC_MAX_LEN (relo_core.h); one home, in ext.py.
+SPEC_MAX_LEN = MAX_ACCESS_LEN
 #: Mirrors MAX_RESOLVE_DEPTH (btf.c) used by btf__resolve_size.
 MAX_RESOLVE_DEPTH = 32
 #: libbpf's depth and level limits of the type-compatibility walks.
@@ -359,21 +366,20 @@ def _is_flex_array(btf: Btf, prev: Accessor, array: t.Array) -> bool:
 
 def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> CoreSpec:
     """``bpf_core_parse_spec``: the local spec of a relocation (raises _Errno)."""
+    shown = shown_access(access_str)
     if not access_str or access_str.startswith(":"):
-        raise _Errno("spec", f"bad access string {access_str!r}")
+        raise _Errno("spec", f"bad access string {shown}")
     spec = CoreSpec(btf, root_id, kind)
     if kind in TYPE_KINDS:
         if access_str != "0":
-            raise _Errno("spec", f"type-based relocation with access string {access_str!r}")
+            raise _Errno("spec", f"type-based relocation with access string {shown}")
         return spec
-    raw: list[int] = []
-    for part in access_str.split(":"):
-        # libbpf reads each index with sscanf("%d"): an optional sign, then digits.
-        if not part or not part.removeprefix("-").isdigit() or not part.isascii():
-            raise _Errno("spec", f"bad access string {access_str!r}")
-        if len(raw) == SPEC_MAX_LEN:
-            raise _Errno("spec", f"access string {access_str!r} is too long")
-        raw.append(int(part))
+    try:
+        raw = scan_access_str(access_str)  # sscanf("%d") as libbpf, whatever the length
+    except AccessStringError as err:
+        if err.kind == "length":
+            raise _Errno("spec", f"access string {shown} is too long") from None
+        raise _Errno("spec", f"bad access string {shown}") from None
     spec.raw_spec = raw
     type_id, typ = skip_mods_and_typedefs(btf, root_id)
     first = raw[0]
@@ -383,21 +389,21 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
         if not isinstance(typ, (t.Enum, t.Enum64)) or len(raw) > 1 or not 0 <= first < len(
             typ.values
         ):
-            raise _Errno("spec", f"enum relocation {access_str!r} does not name an enumerator")
+            raise _Errno("spec", f"enum relocation {shown} does not name an enumerator")
         root_acc.name = typ.values[first].name
         return spec
     if kind not in FIELD_KINDS:
         raise _Errno("spec", f"unknown relocation kind {kind}")
     if first < 0:
-        raise _Errno("spec", f"negative index in {access_str!r}")
+        raise _Errno("spec", f"negative index in {shown}")
     spec.bit_offset = first * resolve_size(btf, type_id) * 8
     for idx in raw[1:]:
         if idx < 0:
-            raise _Errno("spec", f"negative index in {access_str!r}")
+            raise _Errno("spec", f"negative index in {shown}")
         type_id, typ = skip_mods_and_typedefs(btf, type_id)
         if isinstance(typ, (t.Struct, t.Union)):
             if idx >= len(typ.members):
-                raise _Errno("spec", f"member index {idx} out of range in {access_str!r}")
+                raise _Errno("spec", f"member index {idx} out of range in {shown}")
             member = typ.members[idx]
             spec.bit_offset += member.bit_offset
             if member.name:
@@ -407,13 +413,13 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
             prev = spec.accessors[-1]
             type_id, _ = skip_mods_and_typedefs(btf, typ.type_id)
             if not _is_flex_array(btf, prev, typ) and idx >= typ.nelems:
-                raise _Errno("spec", f"array index {idx} out of range in {access_str!r}")
+                raise _Errno("spec", f"array index {idx} out of range in {shown}")
             spec.accessors.append(Accessor(type_id, idx))
             spec.bit_offset += idx * resolve_size(btf, type_id) * 8
         else:
             raise _Errno(
                 "spec",
-                f"access string {access_str!r} steps into [{type_id}] of kind {typ.kind.name}",
+                f"access string {shown} steps into [{type_id}] of kind {typ.kind.name}",
             )
     return spec
 
@@ -524,9 +530,56 @@ def types_match(
     behind_ptr: bool = False,
     level: int = COMPAT_LEVEL,
 ) -> bool:
-    """``__bpf_core_types_match`` (TYPE_MATCHES, kernel 6.1 / libbpf 1.0)."""
+    """``__bpf_core_types_match`` (TYPE_MATCHES, kernel 6.1 / libbpf 1.0).
+
+    libbpf compares each local member with every same-named target member, recursively: a
+    target whose structs hold many anonymous members, each holding many more, costs it the
+    product. The answer for one (local, target, behind pointer) triple is fixed; only whether
+    the level limit is hit depends on the level it is asked at, and the levels the first
+    answer needed tell that. So each triple is compared once per call, with libbpf's outcome.
+    """
+    return _types_match(local, local_id, target, targ_id, behind_ptr, level, {})[0]
+
+
+def _types_match(
+    local: Btf,
+    local_id: int,
+    target: Btf,
+    targ_id: int,
+    behind_ptr: bool,
+    level: int,
+    memo: dict[tuple[int, int, bool], tuple[bool, int]],
+) -> tuple[bool, int]:
+    """(match, levels needed): the answer holds at any level >= the levels needed."""
     if level <= 0:
         raise _Errno("invalid", "type match nesting too deep")
+    key = (local_id, targ_id, behind_ptr)
+    found = memo.get(key)
+    if found is not None:
+        if level < found[1]:  # the same walk runs out of levels on its way
+            raise _Errno("invalid", "type match nesting too deep")
+        return found
+    need = 1
+
+    def sub(lid: int, tid: int, behind: bool) -> bool:
+        nonlocal need
+        matched, below = _types_match(local, lid, target, tid, behind, level - 1, memo)
+        need = max(need, below + 1)
+        return matched
+
+    result = _types_match_body(local, local_id, target, targ_id, behind_ptr, sub)
+    memo[key] = (result, need)
+    return result, need
+
+
+def _types_match_body(
+    local: Btf,
+    local_id: int,
+    target: Btf,
+    targ_id: int,
+    behind_ptr: bool,
+    sub: Callable[[int, int, bool], bool],
+) -> bool:
     depth = COMPAT_DEPTH
     while True:
         depth -= 1
@@ -569,9 +622,7 @@ def types_match(
                 for lm in lt.members:
                     if not any(
                         _names_match(lm.name, tm.name)
-                        and types_match(
-                            local, lm.type_id, target, tm.type_id, behind_ptr, level - 1
-                        )
+                        and sub(lm.type_id, tm.type_id, behind_ptr)
                         for tm in tt.members
                     ):
                         return False
@@ -595,53 +646,124 @@ def types_match(
                 if not isinstance(tt, t.FuncProto) or len(lt.params) != len(tt.params):
                     return False
                 for lp, tp in zip(lt.params, tt.params, strict=True):
-                    if not types_match(
-                        local, lp.type_id, target, tp.type_id, behind_ptr, level - 1
-                    ):
+                    if not sub(lp.type_id, tp.type_id, behind_ptr):
                         return False
                 local_id, targ_id = lt.return_type_id, tt.return_type_id
             case _:
                 return False
 
 
+@dataclass(frozen=True, slots=True)
+class _MemberSearch:
+    """What ``bpf_core_match_member`` does to the spec below one target type, relative to where
+    it started: the raw indices it leaves pushed (the path on a match; on a miss, the ones
+    libbpf leaks, see below), the bit offset it adds, the accessor it pushes on a match, and the
+    deepest point (relative raw length) at which it checked ``BPF_CORE_SPEC_MAX_LEN``
+    (-1: never, the type has no members)."""
+
+    found: bool
+    raw: tuple[int, ...] = ()
+    bits: int = 0
+    accessor: Accessor | None = None
+    next_id: int = 0
+    reach: int = -1
+
+
+_NOT_COMPOSITE = _MemberSearch(False)
+
+
+class _MemberSearcher:
+    """``bpf_core_match_member`` for one local member, memoised per target type.
+
+    libbpf searches anonymous members depth-first and takes the first match: a target whose
+    structs hold the same anonymous struct twice, nested 20 deep (a DAG, no cycle), costs it
+    2**20 visits. What the search below one target type does is fixed by that type alone (the
+    local member is fixed): only whether it hits the spec length limit depends on how deep the
+    spec already is, and the recorded ``reach`` answers that for any depth. So each target type
+    is searched once per local member and replayed after, with exactly libbpf's outcome.
+    """
+
+    __slots__ = ("local", "local_name", "local_type_id", "memo", "target")
+
+    def __init__(self, local: Btf, local_acc: Accessor, target: Btf):
+        member = local.member(local_acc.type_id, local_acc.idx)
+        self.local = local
+        self.local_name = member.name
+        self.local_type_id = member.type_id
+        self.target = target
+        self.memo: dict[int, _MemberSearch] = {}
+
+    def search(self, targ_id: int, budget: int) -> _MemberSearch:
+        """The search below ``targ_id`` with ``budget`` raw entries left before the limit."""
+        target = self.target
+        targ_id = _skip_to_id(target, targ_id)
+        if target.kind(targ_id) not in (Kind.STRUCT, Kind.UNION):
+            return _NOT_COMPOSITE
+        found = self.memo.get(targ_id)
+        if found is None:
+            found = self.memo[targ_id] = self._search(targ_id, budget)
+        elif found.reach >= budget:
+            # The same walk from deeper down reaches the limit (and met no other error).
+            raise _Errno("invalid", "struct/union/array nesting too deep")
+        return found
+
+    def _search(self, targ_id: int, budget: int) -> _MemberSearch:
+        target = self.target
+        # libbpf walks every member in order, tentatively pushing each and popping it again;
+        # only anonymous members (searched depth-first) and the first member with the wanted
+        # name can change the outcome, so visit just those, in the same order. Large target
+        # structs (and kernels with hundreds of duplicate task_structs) are never decoded whole.
+        anonymous, first_by_name, count = _member_layout(target, targ_id)
+        if not count:
+            return _MemberSearch(False)
+        # libbpf checks the limit before each member; every depth it checks after the first was
+        # reached by a push that followed a check one level up, so this one check is the first
+        # that could fail.
+        if budget <= 0:
+            raise _Errno("invalid", "struct/union/array nesting too deep")
+        reach = 0
+        raw: list[int] = []  # what stays pushed at this level so far
+        bits = 0
+        named_at = first_by_name.get(self.local_name, count)
+        for i in anonymous:
+            if i > named_at:
+                break
+            member = target.member(targ_id, i)
+            depth = len(raw) + 1
+            below = self.search(member.type_id, budget - depth)
+            if below.reach >= 0:
+                reach = max(reach, depth + below.reach)
+            if below.found:
+                path = (*raw, i, *below.raw)
+                total = bits + member.bit_offset + below.bits
+                return _MemberSearch(True, path, total, below.accessor, below.next_id, reach)
+            # libbpf pops one raw entry (the last pushed, which is not ``i`` when the search
+            # below leaked one) and subtracts this member's offset.
+            raw = [*raw, i, *below.raw][:-1]
+            bits += below.bits
+        if named_at == count:
+            return _MemberSearch(False, tuple(raw), bits, None, 0, reach)
+        member = target.member(targ_id, named_at)
+        raw.append(named_at)
+        bits += member.bit_offset
+        if _fields_compat(self.local, self.local_type_id, target, member.type_id):
+            accessor = Accessor(targ_id, named_at, member.name)
+            return _MemberSearch(True, tuple(raw), bits, accessor, member.type_id, reach)
+        # Like libbpf, the pushed index and offset stay: the caller pops one level.
+        return _MemberSearch(False, tuple(raw), bits, None, 0, reach)
+
+
 def _match_member(
     local: Btf, local_acc: Accessor, target: Btf, targ_id: int, spec: CoreSpec
 ) -> tuple[bool, int]:
     """``bpf_core_match_member``: depth-first into anonymous members; (found, next id)."""
-    targ_id = _skip_to_id(target, targ_id)
-    if target.kind(targ_id) not in (Kind.STRUCT, Kind.UNION):
-        return False, 0
-    local_member = local.member(local_acc.type_id, local_acc.idx)
-    # libbpf walks every member in order, tentatively pushing each and popping it again; only
-    # anonymous members (searched depth-first) and the first member with the wanted name can
-    # change the outcome, so visit just those, in the same order. Large target structs (and
-    # kernels with hundreds of duplicate task_structs) are never decoded whole.
-    anonymous, first_by_name, count = _member_layout(target, targ_id)
-    if count and len(spec.raw_spec) == SPEC_MAX_LEN:
-        raise _Errno("invalid", "struct/union/array nesting too deep")
-    named_at = first_by_name.get(local_member.name, count)
-    for i in anonymous:
-        if i > named_at:
-            break
-        member = target.member(targ_id, i)
-        spec.bit_offset += member.bit_offset
-        spec.raw_spec.append(i)
-        found, next_id = _match_member(local, local_acc, target, member.type_id, spec)
-        if found:
-            return True, next_id
-        spec.bit_offset -= member.bit_offset
-        spec.raw_spec.pop()
-    if named_at == count:
-        return False, 0
-    member = target.member(targ_id, named_at)
-    spec.bit_offset += member.bit_offset
-    spec.raw_spec.append(named_at)
-    spec.accessors.append(Accessor(targ_id, named_at, member.name))
-    if _fields_compat(local, local_member.type_id, target, member.type_id):
-        return True, member.type_id
-    # Like libbpf, the pushed index and offset stay: the caller pops one level.
-    spec.accessors.pop()
-    return False, 0
+    searcher = _MemberSearcher(local, local_acc, target)
+    found = searcher.search(targ_id, SPEC_MAX_LEN - len(spec.raw_spec))
+    spec.raw_spec.extend(found.raw)
+    spec.bit_offset += found.bits
+    if found.accessor is not None:
+        spec.accessors.append(found.accessor)
+    return found.found, found.next_id
 
 
 _MOD_KINDS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF})

@@ -309,17 +309,85 @@ def parse_btf_ext(data: bytes, btf: Btf, *, source: str | None = None) -> BtfExt
 # -- access strings -----------------------------------------------------------------------------
 
 
+#: What C's isspace() skips in the "C" locale, as sscanf("%d") does before a number.
+_C_SPACE = frozenset(" \t\n\v\f\r")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+#: More significant digits than this always overflow a 64-bit long (19 digits may not).
+_LONG_DIGITS = 19
+
+
+class AccessStringError(Exception):
+    """Internal: an access string libbpf's parser refuses (``kind``: "syntax" or "length")."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def scan_access_str(text: str) -> list[int]:
+    """The indices of an access string as ``bpf_core_parse_spec`` reads them.
+
+    libbpf skips one ``:`` and reads each index with ``sscanf("%d%n")`` until the string ends,
+    refusing more than ``BPF_CORE_SPEC_MAX_LEN`` indices (-E2BIG) or text that is not a number
+    (-EINVAL). glibc's ``%d`` skips white space, takes a sign and the digits, saturates to the
+    range of a 64-bit long (strtol) and keeps the low 32 bits: ``4294967297`` reads as 1,
+    ``99999999999999999999`` as -1. That is mirrored exactly; a number of any length costs one
+    pass over its digits and never reaches Python's int() with more than 19 of them.
+    Raises :class:`AccessStringError`.
+    """
+    if not text or text[0] == ":":
+        raise AccessStringError("syntax")
+    raw: list[int] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        if text[pos] == ":":
+            pos += 1
+        while pos < end and text[pos] in _C_SPACE:
+            pos += 1
+        negative = pos < end and text[pos] == "-"
+        if pos < end and text[pos] in "+-":
+            pos += 1
+        first = pos
+        while pos < end and "0" <= text[pos] <= "9":
+            pos += 1
+        if pos == first:
+            raise AccessStringError("syntax")  # sscanf matched nothing (or hit the end)
+        if len(raw) == MAX_ACCESS_LEN:
+            raise AccessStringError("length")
+        digits = text[first:pos].lstrip("0")
+        if len(digits) > _LONG_DIGITS:
+            value = _LONG_MIN if negative else _LONG_MAX
+        else:
+            value = int(digits or "0")
+            value = max(_LONG_MIN, -value) if negative else min(_LONG_MAX, value)
+        value &= 0xFFFFFFFF  # the long stored into an int: its low 32 bits, signed
+        raw.append(value - ((value & 0x80000000) << 1))
+    return raw
+
+
 def parse_access_str(relo: CoreRelo) -> list[int]:
-    """The numbers of ``relo.access_str`` (libbpf ``bpf_core_parse_spec`` syntax rules)."""
+    """The indices of ``relo.access_str``, as libbpf reads them (:func:`scan_access_str`);
+    a negative index is refused too (libbpf would index out of bounds with it)."""
     text = relo.access_str
-    parts = text.split(":") if text else []
-    if (
-        not parts
-        or len(parts) > MAX_ACCESS_LEN
-        or not all(p.isdigit() and p.isascii() for p in parts)
-    ):
-        raise _relo_error(relo, f"malformed access string {text!r}")
-    return [int(p) for p in parts]
+    try:
+        numbers = scan_access_str(text)
+    except AccessStringError as err:
+        what = "too many indices in" if err.kind == "length" else "malformed"
+        raise _relo_error(relo, f"{what} access string {shown_access(text)}") from None
+    if any(n < 0 for n in numbers):
+        raise _relo_error(relo, f"negative index in access string {shown_access(text)}")
+    return numbers
+
+
+#: How much of a hostile access string an error message quotes.
+SHOWN_ACCESS_CHARS = 80
+
+
+def shown_access(text: str) -> str:
+    """``text`` quoted for a message, cut short when long (a hostile one may be megabytes)."""
+    if len(text) <= SHOWN_ACCESS_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_ACCESS_CHARS]!r}... ({len(text)} characters)"
 
 
 def _relo_error(relo: CoreRelo, message: str) -> CoreReloError:
@@ -381,18 +449,18 @@ def describe_access(btf: Btf, relo: CoreRelo) -> str:
     for enum kinds. Raises :class:`CoreReloError` when the record does not fit the BTF.
     """
     root = _root_text(btf, relo)
-    numbers = parse_access_str(relo)
     if relo.kind.is_type_based:
-        if numbers != [0]:
+        if relo.access_str != "0":  # libbpf compares the text itself
             raise _relo_error(
-                relo, f"type-based access string must be '0', not {relo.access_str!r}"
+                relo, f"type-based access string must be '0', not {shown_access(relo.access_str)}"
             )
         return root
+    numbers = parse_access_str(relo)
     _, base = _skip_mods_and_typedefs(btf, relo.type_id, relo)
     if relo.kind.is_enumval_based:
         if not isinstance(base, (t.Enum, t.Enum64)) or len(numbers) != 1:
             raise _relo_error(
-                relo, f"enum access {relo.access_str!r} on a non-enum or not one index"
+                relo, f"enum access {shown_access(relo.access_str)} on a non-enum or not one index"
             )
         if numbers[0] >= len(base.values):
             raise _relo_error(relo, f"enumerator {numbers[0]} of {len(base.values)}")

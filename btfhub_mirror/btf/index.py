@@ -34,7 +34,7 @@ from itertools import accumulate, compress
 from pathlib import Path
 from typing import cast
 
-from ..errors import FileWriteError
+from ..errors import BtfmirrorError, FileWriteError
 from ..fsutil import write_atomic
 from .core import essential_name, essential_name_index, ids_by_essential_name, pointer_size
 from .load import read_btf_source
@@ -109,10 +109,23 @@ def attach_essential_lookup(btf: Btf) -> Callable[[str], list[int]]:
 
 
 def _table_of(btf: Btf) -> tuple[array[int], array[int]]:
-    """The essential-name table of ``btf``, built once per parsed BTF."""
+    """The essential-name table of ``btf``, built once per parsed BTF.
+
+    A BTF that cannot be indexed (a name offset outside the string section, which libbpf's
+    ``btf__parse`` refuses outright) fails the same way every time: the first error is kept and
+    raised again, so each relocation does not rebuild the table only to fail once more.
+    """
+    failed = btf.derived.get("essential_table_error")
+    if isinstance(failed, BtfmirrorError):
+        raise failed
     table = btf.derived.get("essential_table")
     if table is None:
-        table = btf.derived["essential_table"] = _essential_table(btf)
+        try:
+            table = _essential_table(btf)
+        except BtfmirrorError as err:
+            btf.derived["essential_table_error"] = err
+            raise
+        btf.derived["essential_table"] = table
     return cast("tuple[array[int], array[int]]", table)
 
 

@@ -104,6 +104,7 @@ class Btf:
             self._name_offs = type_index.name_offs
         self._cache: list[t.Type | None] = [None] * len(self._offsets)
         self._by_name: dict[str, list[int]] | None = None
+        self._by_name_error: BtfFormatError | None = None
         self._members: dict[tuple[int, int], t.Member] = {}
         #: Indexes derived from this blob by other modules (CO-RE name index, pointer size);
         #: kept here so they live exactly as long as the parsed BTF.
@@ -299,6 +300,8 @@ class Btf:
 
     def ids_by_name(self, name: str) -> list[int]:
         """Ids of every type named ``name`` (this blob's and its base's), ascending."""
+        if self._by_name_error is not None:
+            raise self._by_name_error  # the same failure as the first time, without the walk
         if self._by_name is None:
             index: dict[str, list[int]] = {}
             # Decoding the whole string section in one split is far cheaper than one lookup per
@@ -309,7 +312,11 @@ class Btf:
                 if off:
                     name_ = strings.get(off)
                     if name_ is None:
-                        name_ = self._string(off, self._offsets[idx])
+                        try:
+                            name_ = self._string(off, self._offsets[idx])
+                        except BtfFormatError as err:
+                            self._by_name_error = err
+                            raise
                     index.setdefault(name_, []).append(start + idx)
             self._by_name = index
         own = self._by_name.get(name, [])

@@ -12,6 +12,22 @@ from pathlib import Path
 
 from ..errors import CacheLockedError
 
+#: Descriptors of the locks this process holds. A forked child (a pack worker) shares their
+#: open file description, and with it the flock: were it to outlive us, the lock would stay
+#: taken. Children close their copies at once; closing a copy never unlocks it for us (flock
+#: is released when the last descriptor goes, or by LOCK_UN, which a child must not call).
+_HELD: set[int] = set()
+
+
+def _close_inherited() -> None:
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited)
+
 
 @contextlib.contextmanager
 def cache_lock(
@@ -28,7 +44,9 @@ def cache_lock(
     drops the lock when the holder dies, even by ``kill -9``, so a crash never leaves it stale.
     """
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # O_CLOEXEC: nothing exec'd from here (git) inherits it either.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _HELD.add(fd)
     try:
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
@@ -43,4 +61,5 @@ def cache_lock(
             fcntl.flock(fd, mode)
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)

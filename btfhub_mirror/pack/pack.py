@@ -42,7 +42,7 @@ from .. import __version__
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import FileWriteError, PackError, UsageError
-from ..fsutil import read_capped
+from ..fsutil import check_output_path, read_capped
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.held import held_local
@@ -208,7 +208,7 @@ def _run_tasks(
         return
     pool = cf.ProcessPoolExecutor(
         max_workers=jobs, mp_context=_pool_context(), initializer=worker.init_worker,
-        initargs=(payload, True),
+        initargs=(payload, True, os.getpid()),
     )
     try:
         futures = [pool.submit(worker.minimize_kernel, task) for task in tasks]
@@ -380,7 +380,6 @@ def _write_output(
     progress.phase(f"writing {output.name}", len(members))
     tmp: str | None = None
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
         with os.fdopen(fd, "wb") as out:
             write_archive(out, _announce(members, progress), compression, mtime=mtime)
@@ -418,7 +417,7 @@ def pack(
     are reported in ``warnings`` (the latter are left out); ``strict`` raises PackError instead.
     """
     started = time.monotonic()
-    out = Path(output)
+    out = check_output_path(output)  # before any work: no fetch or minimize for nothing
     compression = compression_for(out)
     fixed_mtime = source_date_epoch() if mtime is None else mtime
     if jobs is not None and jobs < 1:

@@ -44,8 +44,33 @@ class Outcome:
 _OBJECTS: list[BpfObject] = []
 
 
-def init_worker(objects: list[tuple[str, bytes]], ignore_sigint: bool) -> None:
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when the parent dies (Linux; elsewhere nothing).
+
+    A pool worker blocks reading the pool's pipe; after a ``kill -9`` of the parent it would
+    wait there forever. The parent may have died before the prctl took effect: then the
+    parent pid has already changed (re-parented to init or a subreaper), and we leave at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def init_worker(
+    objects: list[tuple[str, bytes]], ignore_sigint: bool, parent_pid: int | None = None
+) -> None:
     """Parse the objects once per process, named by file name so outputs never vary."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     if ignore_sigint:  # a pool worker
         # Ctrl-C reaches the whole process group: the parent alone decides what happens.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

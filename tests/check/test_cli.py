@@ -66,6 +66,7 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
 
 
 def test_btf_files_summary_detail_and_html(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()  # an output directory must exist (issue #12)
     page = tmp_path / "out" / "report.html"
     code, out, err = invoke("check", NEWFIELD, RINGBUF, "--btf", str(DEBIAN11),
                             "--detail", "5.10.0-30", "--html", str(page))

@@ -20,6 +20,7 @@ CENTOS = SAMPLE / "centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64.btf.tar.xz"
 
 
 def test_minimize_writes_the_library_result(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()  # an output directory must exist (issue #12)
     out = tmp_path / "sub" / "min.btf"
     obj = BUILD / "core_fields.bpf.el.o"
     result = runner.invoke(app, ["minimize", str(DEBIAN11), str(obj), "-o", str(out), "--json"])
