@@ -116,8 +116,11 @@ class UnpackedPackage:
     archive: ExtractedArchive | None
 
 
-class NeedsFullExtraction(Exception):
-    """Writing only the wanted entries could give another result: extract everything."""
+class NeedsFullExtraction(ArchiveError):
+    """Writing only the wanted entries could give another result: extract everything.
+
+    An ArchiveError so a caller of ``unpack_tar(wanted=...)`` never sees an untyped exception.
+    """
 
 
 class _CappedReader(io.RawIOBase):

@@ -58,3 +58,17 @@ def test_xz_dictionary_bomb_is_refused(tmp_path: Path, mode: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "TYPED" in done.stdout and "dictionary too big" in done.stdout
+
+
+def test_needs_full_extraction_is_typed(tmp_path: Path) -> None:
+    from btfhub_mirror.errors import BtfmirrorError
+    from btfhub_mirror.runtime.extract import unpack_tar
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("btfhub-archive/a.btf")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "b.btf"
+        tar.addfile(link)
+    with pytest.raises(BtfmirrorError):
+        unpack_tar(buf.getvalue(), tmp_dir=tmp_path, wanted=lambda name: True)
