@@ -236,6 +236,10 @@ class _Extractor:
     def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         if len(member.name) > self.limits.max_name_length:
             raise self.fail(member.name[:80] + "...", "name too long")
+        if member.issparse():
+            # A sparse member's declared size says nothing of its real size on disk or the work
+            # to fill its holes; no btfmirror package needs one.
+            raise self.fail(member.name, "sparse members are refused")
         name = normalize_name(member.name, what=f"{self.source}: entry")
         if not name:
             if member.isdir():

@@ -72,3 +72,24 @@ def test_needs_full_extraction_is_typed(tmp_path: Path) -> None:
         tar.addfile(link)
     with pytest.raises(BtfmirrorError):
         unpack_tar(buf.getvalue(), tmp_dir=tmp_path, wanted=lambda name: True)
+
+
+def test_sparse_member_is_refused(tmp_path: Path) -> None:
+    from btfhub_mirror.errors import ArchiveError
+    from btfhub_mirror.runtime.extract import unpack_tar
+
+    # A GNU sparse (type 'S') header: made by tarfile, then retyped and re-checksummed.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("btfhub-archive/big.btf")
+        info.size = 0
+        tar.addfile(info)
+    raw = bytearray(buf.getvalue())
+    raw[156:157] = b"S"
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\0 " % sum(raw[:512])
+    target = tmp_path / "t"
+    target.mkdir()
+    with pytest.raises(ArchiveError, match="sparse"):
+        unpack_tar(bytes(raw), tmp_dir=target)
+    assert list(target.iterdir()) == []
