@@ -16,6 +16,18 @@ from .errors import ArchiveError
 #: Largest raw BTF accepted from any source (the biggest real kernel BTF is ~27 MB).
 MAX_BTF_SIZE = 512 * 1024 * 1024
 XZ_MAGIC = b"\xfd7zXZ\x00"
+#: Memory the xz decoder may use. xz -9 (64 MiB dictionary) needs ~65 MiB to decompress; a
+#: block header asking for a bigger dictionary is refused instead of allocated.
+XZ_MEMLIMIT = 256 * 1024 * 1024
+
+
+def xz_error(err: lzma.LZMAError, source: str) -> ArchiveError:
+    """A typed error for ``err``; a memory-limit refusal says the dictionary is too big."""
+    if "memory" in str(err).lower():
+        return ArchiveError(
+            f"{source}: xz dictionary too big (needs more than the {XZ_MEMLIMIT} byte cap)"
+        )
+    return ArchiveError(f"{source}: corrupt xz data: {err}")
 
 
 def is_xz(data: bytes) -> bool:
@@ -24,11 +36,11 @@ def is_xz(data: bytes) -> bool:
 
 def decompress_xz(data: bytes, *, source: str, limit: int = MAX_BTF_SIZE) -> bytes:
     """xz-decompress ``data``, refusing output larger than ``limit``."""
-    decomp = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    decomp = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
     try:
         out = decomp.decompress(data, max_length=limit + 1)
     except lzma.LZMAError as err:
-        raise ArchiveError(f"{source}: corrupt xz data: {err}") from err
+        raise xz_error(err, source) from err
     if len(out) > limit:
         raise ArchiveError(f"{source}: decompresses to more than {limit} bytes")
     if not decomp.eof:

@@ -45,7 +45,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from ..archive import MAX_BTF_SIZE
+from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, xz_error
 from ..errors import ArchiveError
 
 PACKAGE_JSON = "package.json"
@@ -116,8 +116,11 @@ class UnpackedPackage:
     archive: ExtractedArchive | None
 
 
-class NeedsFullExtraction(Exception):
-    """Writing only the wanted entries could give another result: extract everything."""
+class NeedsFullExtraction(ArchiveError):
+    """Writing only the wanted entries could give another result: extract everything.
+
+    An ArchiveError so a caller of ``unpack_tar(wanted=...)`` never sees an untyped exception.
+    """
 
 
 class _CappedReader(io.RawIOBase):
@@ -144,6 +147,32 @@ class _CappedReader(io.RawIOBase):
         return len(data)
 
 
+class _CappedXzReader(io.RawIOBase):
+    """xz decoding with the decoder's memory capped (``lzma.LZMAFile`` has no memlimit)."""
+
+    def __init__(self, inner: BinaryIO):
+        self._inner = inner
+        self._decomp = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._decomp.eof:
+                return 0
+            data = b"" if self._decomp.needs_input else None
+            if data is not None:
+                data = self._inner.read(_CHUNK)
+                if not data:
+                    raise EOFError("truncated xz data")
+            out = self._decomp.decompress(data or b"", max_length=len(view))
+            if out:
+                view[: len(out)] = out
+                return len(out)
+
+
 def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
     """A stream of ``data`` (bytes or a seekable binary file) decompressed per its magic bytes.
 
@@ -156,7 +185,7 @@ def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
     if magic.startswith(_GZIP_MAGIC):
         return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
     if magic.startswith(_XZ_MAGIC):
-        return cast(BinaryIO, lzma.LZMAFile(raw, mode="rb"))
+        return cast(BinaryIO, io.BufferedReader(_CappedXzReader(raw)))
     if magic.startswith(_ZSTD_MAGIC):
         stream: BinaryIO = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         return stream
@@ -207,6 +236,10 @@ class _Extractor:
     def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         if len(member.name) > self.limits.max_name_length:
             raise self.fail(member.name[:80] + "...", "name too long")
+        if member.issparse():
+            # A sparse member's declared size says nothing of its real size on disk or the work
+            # to fill its holes; no btfmirror package needs one.
+            raise self.fail(member.name, "sparse members are refused")
         name = normalize_name(member.name, what=f"{self.source}: entry")
         if not name:
             if member.isdir():
@@ -432,7 +465,9 @@ def extract_package(
         extractor.finish()
     except ArchiveError:
         raise
-    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error) as err:
+    except lzma.LZMAError as err:
+        raise xz_error(err, source) from err
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise ArchiveError(f"{source}: not a readable tar archive: {err}") from err
     except zstandard.ZstdError as err:
         raise ArchiveError(f"{source}: corrupt zstd data: {err}") from err
