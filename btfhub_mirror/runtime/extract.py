@@ -61,9 +61,14 @@ _CHUNK = 1024 * 1024
 class ExtractLimits:
     """Caps on what one archive may make us write."""
 
-    max_entries: int = 200_000
+    # btfhub-archive holds about 7,000 kernels; with the aarch64/codename aliases a package of
+    # every one of them stays under 30,000 entries.
+    max_entries: int = 100_000
+    # One member is one kernel's BTF: the same cap as every other BTF we read.
     max_file_size: int = MAX_BTF_SIZE
-    max_total_size: int = 8 * 1024 * 1024 * 1024
+    # A minimized package is megabytes; 1 GiB still holds ~40 full un-deduplicated CentOS 8
+    # BTFs, or a few hundred ordinary full kernel BTFs. Callers may raise it.
+    max_total_size: int = 1024 * 1024 * 1024
     max_package_json_size: int = 64 * 1024 * 1024
     max_name_length: int = 1024
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from ..errors import ArchiveError, NoBtfFoundError, NotFoundError, UsageError
+from ..errors import ArchiveError, FileWriteError, NoBtfFoundError, NotFoundError, UsageError
 from ..kernels import KernelRelease, parse_release
 from ..progress import NULL_PROGRESS, Progress
 from .extract import (
@@ -200,17 +200,50 @@ def _archive_dir_of(directory: Path) -> Path:
     return inner if inner.is_dir() else directory
 
 
-def _install(data_path: Path, dest: Path) -> None:
-    """Copy ``data_path`` to ``dest`` atomically (temp file in the same directory, rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+def _check_extract_dir(extract_to: Path) -> None:
+    """Refuse an ``--extract-to`` that cannot take files before anything is unpacked."""
+    if extract_to.exists() and not extract_to.is_dir():
+        raise FileWriteError(f"{extract_to}: cannot extract there: not a directory")
+    existing = next((p for p in (extract_to, *extract_to.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise FileWriteError(f"{extract_to}: cannot extract there: {existing} is not a directory")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise FileWriteError(f"{extract_to}: cannot extract there: permission denied in {existing}")
+
+
+def _install_selection(
+    extract_to: Path, btf: Path, release: str, package_json: Path | None
+) -> tuple[Path, Path | None]:
+    """Copy the chosen BTF (as ``<release>.btf``) and ``package_json`` into ``extract_to``.
+
+    Both are copied to temporary files first and renamed only when both copies succeeded, so a
+    failure (a destination that is a directory, a full disk) installs neither. Returns the two
+    destinations.
+    """
+    pairs = [(btf, extract_to / f"{release}.btf")]
+    if package_json is not None:
+        pairs.append((package_json, extract_to / PACKAGE_JSON))
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as out, data_path.open("rb") as src:
-            shutil.copyfileobj(src, out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        extract_to.mkdir(parents=True, exist_ok=True)
+        for _, dest in pairs:
+            if dest.is_dir():
+                raise FileWriteError(f"{dest}: cannot write: is a directory")
+        for src, dest in pairs:
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=extract_to)
+            staged.append((tmp, dest))
+            with os.fdopen(fd, "wb") as out, src.open("rb") as data:
+                shutil.copyfileobj(data, out)
+            os.chmod(tmp, 0o644)
+        for tmp, dest in staged:
+            os.replace(tmp, dest)
+    except OSError as err:
+        name = getattr(err, "filename", None) or extract_to
+        raise FileWriteError(f"{name}: cannot write: {err.strerror or err}") from err
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+    return pairs[0][1], pairs[1][1] if package_json is not None else None
 
 
 def _resolve_identity(
@@ -253,6 +286,8 @@ def select_btf(
     the chosen BTF (as ``<release>.btf``) and ``package.json`` are written there.
     """
     ident, explicit = _resolve_identity(identity, os_release, machine, release)
+    if extract_to is not None:
+        _check_extract_dir(extract_to)
     if ident is None:
         if kernel_has_btf(vmlinux):
             return SelectResult(None, False, custom_btf_needed=False, vmlinux=vmlinux)
@@ -261,13 +296,11 @@ def select_btf(
         match = find_btf(_archive_dir_of(archive), ident, nearest=nearest, progress=progress)
         path, pkg = match.path, None
         if extract_to is not None:
-            extract_to.mkdir(parents=True, exist_ok=True)
-            path = extract_to / f"{match.release}.btf"
-            _install(match.path, path)
-            package_json = archive / PACKAGE_JSON
-            if package_json.is_file() and _inside(package_json, archive):
-                pkg = extract_to / PACKAGE_JSON
-                _install(package_json, pkg)
+            candidate = archive / PACKAGE_JSON
+            shipped = candidate.is_file() and _inside(candidate, archive)
+            path, pkg = _install_selection(
+                extract_to, match.path, match.release, candidate if shipped else None
+            )
         return SelectResult(
             ident, explicit, True, vmlinux, path, match.member, match.release, match.exact, pkg
         )
@@ -352,12 +385,8 @@ def _select_unpacked(
         )
         path = pkg = None
         if extract_to is not None:
-            extract_to.mkdir(parents=True, exist_ok=True)
-            path = extract_to / f"{match.release}.btf"
-            _install(match.path, path)
-            if unpacked.package_json is not None:
-                pkg = extract_to / PACKAGE_JSON
-                _install(extracted.root / PACKAGE_JSON, pkg)
+            package_json = None if unpacked.package_json is None else extracted.root / PACKAGE_JSON
+            path, pkg = _install_selection(extract_to, match.path, match.release, package_json)
     member = f"./{ARCHIVE_DIR}/{match.member}"
     return SelectResult(
         ident, explicit, True, vmlinux, path, member, match.release, match.exact, pkg

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import lzma
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,9 +46,9 @@ def _dict_bomb(tmp_path: Path) -> Path:
     return tmp_path / "x.tar.xz"
 
 
-@pytest.mark.skipif(shutil.which("xz") is None, reason="needs xz")
 @pytest.mark.parametrize("mode", ["unpack", "load"])
 def test_xz_dictionary_bomb_is_refused(tmp_path: Path, mode: str) -> None:
+    need_tool("xz")
     bomb = _dict_bomb(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
@@ -93,3 +95,38 @@ def test_sparse_member_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="sparse"):
         unpack_tar(bytes(raw), tmp_dir=target)
     assert list(target.iterdir()) == []
+
+
+SIZE_BOMB_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+sys.argv = ["btfmirror", "btf", "dump", sys.argv[1]]
+from cli.app import main
+try:
+    main()
+finally:
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+    sys.stderr.write("HWM " + hwm.split()[1] + "\\n")
+"""
+
+
+def test_kernel_archive_over_the_btf_cap_is_one_line_in_bounded_memory(tmp_path: Path) -> None:
+    # 100 MiB of zeros as the one .btf member: a few KB of .btf.tar.xz, over MAX_BTF_SIZE.
+    bomb = tmp_path / "5.4.0-1-generic.btf.tar.xz"
+    size = 100 * 1024 * 1024
+    with lzma.open(bomb, "wb", preset=0) as xz, tarfile.open(fileobj=xz, mode="w|") as tar:
+        info = tarfile.TarInfo("5.4.0-1-generic.btf")
+        info.size = size
+        tar.addfile(info, io.BytesIO(bytes(size)))
+    assert bomb.stat().st_size < 1024 * 1024
+    done = subprocess.run(
+        [sys.executable, "-c", SIZE_BOMB_CHILD, str(bomb)],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode not in (0, 120) and lines[-1].startswith("HWM "), done.stderr
+    assert len(lines) == 2 and "decompresses to more than" in lines[0], done.stderr
+    # The cap (64 MiB of tar) plus the decoder and the interpreter; 512 MiB before the cap
+    # was tightened, and 1.6 GB before the decoder had a memory limit.
+    assert int(lines[-1].split()[1]) < 300 * 1024, lines[-1]

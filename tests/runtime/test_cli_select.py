@@ -144,3 +144,38 @@ def test_as_a_process_for_shell_scripts(pkg: Path, osr: Path, tmp_path: Path) ->
         [*base, "--release", "6.1.0-1-amd64"], cwd=REPO, capture_output=True, text=True
     )
     assert missing.returncode == 5 and missing.stdout == ""
+
+
+IDENT_50 = ("--machine", "x86_64", "--release", "6.1.0-50-amd64")
+
+
+def test_extract_to_a_file_is_one_line_and_writes_nothing(
+    pkg: Path, osr: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "a-file"
+    target.write_bytes(b"keep")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = select(pkg, "--os-release", osr, *IDENT_50, "--extract-to", target)
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "not a directory" in err
+    assert target.read_bytes() == b"keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_extract_to_below_a_file_is_one_line(pkg: Path, osr: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_bytes(b"")
+    code, _, err = select(pkg, "--os-release", osr, *IDENT_50, "-x", tmp_path / "a-file" / "d")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "not a directory" in err
+
+
+def test_a_package_json_that_is_a_directory_installs_neither(
+    pkg: Path, osr: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    (dest / "package.json").mkdir(parents=True)
+    code, out, err = select(pkg, "--os-release", osr, *IDENT_50, "--extract-to", dest)
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "is a directory" in err
+    # The BTF must not be installed alone: a half-written result is worse than none.
+    assert sorted(p.name for p in dest.iterdir()) == ["package.json"]
+    assert (dest / "package.json").is_dir()
