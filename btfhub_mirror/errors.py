@@ -72,6 +72,23 @@ class CatalogError(BtfmirrorError):
     """The catalog database cannot be used (unreadable, newer schema, corrupt)."""
 
 
+class CatalogCorruptError(CatalogError):
+    """The catalog file is damaged (bad pages, truncated, not SQLite); ``sync`` rebuilds it."""
+
+    def __init__(self, path: str, detail: str):
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"catalog {path} is corrupt ({detail}): run `btfmirror sync` to rebuild it "
+            "from the mirror"
+        )
+
+
+class CacheError(BtfmirrorError):
+    """The cache directory cannot be used as it is: a file where a directory belongs (or the
+    reverse), or read-only for a command that writes it. Names the path and the fault."""
+
+
 class IdentityError(BtfmirrorError):
     """The running system's identity (os-release, uname) cannot be read or is unusable."""
 

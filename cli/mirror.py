@@ -66,6 +66,8 @@ def sync_command(
         print_json(result.to_json())
         return
     table = Table(show_header=False, box=None)
+    if result.catalog_rebuilt:
+        table.add_row("catalog was corrupt, rebuilt", f"old file kept as {result.catalog_rebuilt}")
     table.add_row("kernels selected", str(result.selected))
     table.add_row("fetched", str(result.fetched))
     table.add_row("already present", str(result.already_present))

@@ -349,3 +349,19 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def add_removed(conn: sqlite3.Connection, entries: Sequence[OfferedEntry], now: str) -> None:
+    """Add entries no remote offers any more but whose file is local (a rebuilt catalog
+    learns of them from the work tree): marked removed and present, as a sync leaves them."""
+    with transaction(conn):
+        conn.executemany(
+            f"INSERT OR IGNORE INTO entries ({_ENTRY_COLUMNS.rsplit(', removed', 1)[0]}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_insert_row(e, "", now) for e in entries],
+        )
+        conn.executemany(
+            "UPDATE entries SET removed = 1, removed_at = ?, local_state = 'present' "
+            "WHERE path = ?",
+            [(now, e.path) for e in entries],
+        )

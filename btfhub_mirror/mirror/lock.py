@@ -5,12 +5,31 @@ readers still run side by side."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import CacheLockedError
+from ..errors import CacheError, CacheLockedError
+
+
+def _open_lock(path: Path, shared: bool) -> int | None:
+    """The lock file's descriptor. flock needs no write access, so a reader opens an existing
+    lock read-only and works on a read-only cache. A reader that can create no lock there gets
+    None: nobody can sync through that read-only view. O_NOFOLLOW: never a lock elsewhere."""
+    try:
+        if shared:
+            try:
+                return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                pass
+        # O_CLOEXEC: nothing exec'd from here (git) inherits it either.
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        if shared and err.errno in (errno.EROFS, errno.EACCES) and not os.path.lexists(path):
+            return None
+        raise CacheError(f"{path}: cannot open the cache lock: {err.strerror}") from None
 
 #: Descriptors of the locks this process holds. A forked child (a pack worker) shares their
 #: open file description, and with it the flock: were it to outlive us, the lock would stay
@@ -44,8 +63,10 @@ def cache_lock(
     drops the lock when the holder dies, even by ``kill -9``, so a crash never leaves it stale.
     """
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    # O_CLOEXEC: nothing exec'd from here (git) inherits it either.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = _open_lock(path, shared)
+    if fd is None:
+        yield  # a read-only cache without a lock file: see _open_lock
+        return
     _HELD.add(fd)
     try:
         try:

@@ -19,15 +19,19 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import sqlite3
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..catalog import connect, migrate
-from ..catalog.migrations import schema_version
+from ..catalog.db import close_writer, quick_check, typed_errors
+from ..catalog.migrations import SCHEMA_VERSION, pending, schema_version
 from ..catalog.queries import (
     CountRow,
     KernelEntry,
@@ -39,10 +43,17 @@ from ..catalog.queries import (
     remotes,
     select_entries,
 )
-from ..errors import CatalogError, FileWriteError, NotFoundError, RemoteContentError
+from ..errors import (
+    CacheError,
+    CatalogCorruptError,
+    CatalogError,
+    FileWriteError,
+    NotFoundError,
+    RemoteContentError,
+)
 from ..fsutil import write_atomic
 from ..kernels import KernelFilter
-from ..paths import cache_dir
+from ..paths import CACHE_ENV, cache_dir
 from ..progress import NULL_PROGRESS, Progress
 from .lock import cache_lock
 
@@ -112,10 +123,48 @@ class Store:
     def lock_path(self) -> Path:
         return self.root / ".lock"
 
+    def check_layout(self) -> None:
+        """CacheError when what is there is not a cache layout: the cache (or a parent) a file,
+        ``archive/`` or ``git/`` not a directory, ``.lock`` or the catalog not a plain file.
+        Reads only; a cache not created yet passes."""
+        try:
+            root = os.stat(self.root)
+        except FileNotFoundError:
+            return
+        except OSError as err:  # ENOTDIR: a parent is a file; EACCES: cannot get there
+            raise CacheError(f"{self.root}: cannot use as the cache: {err.strerror}") from None
+        if not stat.S_ISDIR(root.st_mode):
+            raise CacheError(f"{self.root}: the cache is not a directory (check ${CACHE_ENV})")
+        for directory in (self.archive_dir, self.git_dir):
+            if os.path.lexists(directory) and not directory.is_dir():
+                raise CacheError(f"{directory}: not a directory (move it out of the cache)")
+        for name, path in (("lock", self.lock_path), ("catalog", self.catalog_path)):
+            # A symlinked lock could make O_CREAT create a file outside the cache.
+            if os.path.lexists(path) and (path.is_symlink() or not path.is_file()):
+                raise CacheError(f"{path}: the cache {name} is not a plain file (remove it)")
+
+    def writable(self) -> bool:
+        """Whether this process may create files in the cache (False on a read-only mount,
+        or without permission; root passes permission checks but not a read-only mount)."""
+        return all(
+            os.access(d, os.W_OK)
+            for d in (self.root, self.archive_dir, self.git_dir)
+            if os.path.isdir(d)
+        )
+
     def ensure(self) -> None:
-        """Create the cache layout if needed."""
-        for directory in (self.root, self.archive_dir, self.git_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        """Create the cache layout if needed; CacheError, with nothing created, when the cache
+        is not laid out as one or is read-only."""
+        self.check_layout()
+        if os.path.isdir(self.root) and not self.writable():
+            raise CacheError(f"{self.root}: the cache is read-only (this command writes it)")
+        try:
+            for directory in (self.root, self.archive_dir, self.git_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CacheError(
+                f"{err.filename or self.root}: cannot create the cache: {err.strerror}"
+            ) from None
         readme = self.root / "README"
         if not readme.exists():
             write_atomic(readme, README_TEXT.encode())
@@ -124,8 +173,11 @@ class Store:
         self, *, wait: bool = True, progress: Progress = NULL_PROGRESS, shared: bool = False
     ) -> contextlib.AbstractContextManager[None]:
         """Exclusive use of the cache, or ``shared`` with other readers; see
-        :func:`cache_lock`."""
-        self.ensure()
+        :func:`cache_lock`. A shared lock creates nothing (readers may use a read-only cache)."""
+        if shared:
+            self.check_layout()
+        else:
+            self.ensure()
         return cache_lock(
             self.lock_path,
             wait=wait,
@@ -140,28 +192,161 @@ class Store:
 
     def require_catalog(self) -> None:
         """NotFoundError when nothing was ever synced here (creates nothing)."""
+        self.check_layout()
         if not self.catalog_path.exists():
             raise NotFoundError(f"no catalog in {self.root}: run `btfmirror sync` first")
 
     def open_existing_catalog(self) -> sqlite3.Connection:
-        """The catalog for reading; NotFoundError when nothing was ever synced here."""
+        """The catalog for writing; NotFoundError when nothing was ever synced here."""
         self.require_catalog()
+        self.ensure()
         return self._open()
 
     def _open(self) -> sqlite3.Connection:
         conn = connect(self.catalog_path)
         try:
-            migrate(conn)
-        except sqlite3.DatabaseError as err:
+            with typed_errors(self.catalog_path):
+                migrate(conn)
+        except BaseException:
             conn.close()
-            raise CatalogError(
-                f"catalog {self.catalog_path}: {err} (delete it; the next sync rebuilds it)"
-            ) from err
+            raise
         return conn
+
+    @contextlib.contextmanager
+    def writing_catalog(
+        self, *, repair: bool = False
+    ) -> Iterator[tuple[sqlite3.Connection, Path | None]]:
+        """The catalog for writing (the caller holds the exclusive lock), and where a corrupt
+        one was moved to. Without ``repair`` the catalog must exist; with it (``sync``), one is
+        created if needed and a corrupt one moved aside and created anew (it is derived data:
+        the caller rebuilds it from the mirror). SQLite errors of the block become
+        CatalogError; the WAL is folded into the main file on the way out."""
+        if repair:
+            self.ensure()
+            conn, aside = self._open_repairing()
+        else:
+            conn, aside = self.open_existing_catalog(), None
+        try:
+            with typed_errors(self.catalog_path):
+                yield conn, aside
+        finally:
+            close_writer(conn)
+
+    def _open_repairing(self) -> tuple[sqlite3.Connection, Path | None]:
+        if not self.catalog_path.exists():
+            return self._open(), None
+        try:
+            conn = self._open()
+        except CatalogCorruptError:
+            pass
+        else:
+            # Bad pages in a table or index surface only when read: check them all now, as
+            # the sync that follows reads and rewrites most of the catalog anyway.
+            if quick_check(self.catalog_path) is None:
+                return conn, None
+            conn.close()
+        aside = self._move_aside()
+        return self._open(), aside
+
+    def _move_aside(self) -> Path:
+        """Rename the corrupt catalog (and its -wal/-shm, which must never meet a new main
+        file: SQLite would replay that log into it) to ``catalog.sqlite3.corrupt-<time>``."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.catalog_path.with_name(f"{self.catalog_path.name}.corrupt-{stamp}")
+        n = 1
+        while os.path.lexists(aside):
+            n += 1
+            aside = aside.with_name(f"{self.catalog_path.name}.corrupt-{stamp}-{n}")
+        try:
+            for suffix in ("-wal", "-shm", ""):
+                part = Path(f"{self.catalog_path}{suffix}")
+                if os.path.lexists(part):
+                    os.replace(part, f"{aside}{suffix}")
+        except OSError as err:
+            raise CatalogError(
+                f"catalog {self.catalog_path} is corrupt and cannot be moved aside: "
+                f"{err.strerror}"
+            ) from None
+        return aside
+
+    @contextlib.contextmanager
+    def reading_catalog(self) -> Iterator[sqlite3.Connection]:
+        """The catalog opened read-only, for commands that only read it (list, status, the
+        selection of pack and check); NotFoundError when nothing was ever synced here.
+
+        In a writable cache it is opened ``query_only`` (see :func:`~..catalog.db.connect`). In
+        a cache this process cannot write (a read-only mount or copy) it is opened
+        ``immutable``, as SQLite could create no ``-shm`` there; committed pages still in a
+        ``-wal`` (a writer killed before its checkpoint) are read from a private copy.
+        SQLite errors of the block become CatalogError (CatalogCorruptError for damage).
+        """
+        self.require_catalog()
+        writable = self.writable()
+        if writable:
+            with typed_errors(self.catalog_path):
+                self._migrate_if_needed()
+        conn, immutable = self._connect_readonly(writable)
+        try:
+            with typed_errors(self.catalog_path, immutable=immutable):
+                version = schema_version(conn)
+                pending(conn)  # CatalogError for a schema newer than ours
+                if version < SCHEMA_VERSION:
+                    raise CatalogError(
+                        f"catalog {self.catalog_path} has schema version {version}, older than "
+                        f"{SCHEMA_VERSION}, and the cache is read-only: run `btfmirror sync` "
+                        "where it is writable to upgrade it"
+                    )
+                yield conn
+        finally:
+            conn.close()
+
+    def _migrate_if_needed(self) -> None:
+        with contextlib.closing(connect(self.catalog_path, query_only=True)) as probe:
+            behind = pending(probe)
+        if behind:
+            close_writer(self._open())
+
+    def _connect_readonly(self, writable: bool) -> tuple[sqlite3.Connection, bool]:
+        if writable:
+            return connect(self.catalog_path, query_only=True), False
+        wal = Path(f"{self.catalog_path}-wal")
+        if not (wal.is_file() and wal.stat().st_size > 0):
+            return connect(self.catalog_path, readonly=True, immutable=True), True
+        # Committed pages may be in the log: a plain read-only open reads them when the -shm
+        # is there too; else replay a private copy of both files into memory.
+        conn = connect(self.catalog_path, readonly=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn, False
+        except sqlite3.OperationalError:
+            conn.close()
+        return self._snapshot(wal), False
+
+    def _snapshot(self, wal: Path) -> sqlite3.Connection:
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            with tempfile.TemporaryDirectory(prefix="btfmirror-catalog-") as tmp:
+                copy = Path(tmp) / self.catalog_path.name
+                shutil.copyfile(self.catalog_path, copy)
+                shutil.copyfile(wal, f"{copy}-wal")
+                with typed_errors(self.catalog_path), contextlib.closing(
+                    sqlite3.connect(copy, isolation_level=None)
+                ) as replayed:
+                    replayed.backup(memory)
+        except OSError as err:
+            memory.close()
+            raise CatalogError(
+                f"catalog {self.catalog_path}: cannot read its write-ahead log in a "
+                f"read-only cache: {err.strerror or err}"
+            ) from None
+        except BaseException:
+            memory.close()
+            raise
+        return memory
 
     def record_btf(self, path: str, raw_btf: bytes) -> None:
         """Remember the raw BTF size and sha256 of an archive entry once it was extracted."""
-        with contextlib.closing(self.open_existing_catalog()) as conn:
+        with self.writing_catalog() as (conn, _):
             record_btf(conn, path, len(raw_btf), hashlib.sha256(raw_btf).hexdigest())
 
     def repo_path(self, url: str) -> Path:
@@ -267,7 +452,7 @@ def list_kernels(
     store: Store, flt: KernelFilter, *, local_only: bool = False, include_removed: bool = True
 ) -> ListResult:
     """Catalog rows matching ``flt`` (local or not), sorted by kernel version."""
-    with contextlib.closing(store.open_existing_catalog()) as conn:
+    with store.reading_catalog() as conn:
         rows = select_entries(
             conn, flt, root=store.archive_dir, local_only=local_only,
             include_removed=include_removed,
@@ -322,7 +507,7 @@ class StatusResult:
 
 def cache_status(store: Store) -> StatusResult:
     """Remotes, tips, counts per distro and arch, disk use and last sync of the cache."""
-    with contextlib.closing(store.open_existing_catalog()) as conn:
+    with store.reading_catalog() as conn:
         remote_rows = tuple(remotes(conn))
         count_rows = tuple(counts(conn))
         last_sync = get_meta(conn, "last_sync")

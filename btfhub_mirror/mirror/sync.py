@@ -22,7 +22,6 @@ One run, under the cache lock:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import posixpath
 import shutil
@@ -134,6 +133,9 @@ class SyncResult:
     seconds: float
     skipped: tuple[SkippedEntry, ...] = ()
     fetched_oids: tuple[str, ...] = field(default=(), repr=False)
+    #: Where the corrupt catalog this run replaced was moved (rebuilt from the trees and the
+    #: local files); None when the catalog was sound.
+    catalog_rebuilt: str | None = None
 
     @property
     def bytes_received(self) -> int:
@@ -164,6 +166,7 @@ class SyncResult:
                 for r in self.remotes
             ],
             "skipped": [s.to_json() for s in self.skipped],
+            "catalog_rebuilt": self.catalog_rebuilt,
             "seconds": round(self.seconds, 3),
         }
 
@@ -428,9 +431,9 @@ def sync(
         check_url(url)
     started = time.monotonic()
     skips = _Skips(progress)
-    with store.lock(wait=wait, progress=progress), contextlib.closing(
-        store.open_catalog()
-    ) as conn:
+    with store.lock(wait=wait, progress=progress), store.writing_catalog(repair=True) as (
+        conn, corrupt_aside,
+    ):
         offer, repos, states, tree_bytes = _Offer(), {}, [], 0
         for url in urls:
             try:
@@ -447,6 +450,10 @@ def sync(
         now = _now()
         changes = apply_offer(conn, list(offer.entries.values()), list(offer.aliases.values()), now)
         set_remotes(conn, [(s.url, s.tip, s.branch) for s in states], now)
+        if corrupt_aside is not None:  # a new catalog: which entries are local, from the files
+            from .rebuild import restore_local_state
+
+            restore_local_state(store, conn, now)
         selected = (
             [] if flt is None else select_entries(conn, flt, include_removed=False)
         )
@@ -474,6 +481,7 @@ def sync(
         seconds=time.monotonic() - started,
         skipped=skips.finish(),
         fetched_oids=tuple(work.fetched),
+        catalog_rebuilt=None if corrupt_aside is None else str(corrupt_aside),
     )
 
 
@@ -493,9 +501,7 @@ def ensure_local(
     whatever selected archive is missing or corrupt. Kernels removed from the remotes are
     returned only when their file is still local. Raises NotFoundError when nothing matches.
     """
-    with store.lock(wait=wait, progress=progress), contextlib.closing(
-        store.open_existing_catalog()
-    ) as conn:
+    with store.lock(wait=wait, progress=progress), store.writing_catalog() as (conn, _):
         repos = {
             r.url: MirrorRepo(store.repo_path(r.url), r.url)
             for r in remotes(conn)
