@@ -266,6 +266,10 @@ class _Extractor:
                 self._check_path(name)
                 self._count(member, name)  # tarfile reads past the data itself
                 self._note_parents(name)
+                # Its directory is made, empty, as a full unpack would make it, so a reader of
+                # the partial tree sees the same directories (a miss is told as it would be).
+                if "/" in name:
+                    self._mkdirs(name.rsplit("/", 1)[0])
                 self.seen[name] = "skipped"
         elif member.islnk():
             self.seen[name] = self._hard_link(member, name)

@@ -347,22 +347,31 @@ def _select_from_package(
     limits: ExtractLimits,
     progress: Progress,
 ) -> SelectResult:
-    # First write only what can match; every entry is still read and checked. Anything short
-    # of a match (a hard link into another directory, a codename directory that is a link, no
-    # BTF at all) is decided on the whole package, so results and messages never differ.
-    unpack_and_select = functools.partial(
-        _select_unpacked, archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress
-    )
+    # First write only what can match; every entry is still read and checked. Entries that
+    # could make a partial tree answer otherwise (a symbolic link, a name a skipped file's
+    # directory would take) send the package to the full unpack, so results and messages never
+    # differ. A miss is never a reason to unpack everything: its message counts the other
+    # kernels in the candidate directories, so only those are written, and only on a miss.
+    select_with = functools.partial(
+        _select_unpacked, archive, ident, explicit, extract_to=extract_to, vmlinux=vmlinux,
+        limits=limits, progress=progress,
+    )  # fmt: skip
     try:
-        return unpack_and_select(_wanted(ident, nearest))
-    except (NeedsFullExtraction, NoBtfFoundError):
-        return unpack_and_select(None)
+        try:
+            return select_with(nearest=nearest, wanted=_wanted(ident, nearest))
+        except NoBtfFoundError:
+            if nearest:
+                raise  # the candidate directories were written whole already
+            return select_with(nearest=False, wanted=_wanted(ident, True))
+    except NeedsFullExtraction:
+        return select_with(nearest=nearest, wanted=None)
 
 
 def _select_unpacked(
     archive: Path,
     ident: SystemIdentity,
     explicit: bool,
+    *,
     nearest: bool,
     extract_to: Path | None,
     vmlinux: Path,

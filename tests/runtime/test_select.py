@@ -313,6 +313,22 @@ _LINK_CASES: dict[str, tuple[list[Entry], SystemIdentity, bool]] = {
          Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="focal-real")],
         _U, True,
     ),
+    # Misses: the message counts the other kernels where the exact file would be.
+    "miss-with-others-there": (
+        [file(f"{_H}/20.04/x86_64/5.4.0-11-generic.btf", b"A"),
+         file(f"{_H}/focal/x86_64/5.4.0-13-generic.btf", b"B"),
+         file(f"{_H}/22.04/x86_64/5.15.0-1-generic.btf", b"A")],
+        _U, False,
+    ),
+    "miss-nothing-there": (
+        [file(f"{_H}/22.04/x86_64/5.15.0-1-generic.btf", b"A")], _U, False,
+    ),
+    "miss-other-distro-only": (
+        [file("./btfhub-archive/debian/12/x86_64/6.1.0-1-amd64.btf", b"A")], _U, False,
+    ),
+    "miss-nearest-other-flavour": (
+        [file(f"{_H}/20.04/x86_64/5.4.0-11-aws.btf", b"A")], _U, True,
+    ),
 }  # fmt: skip
 
 
@@ -340,3 +356,23 @@ def test_selective_unpack_answers_like_a_full_one(
 
     monkeypatch.setattr(select_module, "_wanted", lambda ident, nearest: None)  # full unpack
     assert _outcome(pkg, ident, nearest, tmp_path / "b") == selective
+
+
+class Phases(Notes):
+    def __init__(self) -> None:
+        super().__init__()
+        self.phases: list[str] = []
+
+    def phase(self, label: str, total: int | None = None) -> None:
+        self.phases.append(label)
+
+
+def test_a_miss_never_unpacks_the_whole_package(tmp_path: Path) -> None:
+    # 300 kernels elsewhere in the package: a miss writes only the candidate directory's files.
+    entries = [file(f"{_H}/22.04/x86_64/5.15.0-{i}-generic.btf", b"\x9f\xebA") for i in range(300)]
+    entries.append(file(f"{_H}/20.04/x86_64/5.4.0-11-generic.btf", b"\x9f\xebB"))
+    pkg = write_package(tmp_path, entries)
+    progress = Phases()
+    with pytest.raises(NoBtfFoundError, match="1 other kernel"):
+        select_btf(pkg, identity=_U, progress=progress)
+    assert progress.phases and all(p.startswith("reading ") for p in progress.phases)
