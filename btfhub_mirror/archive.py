@@ -24,6 +24,9 @@ XZ_MAGIC = b"\xfd7zXZ\x00"
 #: decompress (xz(1), "Memory usage"); a block header asking for a bigger dictionary is
 #: refused instead of allocated.
 XZ_MEMLIMIT = 128 * 1024 * 1024
+#: Largest zstd window a package may ask for: libzstd's own default limit (windowLog 27), named
+#: here so the cap is ours; `zstd -19` uses 8 MiB, `--long` 128 MiB.
+ZSTD_MAX_WINDOW = 128 * 1024 * 1024
 
 
 def xz_error(err: lzma.LZMAError, source: str) -> ArchiveError:

@@ -45,7 +45,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, xz_error
+from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, ZSTD_MAX_WINDOW, xz_error
 from ..errors import ArchiveError
 
 PACKAGE_JSON = "package.json"
@@ -192,7 +192,8 @@ def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
     if magic.startswith(_XZ_MAGIC):
         return cast(BinaryIO, io.BufferedReader(_CappedXzReader(raw)))
     if magic.startswith(_ZSTD_MAGIC):
-        stream: BinaryIO = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        decoder = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+        stream: BinaryIO = decoder.stream_reader(raw, read_across_frames=True)
         return stream
     return raw
 
@@ -479,6 +480,10 @@ def extract_package(
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise ArchiveError(f"{source}: not a readable tar archive: {err}") from err
     except zstandard.ZstdError as err:
+        if "too much memory" in str(err):
+            raise ArchiveError(
+                f"{source}: zstd window too big (needs more than the {ZSTD_MAX_WINDOW} byte cap)"
+            ) from err
         raise ArchiveError(f"{source}: corrupt zstd data: {err}") from err
     return extractor.package_json
 

@@ -130,3 +130,13 @@ def test_kernel_archive_over_the_btf_cap_is_one_line_in_bounded_memory(tmp_path:
     # The cap (64 MiB of tar) plus the decoder and the interpreter; 512 MiB before the cap
     # was tightened, and 1.6 GB before the decoder had a memory limit.
     assert int(lines[-1].split()[1]) < 300 * 1024, lines[-1]
+
+
+def test_zstd_window_bomb_is_refused() -> None:
+    # A hand-made frame whose window descriptor (exponent 21: 2 GiB) asks for more than the cap.
+    frame = b"\x28\xb5\x2f\xfd" + bytes([0x00, 21 << 3, 0x01 | (5 << 3), 0, 0]) + b"hello"
+    from btfhub_mirror.errors import ArchiveError
+    from btfhub_mirror.runtime.extract import unpack_tar
+
+    with pytest.raises(ArchiveError, match="zstd window too big"):
+        unpack_tar(frame)
