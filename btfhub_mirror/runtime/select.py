@@ -186,8 +186,11 @@ def get_current_system_btf_file(
     """The BTF file in ``archive_dir`` for the running system, or None if none is needed.
 
     None means the kernel has its own BTF at ``vmlinux``; with an explicit ``identity`` the
-    archive is always used. NoBtfFoundError when the archive has nothing that fits.
+    archive is always used. NoBtfFoundError when the archive has nothing that fits; a missing
+    ``archive_dir`` is a NotFoundError even where the kernel has BTF (see :func:`select_btf`).
     """
+    if not archive_dir.is_dir():
+        raise NotFoundError(f"{archive_dir} is not a directory (a btfhub-archive tree)")
     if identity is None:
         if kernel_has_btf(vmlinux):
             return None
@@ -288,6 +291,10 @@ def select_btf(
     ident, explicit = _resolve_identity(identity, os_release, machine, release)
     if extract_to is not None:
         _check_extract_dir(extract_to)
+    # A missing or unreadable package is an error even where the kernel has BTF: a deployment
+    # that ships the wrong path must fail on the machine it is tested on, not on the old one.
+    if not archive.is_dir():
+        _open_package(archive).close()
     if ident is None:
         if kernel_has_btf(vmlinux):
             return SelectResult(None, False, custom_btf_needed=False, vmlinux=vmlinux)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.errors import ArchiveError, NoBtfFoundError, UsageError
+from btfhub_mirror.errors import ArchiveError, NoBtfFoundError, NotFoundError, UsageError
 from btfhub_mirror.runtime import (
     SystemIdentity,
     current_identity,
@@ -376,3 +376,20 @@ def test_a_miss_never_unpacks_the_whole_package(tmp_path: Path) -> None:
     with pytest.raises(NoBtfFoundError, match="1 other kernel"):
         select_btf(pkg, identity=_U, progress=progress)
     assert progress.phases and all(p.startswith("reading ") for p in progress.phases)
+
+
+def test_a_missing_package_is_an_error_even_where_the_kernel_has_btf(
+    btfs: dict[str, bytes], tmp_path: Path
+) -> None:
+    # The kernel's own BTF, as /sys/kernel/btf/vmlinux would hold it (a real sample kernel's).
+    vmlinux = tmp_path / "vmlinux"
+    vmlinux.write_bytes(btfs[f"{DEBIAN}/6.1.0-50-amd64"])
+    pkg = write_package(tmp_path, pack_layout(btfs))
+    assert select_btf(pkg, vmlinux=vmlinux).custom_btf_needed is False
+    with pytest.raises(NotFoundError, match=r"nosuch\.tar\.gz does not exist"):
+        select_btf(tmp_path / "nosuch.tar.gz", vmlinux=vmlinux)
+    (tmp_path / "unreadable.tar").symlink_to(tmp_path / "unreadable.tar")  # ELOOP
+    with pytest.raises(ArchiveError, match="cannot read"):
+        select_btf(tmp_path / "unreadable.tar", vmlinux=vmlinux)
+    with pytest.raises(NotFoundError, match="not a directory"):
+        get_current_system_btf_file(tmp_path / "no-archive", vmlinux=vmlinux)
