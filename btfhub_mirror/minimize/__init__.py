@@ -94,7 +94,17 @@ def minimize_files(
     if not objects:
         raise MinimizeError("no BPF objects given")
     source = load_btf(kernel)
-    return minimize(source, [BpfObject.open(p) for p in objects], strict=strict)
+    opened = [BpfObject.open(p) for p in objects]
+    for path, obj in zip(objects, opened, strict=True):
+        # libbpf loads an object only on a kernel of its own byte order; a minimized BTF for
+        # the other one would ship a program that can never load (check says so too).
+        if obj.byte_order != source.byte_order:
+            target = "bpfel" if source.byte_order == "little" else "bpfeb"
+            raise MinimizeError(
+                f"{path}: the object is {obj.byte_order}-endian, the kernel {kernel} "
+                f"{source.byte_order}-endian: build it with -target {target}"
+            )
+    return minimize(source, opened, strict=strict)
 
 
 Marks = Marks  # re-exported for callers that drive the phases themselves

@@ -69,3 +69,13 @@ def test_relocs_with_btf_reports_resolutions() -> None:
     assert any(r["kind"] == "field_exists" and r["new_val"] == 0 for r in state)
     table = runner.invoke(app, ["relocs", "--btf", str(DEBIAN11), str(obj)])
     assert "unresolved" in table.output and "poison" in table.output
+
+
+def test_an_object_of_the_other_byte_order_is_refused(tmp_path: Path) -> None:
+    big = REPO / "tests" / "bpf" / "build" / "loadable.bpf.eb.o"
+    out = tmp_path / "min.btf"
+    result = runner.invoke(app, ["minimize", str(DEBIAN11), str(big), "-o", str(out)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "big-endian" in lines[0] and "-target bpfel" in lines[0]
+    assert not out.exists()
