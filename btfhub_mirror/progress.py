@@ -36,3 +36,8 @@ class NullProgress:
 
 
 NULL_PROGRESS: Progress = NullProgress()
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: ``1 kernel``, ``2 kernels``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

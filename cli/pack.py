@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from btfhub_mirror.mirror import Store
+from btfhub_mirror.progress import count
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
@@ -62,7 +63,7 @@ def _render(result: PackResult) -> None:
     for warning in grouped_warnings(result.warnings):
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     console.print(
-        f"{result.output}: {len(result.packed)} kernels, {result.distinct} distinct BTF "
+        f"{result.output}: {count(len(result.packed), 'kernel')}, {result.distinct} distinct BTF "
         f"({human_bytes(result.btf_bytes)} unpacked), {human_bytes(result.archive_bytes)} "
         f"{result.compression} in {result.seconds:.1f} s",
         markup=False, soft_wrap=True,

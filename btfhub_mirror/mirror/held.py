@@ -75,6 +75,13 @@ def held_local(
                 or (fetched is not None and _same(entries, fetched))
             )
             if ready:
+                if not entries and not flt.is_empty:
+                    # Every selected kernel is local, and there are none: the selection itself
+                    # names nothing the catalog has (a typo), which no fetch can cure.
+                    raise NotFoundError(
+                        f"no kernel in the catalog of {store.root} matches {flt.describe()} "
+                        "(btfmirror list shows what there is)"
+                    )
                 if not entries:
                     raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
                 yield entries

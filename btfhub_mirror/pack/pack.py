@@ -47,7 +47,7 @@ from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.held import held_local
 from ..mirror.store import Store
-from ..progress import NULL_PROGRESS, Progress
+from ..progress import NULL_PROGRESS, Progress, count
 from . import worker
 from .tarball import (
     USTAR_NAME_MAX,
@@ -229,7 +229,9 @@ def _minimize_all(
         worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)))
         for e in entries
     ]
-    progress.phase(f"minimizing {len(tasks)} kernels ({jobs} jobs)", len(tasks))
+    progress.phase(
+        f"minimizing {count(len(tasks), 'kernel')} ({count(jobs, 'job')})", len(tasks)
+    )
     outcomes: dict[str, worker.Outcome] = {}
     for outcome in _run_tasks(tasks, objects, jobs):
         outcomes[outcome.path] = outcome

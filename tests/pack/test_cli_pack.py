@@ -92,3 +92,21 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, message
     assert message in lines[-1] and lines[-1].startswith("error: ")
     assert sum(line.startswith("error") for line in lines) == 1
     assert not (tmp_path / "out.tar.gz").exists()
+
+
+def test_a_selection_that_matches_nothing_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "p.tar.gz"
+    result = runner.invoke(app, ["pack", str(obj("loadable")), "-d", "debain", "-o", str(out)])
+    assert result.exit_code == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "matches distro=debain" in lines[0], result.stderr
+    assert "select kernels" not in lines[0] and not out.exists()
+
+
+def test_one_kernel_is_counted_in_the_singular(tmp_path: Path) -> None:
+    out = tmp_path / "p.tar.gz"
+    result = runner.invoke(
+        app, ["pack", str(obj("loadable")), "-d", "debian", "-V", "11", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"{out}: 1 kernel, 1 distinct BTF" in result.stdout
