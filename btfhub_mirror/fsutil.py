@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 from .errors import FileWriteError, NotFoundError
+
+T = TypeVar("T")
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:
@@ -30,8 +34,20 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
 def write_atomic(
     path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, parents: bool = True
 ) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, renamed into
-    place, so readers see the old file or the new one, never a partial one (Ctrl-C included).
+    """Write ``data`` to ``path`` atomically: see :func:`write_atomic_with`."""
+    write_atomic_with(path, lambda out: out.write(data), mode=mode, parents=parents)
+
+
+def write_atomic_with(
+    path: str | os.PathLike[str],
+    fill: Callable[[BinaryIO], T],
+    *,
+    mode: int = 0o644,
+    parents: bool = True,
+) -> T:
+    """Write ``path`` through a temporary file in the same directory that ``fill`` writes into,
+    renamed into place, so readers see the old file or the new one, never a partial one (Ctrl-C
+    included: the temporary file is removed on any failure). Returns what ``fill`` returns.
     Missing parent directories are made only with ``parents`` (the cache's own files; a user's
     output goes through :func:`check_output_path` instead).
     """
@@ -42,7 +58,7 @@ def write_atomic(
             target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            result = fill(out)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
         tmp = None
@@ -52,6 +68,7 @@ def write_atomic(
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+    return result
 
 
 def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:

@@ -51,7 +51,7 @@ from ..errors import (
     NotFoundError,
     RemoteContentError,
 )
-from ..fsutil import write_atomic
+from ..fsutil import write_atomic, write_atomic_with
 from ..kernels import KernelFilter
 from ..paths import CACHE_ENV, cache_dir
 from ..progress import NULL_PROGRESS, Progress
@@ -374,24 +374,12 @@ class Store:
         """Write archive path ``path`` through a temporary file that ``fill`` writes into,
         renamed into place; the temporary file is removed when ``fill`` raises."""
         target = self.local_file(path)
-        tmp: str | None = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.local_file(path)  # again: mkdir may have met a symlink planted meanwhile
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-            )
-            with os.fdopen(fd, "wb") as out:
-                fill(out)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-            tmp = None
         except OSError as err:
             raise FileWriteError(f"{target}: cannot write: {err.strerror or err}") from err
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        self.local_file(path)  # again: mkdir may have met a symlink planted meanwhile
+        write_atomic_with(target, fill, parents=False)
         return target
 
 

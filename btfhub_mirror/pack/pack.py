@@ -24,25 +24,23 @@ One run:
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
 import posixpath
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import __version__
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
-from ..errors import FileWriteError, PackError, UsageError
-from ..fsutil import check_output_path, read_capped
+from ..errors import PackError, UsageError
+from ..fsutil import check_output_path, read_capped, write_atomic_with
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.held import held_local
@@ -380,22 +378,13 @@ def _write_output(
 ) -> int:
     """Write the archive to a temporary file beside ``output``, then rename it; its size."""
     progress.phase(f"writing {output.name}", len(members))
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-        with os.fdopen(fd, "wb") as out:
-            write_archive(out, _announce(members, progress), compression, mtime=mtime)
-            size = out.tell()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-        tmp = None
-    except OSError as err:
-        raise FileWriteError(f"{output}: cannot write: {err.strerror or err}") from err
-    finally:
-        if tmp is not None:  # any failure, Ctrl-C included: no partial file is left
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return size
+
+    def fill(out: BinaryIO) -> int:
+        write_archive(out, _announce(members, progress), compression, mtime=mtime)
+        return out.tell()
+
+    # The directory was checked before any work (check_output_path): never made here.
+    return write_atomic_with(output, fill, parents=False)
 
 
 def pack(

@@ -31,7 +31,7 @@ from btfhub_mirror.mirror import Store, cache_status, list_kernels
 from btfhub_mirror.mirror.sync import sync
 from cli.app import app
 from tests.helpers import REPO, TESTS, need_tool, require
-from tests.mirror.gitfixtures import Origin
+from tests.mirror.gitfixtures import Origin, isolate_from_real_remotes
 
 runner = CliRunner()
 OBJ = TESTS / "bpf" / "build" / "core_fields.bpf.el.o"
@@ -40,11 +40,7 @@ KYLIN = KernelFilter.create(distros=["kylin"])
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # As tests/mirror/conftest.py: never the real cache, never a real remote.
-    monkeypatch.setenv("BTFHUB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("BTFHUB_REPO", "file:///nonexistent/btfhub-archive")
-    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file:git")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_from_real_remotes(monkeypatch, tmp_path / "cache")
 
 
 @pytest.fixture(scope="module")

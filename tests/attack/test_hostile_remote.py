@@ -31,7 +31,7 @@ from btfhub_mirror.mirror.sync import (
     sync,
 )
 from tests.helpers import need_tool
-from tests.mirror.gitfixtures import GitDaemon, git
+from tests.mirror.gitfixtures import GitDaemon, git, isolate_from_real_remotes
 
 WORKTREE = Path(__file__).resolve().parents[2]
 GOOD = "ubuntu/20.04/x86_64/5.4.0-2-generic.btf.tar.xz"
@@ -41,11 +41,7 @@ KINDS = {"040000": "tree", "160000": "commit"}
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # As tests/mirror: no real cache, no real remote, git may speak file:// and git:// only.
-    monkeypatch.setenv("BTFHUB_CACHE", str(tmp_path / "default-cache"))
-    monkeypatch.setenv("BTFHUB_REPO", "file:///nonexistent/btfhub-archive")
-    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file:git")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_from_real_remotes(monkeypatch, tmp_path / "default-cache")
     need_tool("git")
 
 

@@ -9,17 +9,12 @@ import pytest
 from btfhub_mirror.mirror import Store
 from tests.helpers import need_tool
 
-from .gitfixtures import GitDaemon, Origin
+from .gitfixtures import GitDaemon, Origin, isolate_from_real_remotes
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # No test may touch the real cache or the real remote: the default cache is a fresh tmp
-    # directory and git may only speak file:// and git:// (no https to GitHub).
-    monkeypatch.setenv("BTFHUB_CACHE", str(tmp_path / "default-cache"))
-    monkeypatch.setenv("BTFHUB_REPO", "file:///nonexistent/btfhub-archive")
-    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file:git")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    isolate_from_real_remotes(monkeypatch, tmp_path / "default-cache")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import SAMPLE
 
 GIT_ENV = {
@@ -26,6 +28,15 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "tests@btfmirror.invalid",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+def isolate_from_real_remotes(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    """No test may touch the real cache or the real remote: the default cache is ``cache`` and
+    git may only speak file:// and git:// (no https to GitHub)."""
+    monkeypatch.setenv("BTFHUB_CACHE", str(cache))
+    monkeypatch.setenv("BTFHUB_REPO", "file:///nonexistent/btfhub-archive")
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file:git")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 def git(*args: str | Path, cwd: Path | None = None, stdin: str | None = None) -> str:
