@@ -134,3 +134,7 @@ class EmptyRemoteError(GitCommandError):
     def __init__(self, url: str) -> None:
         self.url = url
         super().__init__(f"remote {url}", "it has no commits (an empty repository)")
+
+
+class VerifyError(BtfmirrorError):
+    """A package that the consumer it is judged by cannot read for some kernel (``verify``)."""

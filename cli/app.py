@@ -12,6 +12,7 @@ from .minimize import minimize
 from .pack import pack_command
 from .relocs import relocs
 from .select import select
+from .verify import verify_command
 
 app = typer.Typer(
     name="btfmirror",
@@ -27,6 +28,7 @@ app.command("relocs")(relocs)
 app.command("minimize")(minimize)
 app.command("pack")(pack_command)
 app.command("check")(check_command)
+app.command("verify")(verify_command)
 
 
 def _version(value: bool) -> None:

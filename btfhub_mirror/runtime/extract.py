@@ -27,6 +27,7 @@ entry named like a directory that only the files not written would have created.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import lzma
@@ -41,12 +42,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 import zstandard
 
 from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, ZSTD_MAX_WINDOW, xz_error
 from ..errors import ArchiveError
+
+if TYPE_CHECKING:
+    from ..pack.tarball import Compression
 
 PACKAGE_JSON = "package.json"
 ARCHIVE_DIR = "btfhub-archive"
@@ -178,6 +182,17 @@ class _CappedXzReader(io.RawIOBase):
                 return len(out)
 
 
+def compression_of(head: bytes) -> Compression:
+    """The compression a package's first bytes announce; anything else is a plain tar."""
+    if head.startswith(_GZIP_MAGIC):
+        return "tar.gz"
+    if head.startswith(_XZ_MAGIC):
+        return "tar.xz"
+    if head.startswith(_ZSTD_MAGIC):
+        return "tar.zst"
+    return "tar"
+
+
 def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
     """A stream of ``data`` (bytes or a seekable binary file) decompressed per its magic bytes.
 
@@ -185,13 +200,13 @@ def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
     """
     raw: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
     start = raw.tell()
-    magic = raw.read(6)
+    compression = compression_of(raw.read(6))
     raw.seek(start)
-    if magic.startswith(_GZIP_MAGIC):
+    if compression == "tar.gz":
         return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
-    if magic.startswith(_XZ_MAGIC):
+    if compression == "tar.xz":
         return cast(BinaryIO, io.BufferedReader(_CappedXzReader(raw)))
-    if magic.startswith(_ZSTD_MAGIC):
+    if compression == "tar.zst":
         decoder = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
         stream: BinaryIO = decoder.stream_reader(raw, read_across_frames=True)
         return stream
@@ -465,14 +480,28 @@ def extract_package(
     may hold a partial tree: the caller owns and removes it.
     """
     extractor = _Extractor(dest, limits, source, wanted)
-    try:
-        stream = open_decompressed(data)
-        # Headers and padding count too: a tar of a billion empty entries is a bomb as well.
-        capped = io.BufferedReader(_CappedReader(stream, _stream_cap(limits), source))
+    with archive_errors(source):
+        capped = open_capped(data, limits, source)
         with tarfile.open(fileobj=capped, mode="r|", tarinfo=_CappedTarInfo) as tar:
             for member in _members(tar, limits, source):
                 extractor.add(tar, member)
         extractor.finish()
+    return extractor.package_json
+
+
+def open_capped(data: bytes | BinaryIO, limits: ExtractLimits, source: str) -> BinaryIO:
+    """:func:`open_decompressed`, refusing more decompressed bytes than a tar within ``limits``
+    can need (ArchiveError when read past that)."""
+    # Headers and padding count too: a tar of a billion empty entries is a bomb as well.
+    stream = _CappedReader(open_decompressed(data), _stream_cap(limits), source)
+    return cast(BinaryIO, io.BufferedReader(stream))
+
+
+@contextlib.contextmanager
+def archive_errors(source: str) -> Iterator[None]:
+    """Reading a package inside: every decompressor's or tar's failure as one ArchiveError."""
+    try:
+        yield
     except ArchiveError:
         raise
     except lzma.LZMAError as err:
@@ -485,7 +514,6 @@ def extract_package(
                 f"{source}: zstd window too big (needs more than the {ZSTD_MAX_WINDOW} byte cap)"
             ) from err
         raise ArchiveError(f"{source}: corrupt zstd data: {err}") from err
-    return extractor.package_json
 
 
 def unpack_tar(
