@@ -222,6 +222,7 @@ def walk_tar(
     entries: list[TarEntry] = []
     kept: bytes | None = None
     pending: dict[str, str] = {}  # from PAX / GNU long-name headers, for the next entry
+    total = 0
     while True:
         block = reader.head()
         if not block or block[0] == 0:
@@ -273,6 +274,9 @@ def walk_tar(
             raise ArchiveError(f"{where}: PAX size disagrees with the header's size field")
         if len(name) > limits.max_name_length or len(linkname) > limits.max_name_length:
             raise ArchiveError(f"{source}: entry {name[:80]!r}...: name too long")
+        total += size
+        if total > limits.max_total_size:  # as unpacking would count it
+            raise ArchiveError(f"{where}: archive holds more than {limits.max_total_size} bytes")
         content: Content | None = None
         want_content = interesting(name) or (field_name is not None and interesting(field_name))
         want_whole = kept is None and keep is not None and kind in REGULAR_TYPES and keep(name)
