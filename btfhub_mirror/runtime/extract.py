@@ -83,13 +83,14 @@ DEFAULT_LIMITS = ExtractLimits()
 class ExtractedArchive:
     """A temporary directory holding an unpacked package; removed by :meth:`close`.
 
-    :attr:`path` is its ``btfhub-archive`` directory, :attr:`root` the directory holding it.
+    :attr:`path` is its ``btfhub-archive`` directory (or :attr:`root` itself, for a layout
+    without one), :attr:`root` the directory holding everything.
     Also a context manager; the directory is removed at interpreter exit at the latest.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, path: Path | None = None):
         self.root = root
-        self.path = root / ARCHIVE_DIR
+        self.path = root / ARCHIVE_DIR if path is None else path
         self._finalizer = weakref.finalize(self, shutil.rmtree, root, ignore_errors=True)
 
     @property
@@ -117,8 +118,8 @@ class UnpackedPackage:
     """What :func:`unpack_tar` returns.
 
     ``package_json`` is ``None`` when the archive has no ``package.json``; ``archive`` is
-    ``None`` when it has no ``btfhub-archive`` directory (its temporary directory is then
-    already removed).
+    ``None`` when it has no ``btfhub-archive`` directory nor any other directory at its top
+    (its temporary directory is then already removed).
     """
 
     package_json: bytes | None
@@ -526,8 +527,9 @@ def unpack_tar(
 ) -> UnpackedPackage:
     """Unpack a btfmirror package (its bytes, or a seekable file) into a new temporary directory.
 
-    Returns ``package.json``'s bytes and, when the package has a ``btfhub-archive`` directory,
-    an :class:`ExtractedArchive` that owns the directory (close it when done). ``tmp_dir`` is
+    Returns ``package.json``'s bytes and, when the package has a ``btfhub-archive`` directory
+    or, as bcc's and Inspektor Gadget's layouts, ``<ID>/...`` directories at its top, an
+    :class:`ExtractedArchive` that owns the directory (close it when done). ``tmp_dir`` is
     where the temporary directory is made (default: the system's). ``wanted``: see
     :func:`extract_package`.
     """
@@ -537,8 +539,12 @@ def unpack_tar(
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    handle = ExtractedArchive(root)
-    if not handle.path.is_dir() or handle.path.is_symlink():
-        handle.close()
-        return UnpackedPackage(package_json, None)
-    return UnpackedPackage(package_json, handle)
+    inner = root / ARCHIVE_DIR
+    if inner.is_dir() and not inner.is_symlink():
+        return UnpackedPackage(package_json, ExtractedArchive(root, inner))
+    # bcc's and Inspektor Gadget's layouts put <ID>/... at the top: any real directory there
+    # (a wanted-only unpack makes the directories of the files it skips too).
+    if any(p.is_dir() and not p.is_symlink() for p in root.iterdir()):
+        return UnpackedPackage(package_json, ExtractedArchive(root, root))
+    shutil.rmtree(root, ignore_errors=True)
+    return UnpackedPackage(package_json, None)

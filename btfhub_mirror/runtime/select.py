@@ -1,10 +1,13 @@
 """Choosing, at program start-up, the BTF in a btfmirror package that fits the running kernel.
 
 The lookup is ``<ID>/<VERSION_ID>/<arch>/<uname -r>.btf`` under the package's
-``btfhub-archive`` directory, exactly. On top of what other loaders do:
+``btfhub-archive`` directory, exactly, or at its top for the layouts without one (bcc's and
+Inspektor Gadget's, a ``dir`` package). On top of what other loaders do:
 
 - ``VERSION_CODENAME`` is tried when no ``VERSION_ID`` directory exists (``debian/bullseye``),
   and the raw ``uname -m`` (``aarch64``) when btfhub-archive's name (``arm64``) does not exist;
+- ``ID`` is read without os-release's quotes, and the quoted directory (``"centos"``, which bcc
+  and Inspektor Gadget look for) is tried after the plain one;
 - a kernel that exposes ``/sys/kernel/btf/vmlinux`` needs no custom BTF, and that is said first,
   before the archive is even looked at (ecli fails on such kernels when the archive lacks them);
   an identity given explicitly always selects from the archive;
@@ -92,11 +95,23 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def _candidate_dirs(archive_dir: Path, identity: SystemIdentity) -> list[Path]:
+def candidate_dirs(identity: SystemIdentity) -> list[str]:
+    """``<ID>/<VERSION_ID>/<arch>`` directories that may hold ``identity``'s BTF, best first.
+
+    Besides btfhub-archive's own names, the names other loaders compute, which packages for
+    them carry (see ``btfhub_mirror.pack.consumers``): ``ID`` with os-release's quotes
+    (``"centos"``: bcc and Inspektor Gadget keep them), the raw ``uname -m`` (``aarch64``), the
+    codename, and bcc's empty ``VERSION_ID`` where os-release leaves it unquoted (Fedora).
+    """
+    ids = [identity.os_id, f'"{identity.os_id}"']
     versions = _unique(identity.version_id, identity.version_codename)
     arches = _unique(identity.arch, identity.machine)
-    base = archive_dir / identity.os_id
-    return [base / v / a for v in versions for a in arches]
+    dirs = [f"{i}/{v}/{a}" for i in ids for v in versions for a in arches]
+    return dirs + [f"{i}/{a}" for i in ids for a in arches]
+
+
+def _candidate_dirs(archive_dir: Path, identity: SystemIdentity) -> list[Path]:
+    return [archive_dir / d for d in candidate_dirs(identity)]
 
 
 def _checked(path: Path, archive_dir: Path) -> Path:
@@ -329,11 +344,8 @@ def _open_package(archive: Path) -> BinaryIO:
 def _wanted(ident: SystemIdentity, nearest: bool) -> Callable[[str], bool]:
     """The package entries worth writing for ``ident``: package.json and its exact BTF file or,
     for a nearest match, its candidate directories."""
-    dirs = [
-        f"{ARCHIVE_DIR}/{ident.os_id}/{v}/{a}/"
-        for v in _unique(ident.version_id, ident.version_codename)
-        for a in _unique(ident.arch, ident.machine)
-    ]
+    # Under btfhub-archive/ (bpf-compatible, ecli) or at the top (bcc, Inspektor Gadget).
+    dirs = [f"{top}{d}/" for top in (f"{ARCHIVE_DIR}/", "") for d in candidate_dirs(ident)]
     exact = {f"{d}{ident.release}.btf" for d in dirs}
 
     def wanted(name: str) -> bool:
@@ -390,20 +402,25 @@ def _select_unpacked(
     with _open_package(archive) as handle:
         unpacked = unpack_tar(handle, limits=limits, source=str(archive), wanted=wanted)
     if unpacked.archive is None:
-        raise NoBtfFoundError(f"{archive} has no {ARCHIVE_DIR} directory, so no BTF at all")
+        raise NoBtfFoundError(
+            f"{archive} has no {ARCHIVE_DIR} directory nor any <ID>/<VERSION_ID>/<arch> tree, "
+            "so no BTF at all"
+        )
     with unpacked.archive as extracted:
+        top = extracted.path.relative_to(extracted.root).as_posix()
+        where = "./" if top == "." else f"./{top}/"
         match = find_btf(
             extracted.path,
             ident,
             nearest=nearest,
             progress=progress,
-            display=f"{archive}:./{ARCHIVE_DIR}",
+            display=f"{archive}:{where.rstrip('/')}",
         )
         path = pkg = None
         if extract_to is not None:
             package_json = None if unpacked.package_json is None else extracted.root / PACKAGE_JSON
             path, pkg = _install_selection(extract_to, match.path, match.release, package_json)
-    member = f"./{ARCHIVE_DIR}/{match.member}"
+    member = f"{where}{match.member}"
     return SelectResult(
         ident, explicit, True, vmlinux, path, member, match.release, match.exact, pkg
     )
