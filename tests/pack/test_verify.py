@@ -106,12 +106,14 @@ def names_for(consumer: str, k: K) -> list[str]:
 
 @dataclass(frozen=True)
 class E:
-    """One tar entry: a file, or a hard link (``link``), with an optional PAX path."""
+    """One tar entry: a file, a hard link (``link``) or a symbolic link (``symlink``), with an
+    optional PAX path."""
 
     name: str
     data: bytes = b""
     link: str = ""
     pax_path: str = ""
+    symlink: str = ""
 
 
 def manifest(
@@ -159,8 +161,9 @@ def tar_of(entries: list[E]) -> bytes:
             info = tarfile.TarInfo(e.name)
             if e.pax_path:
                 info.pax_headers = {"path": e.pax_path}  # has priority over the name field
-            if e.link:
-                info.type, info.linkname = tarfile.LNKTYPE, e.link
+            if e.link or e.symlink:
+                info.type = tarfile.LNKTYPE if e.link else tarfile.SYMTYPE
+                info.linkname = e.link or e.symlink
                 tar.addfile(info)
             else:
                 info.size = len(e.data)
@@ -287,9 +290,13 @@ def test_a_pax_only_name_is_invisible_to_raw_header_readers(
     assert results["inspektor-gadget"] == {} and results["ecli"] == {}
 
 
-def test_a_long_name_written_by_gnu_tar(btfs: dict[K, bytes], tmp_path: Path) -> None:
-    """GNU tar (POSIX format) puts a name over 100 bytes in a PAX header: bcc cannot even build
-    such a name (char name[100]); inspektor-gadget finds it."""
+@pytest.mark.parametrize("tar_format", ["posix", "gnu"])
+def test_a_long_name_written_by_gnu_tar(
+    tar_format: str, btfs: dict[K, bytes], tmp_path: Path
+) -> None:
+    """GNU tar puts a name over 100 bytes in the ustar prefix or a PAX header (posix) or a GNU
+    long-name header (gnu): bcc cannot even build such a name (char name[100]); Go's
+    archive/tar, as inspektor-gadget reads it, sees the whole name."""
     tar = need_tool("tar")
     long = K("debian", "12", "x86_64", "6.1.0-50-amd64" + "-x" * 40)
     for consumer in ("bcc", "inspektor-gadget"):
@@ -303,7 +310,7 @@ def test_a_long_name_written_by_gnu_tar(btfs: dict[K, bytes], tmp_path: Path) ->
         top = (
             ["./btfmirror.json", "./debian"] if consumer == "bcc" else ["btfmirror.json", "debian"]
         )
-        subprocess.run([tar, "--format=posix", "-czf", str(out), "-C", str(tree), *top],
+        subprocess.run([tar, f"--format={tar_format}", "-czf", str(out), "-C", str(tree), *top],
                        check=True)  # fmt: skip
         (check,) = verify_package(out, consumer).consumers[0].kernels
         if consumer == "bcc":
@@ -370,6 +377,26 @@ def test_quoted_id_directories(btfs: dict[K, bytes], tmp_path: Path) -> None:
                 for e in entries_for(btfs, "bcc")]  # fmt: skip
     found = misses(verify_package(write(tmp_path, unquoted, ".tar.gz"), "bcc"))
     assert set(found) == {("bcc", CENTOS)}
+
+
+def test_links_are_followed_only_by_unpacking_readers(btfs: dict[K, bytes], tmp_path: Path) -> None:
+    """The files under a codename directory and a symbolic link ``12 -> bookworm``: ecli unpacks
+    and opens the path through the link; the C reader compares entry names and finds none. A
+    loop of links is a miss, not a hang."""
+    files = [E("./btfmirror.json", manifest(btfs, "ecli", kernels=(X86,)))]
+    files.append(E(reader_name("ecli", X86).replace("/12/", "/bookworm/"), btfs[X86]))
+    linked = [*files, E("./btfhub-archive/debian/12", symlink="bookworm")]
+    report = verify_package(write(tmp_path, linked, ".tar"), "ecli")
+    assert report.passed, report.verdict()
+    found = misses(verify_package(write(tmp_path, linked, ".tar.gz"), "bpf-compatible"))
+    assert "no ustar name field" in found["bpf-compatible", X86]
+    looped = [
+        *files,
+        E("./btfhub-archive/debian/12", symlink="13"),
+        E("./btfhub-archive/debian/13", symlink="12"),
+    ]
+    found = misses(verify_package(write(tmp_path, looped, ".tar"), "ecli"))
+    assert "too many levels of symbolic links" in found["ecli", X86]
 
 
 def test_a_dir_package_with_a_link_or_a_hole(btfs: dict[K, bytes], tmp_path: Path) -> None:
