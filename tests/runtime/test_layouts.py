@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from btfhub_mirror.btf import parse_btf
+from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.errors import NoBtfFoundError
+from btfhub_mirror.minimize import minimize
 from btfhub_mirror.runtime import SystemIdentity, select_btf, unpack_tar
+from tests.helpers import REPO
 from tests.runtime.packages import Entry, file, package, sample_btf, write_package
 
 CENTOS = "centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64"
@@ -46,9 +50,12 @@ LAYOUTS = {
 
 @pytest.fixture(scope="module")
 def btfs() -> dict[str, bytes]:
-    # CentOS 8's own BTF is 27 MB: its name carries a smaller real kernel's (distinct) BTF.
-    found = {k: sample_btf(k) for k in (DEB_ARM, DEB_X86)}
-    found[CENTOS] = sample_btf("debian/11/x86_64/5.10.0-30-amd64")
+    """Each kernel's BTF minimized for core_fields.bpf.c: real BTF, a few KiB."""
+    obj = BpfObject.open(REPO / "tests/bpf/build/core_fields.bpf.el.o")
+    # CentOS 8's own BTF is 27 MB to parse: its name carries another real kernel's BTF.
+    sources = {DEB_ARM: DEB_ARM, DEB_X86: DEB_X86, CENTOS: "debian/11/x86_64/5.10.0-30-amd64"}
+    found = {k: minimize(parse_btf(sample_btf(src)), [obj]).data for k, src in sources.items()}
+    assert len(set(found.values())) == len(found)
     return found
 
 
