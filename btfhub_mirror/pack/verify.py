@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -685,11 +684,3 @@ def verify_package(
     return VerifyReport(
         root, kind, compression, fmt, own, consumer, tuple(kernels), reports, tuple(ignored)
     )
-
-
-def iter_misses(report: VerifyReport) -> Iterator[tuple[ConsumerReport, KernelCheck]]:
-    """Every (consumer, kernel) miss, consumers in report order."""
-    for consumer in report.consumers:
-        for check in consumer.kernels:
-            if not check.ok:
-                yield consumer, check
