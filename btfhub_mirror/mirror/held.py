@@ -5,6 +5,10 @@ replace one (a new upstream blob) after its catalog row was read, and the packag
 would then name a blob id its file was not made from. So readers hold the cache lock shared for
 the whole read (syncs wait; other readers do not), after fetching what is missing under the
 exclusive lock as :func:`~.sync.ensure_local` does.
+
+On a cache never synced (no catalog), a selection first runs a :func:`~.sync.sync` of it
+(from ``$BTFHUB_REPO`` or btfhub-archive, as ``btfmirror sync`` would), so ``btfmirror pack
+-k '5.15.*'`` works on a fresh machine; without a selection there is nothing to fetch.
 """
 
 from __future__ import annotations
@@ -43,6 +47,37 @@ def _complete(store: Store, flt: KernelFilter) -> bool:
     )
 
 
+def _nothing_matches(store: Store, flt: KernelFilter) -> NotFoundError:
+    """The error for a selection that gives no local kernel although each one is as local as
+    it can be: either it matches no catalog row, or only rows removed upstream and gone."""
+    matched = list_kernels(store, flt).entries
+    if matched:
+        return NotFoundError(
+            f"{len(matched)} kernel(s) in the catalog of {store.root} match {flt.describe()}, "
+            "but none is local and no remote offers them any more (removed upstream)"
+        )
+    return NotFoundError(
+        f"no kernel in the catalog of {store.root} matches {flt.describe()} "
+        "(btfmirror list --distros shows what there is)"
+    )
+
+
+def _first_sync(store: Store, flt: KernelFilter, hint: str, progress: Progress,
+                wait: bool) -> None:
+    """Make the catalog of a cache never synced, fetching what ``flt`` selects."""
+    if flt.is_empty:
+        raise NotFoundError(
+            f"no catalog in {store.root} (nothing synced yet): {hint}, "
+            "or run `btfmirror sync` first"
+        )
+    from .sync import sync  # the git machinery: only with a selection
+
+    progress.note(
+        f"no catalog in {store.root} yet: syncing it and fetching {flt.describe()}"
+    )
+    sync(store, flt, (), wait=wait, progress=progress)
+
+
 def _same(a: list[KernelEntry], b: list[KernelEntry]) -> bool:
     return [(e.path, e.blob_oid) for e in a] == [(e.path, e.blob_oid) for e in b]
 
@@ -60,11 +95,14 @@ def held_local(
 
     A non-empty filter first checks, under the shared lock, that every selected kernel is local
     and intact; only when one is not does it fetch (exclusive lock, :func:`~.sync.ensure_local`)
-    and select again. An empty one takes every kernel already local. Raises NotFoundError when
-    nothing is selected (``hint`` says what to do), CacheLockedError when ``wait`` is False and
-    a sync holds the cache.
+    and select again; in a cache without a catalog it syncs first. An empty one takes every
+    kernel already local. Raises NotFoundError when nothing is selected (``hint`` says how to
+    select), UnknownSelectionError when the filter names a distro, version or arch the catalog
+    lacks, CacheLockedError when ``wait`` is False and a sync holds the cache.
     """
-    store.require_catalog()  # before any lock: taking one would create the cache directory
+    store.check_layout()
+    if not store.catalog_path.exists():  # checked before any lock: one creates the cache
+        _first_sync(store, flt, hint, progress, wait)
     fetched: list[KernelEntry] | None = None
     for _ in range(MAX_ATTEMPTS):
         with store.lock(wait=wait, progress=progress, shared=True):
@@ -76,12 +114,10 @@ def held_local(
             )
             if ready:
                 if not entries and not flt.is_empty:
-                    # Every selected kernel is local, and there are none: the selection itself
-                    # names nothing the catalog has (a typo), which no fetch can cure.
-                    raise NotFoundError(
-                        f"no kernel in the catalog of {store.root} matches {flt.describe()} "
-                        "(btfmirror list shows what there is)"
-                    )
+                    # Every selected kernel is as local as it can be, and there are none: no
+                    # fetch can cure that (a typo in a distro, version or arch is refused
+                    # earlier, by the catalog query).
+                    raise _nothing_matches(store, flt)
                 if not entries:
                     raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
                 yield entries
