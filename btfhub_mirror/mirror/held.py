@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from ..catalog.queries import KernelEntry
 from ..errors import CacheLockedError, NotFoundError
 from ..kernels import KernelFilter
+from ..paths import REMOTES_ENV, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
 from .store import Store, list_kernels
 
@@ -47,18 +48,18 @@ def _complete(store: Store, flt: KernelFilter) -> bool:
     )
 
 
-def _nothing_matches(store: Store, flt: KernelFilter) -> NotFoundError:
+def _nothing_matches(store: Store, flt: KernelFilter, unmatched: str) -> NotFoundError:
     """The error for a selection that gives no local kernel although each one is as local as
     it can be: either it matches no catalog row, or only rows removed upstream and gone."""
     matched = list_kernels(store, flt).entries
     if matched:
         return NotFoundError(
             f"{len(matched)} kernel(s) in the catalog of {store.root} match {flt.describe()}, "
-            "but none is local and no remote offers them any more (removed upstream)"
+            f"but none is local and no remote offers them any more (removed upstream){unmatched}"
         )
     return NotFoundError(
         f"no kernel in the catalog of {store.root} matches {flt.describe()} "
-        "(btfmirror list --distros shows what there is)"
+        f"(btfmirror list --distros shows what there is){unmatched}"
     )
 
 
@@ -70,10 +71,14 @@ def _first_sync(store: Store, flt: KernelFilter, hint: str, progress: Progress,
             f"no catalog in {store.root} (nothing synced yet): {hint}, "
             "or run `btfmirror sync` first"
         )
+    from .gitrepo import canonical_url
     from .sync import sync  # the git machinery: only with a selection
 
+    # What sync will use: a new cache remembers no remotes.
+    remotes = ", ".join(canonical_url(u) for u in choose_remotes(()).urls)
     progress.note(
-        f"no catalog in {store.root} yet: syncing it and fetching {flt.describe()}"
+        f"no catalog in {store.root} yet: syncing it from {remotes} (${REMOTES_ENV} picks "
+        f"others) and fetching {flt.describe()}"
     )
     sync(store, flt, (), wait=wait, progress=progress)
 
@@ -90,6 +95,7 @@ def held_local(
     *,
     wait: bool = True,
     hint: str = "select kernels (--distro, --version, --arch, --kernels) to fetch them",
+    unmatched: str = "",
 ) -> Iterator[list[KernelEntry]]:
     """The kernels ``flt`` selects, each with its local ``.btf.tar.xz``, under a shared lock.
 
@@ -97,8 +103,9 @@ def held_local(
     and intact; only when one is not does it fetch (exclusive lock, :func:`~.sync.ensure_local`)
     and select again; in a cache without a catalog it syncs first. An empty one takes every
     kernel already local. Raises NotFoundError when nothing is selected (``hint`` says how to
-    select), UnknownSelectionError when the filter names a distro, version or arch the catalog
-    lacks, CacheLockedError when ``wait`` is False and a sync holds the cache.
+    select; ``unmatched`` is added when a selection was given and matches nothing),
+    UnknownSelectionError when the filter names a distro, version or arch the catalog lacks,
+    CacheLockedError when ``wait`` is False and a sync holds the cache.
     """
     store.check_layout()
     if not store.catalog_path.exists():  # checked before any lock: one creates the cache
@@ -117,7 +124,7 @@ def held_local(
                     # Every selected kernel is as local as it can be, and there are none: no
                     # fetch can cure that (a typo in a distro, version or arch is refused
                     # earlier, by the catalog query).
-                    raise _nothing_matches(store, flt)
+                    raise _nothing_matches(store, flt, unmatched)
                 if not entries:
                     raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
                 yield entries

@@ -163,7 +163,8 @@ def test_check_with_btf_and_a_selection_matching_nothing(synced: Origin, tmp_pat
                             "-k", "9.*", "--json")
     line = error_line(err)
     assert code == 3 and out == ""
-    assert "kernels=9.*" in line and "--btf" not in line and "select kernels" not in line
+    assert "kernels=9.*" in line and "select kernels" not in line and "give --btf" not in line
+    assert "the --btf files neither" in line  # nothing passed silently
     # Without a selection the --btf file alone is checked (the catalog is not used).
     code, out, err = invoke("check", OBJ, "--btf", str(btf / "5.10.0-30-amd64.btf.tar.xz"),
                             "--json")
