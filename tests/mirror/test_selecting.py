@@ -73,8 +73,11 @@ def no_env_remote(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("args", "needle", "listed"),
     [
-        (("-d", "debain"), "--distro 'debain' names nothing", "bclinux, centos, debian, kylin, "
-         "ubuntu"),
+        (
+            ("-d", "debain"),
+            "--distro 'debain' names nothing",
+            "bclinux, centos, debian, kylin, ubuntu",
+        ),
         (("-d", "debian", "-V", "bookwrom"), "did you mean bookworm?", "11, 12, bookworm"),
         (("-d", "ubuntu", "-V", "12"), "--version '12'", "for distro=ubuntu it has 20.04, focal"),
         (("-a", "x86-64"), "did you mean x86_64?", "arm64, s390x, x86_64"),
@@ -85,8 +88,7 @@ def test_a_name_the_catalog_lacks_is_a_usage_error(
     synced: Origin, args: tuple[str, ...], needle: str, listed: str, tmp_path: Path
 ) -> None:
     package = str(tmp_path / "p.tar.gz")
-    for command in (("list",), ("list", "--distros"), ("pack", OBJ, "-o", package),
-                    ("check", OBJ)):
+    for command in (("list",), ("list", "--distros"), ("pack", OBJ, "-o", package), ("check", OBJ)):
         code, out, err = invoke(*command, *args)
         line = error_line(err)
         assert code == 2 and needle in line and listed in line, (command, err)
@@ -118,8 +120,11 @@ def test_distro_and_arch_match_in_any_case(synced: Origin) -> None:
         f"{d}/{v}/{a}" for (d, v, a) in origin_dirs(synced) if d == "debian" and a == "arm64"
     )
     assert expected == ["debian/12/arm64"]
-    for args in (("-d", "Debian", "-a", "AARCH64"), ("-d", "DEBIAN", "-a", "Arm64"),
-                 ("-d", "debian", "-a", "aarch64")):
+    for args in (
+        ("-d", "Debian", "-a", "AARCH64"),
+        ("-d", "DEBIAN", "-a", "Arm64"),
+        ("-d", "debian", "-a", "aarch64"),
+    ):
         got = paths(*args)
         assert sorted({p.rsplit("/", 1)[0] for p in got}) == expected and got, args
     assert paths("-d", "Debian") == paths("-d", "debian") != []
@@ -159,15 +164,17 @@ def test_list_distros_counts_what_there_is(synced: Origin) -> None:
 
 def test_check_with_btf_and_a_selection_matching_nothing(synced: Origin, tmp_path: Path) -> None:
     btf = REPO / "tests" / "data" / "btfhub-sample" / "debian" / "11" / "x86_64"
-    code, out, err = invoke("check", OBJ, "--btf", str(btf / "5.10.0-30-amd64.btf.tar.xz"),
-                            "-k", "9.*", "--json")
+    code, out, err = invoke(
+        "check", OBJ, "--btf", str(btf / "5.10.0-30-amd64.btf.tar.xz"), "-k", "9.*", "--json"
+    )
     line = error_line(err)
     assert code == 3 and out == ""
     assert "kernels=9.*" in line and "select kernels" not in line and "give --btf" not in line
     assert "the --btf files neither" in line  # nothing passed silently
     # Without a selection the --btf file alone is checked (the catalog is not used).
-    code, out, err = invoke("check", OBJ, "--btf", str(btf / "5.10.0-30-amd64.btf.tar.xz"),
-                            "--json")
+    code, out, err = invoke(
+        "check", OBJ, "--btf", str(btf / "5.10.0-30-amd64.btf.tar.xz"), "--json"
+    )
     assert code in (0, 1) and len(json.loads(out)["kernels"]) == 1, err
 
 
@@ -202,12 +209,12 @@ def test_pack_and_check_on_a_fresh_cache_sync_their_selection(
 
     fresh = tmp_path / "fresh-for-check"
     monkeypatch.setenv("BTFHUB_CACHE", str(fresh))
-    code, out_json, err = invoke("check", OBJ, "-d", "debian", "-V", "12", "-a", "x86_64",
-                                 "--json")
+    code, out_json, err = invoke("check", OBJ, "-d", "debian", "-V", "12", "-a", "x86_64", "--json")
     assert code in (0, 1), err
     checked = sorted(k["kernel"]["release"] for k in json.loads(out_json)["kernels"])
     assert checked == sorted(
-        Path(p).name.removesuffix(SUFFIX) for p in origin.blobs()
+        Path(p).name.removesuffix(SUFFIX)
+        for p in origin.blobs()
         if p.startswith("debian/12/x86_64/") and p.endswith(SUFFIX)
     )
 
@@ -311,15 +318,45 @@ def test_a_relative_path_is_a_remote_from_the_directory_it_is_given_in(
     bare.rename(space / "archive.git")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cli = [sys.executable, "-c", "from cli.app import app; app(prog_name='btfmirror')"]
-    done = subprocess.run([*cli, "sync", "-r", "archive.git", "-d", "kylin", "--json"],
-                          cwd=space, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*cli, "sync", "-r", "archive.git", "-d", "kylin", "--json"],
+        cwd=space,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["fetched"] == 2
     assert summary["remotes"][0]["url"] == (space / "archive.git").as_uri()
     # Recorded absolute: a later run elsewhere still finds it.
     env.pop("BTFHUB_REPO", None)
-    later = subprocess.run([*cli, "sync", "--json"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+    later = subprocess.run(
+        [*cli, "sync", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert later.returncode == 0, later.stderr
     assert json.loads(later.stdout)["remote_source"] == "remembered"
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("/srv/btfhub-archive", True),
+        ("repo.git", True),
+        ("./a:b", True),  # a slash before the colon: a path, as git reads it
+        ("user@host:btfhub-archive.git", False),  # scp-like ssh
+        ("host:path/x", False),
+        ("file:///srv/x", False),
+        ("https://github.com/aquasecurity/btfhub-archive.git", False),
+    ],
+)
+def test_which_remotes_are_paths(url: str, local: bool, tmp_path: Path) -> None:
+    from btfhub_mirror.mirror.gitrepo import canonical_url, is_local_path
+
+    assert is_local_path(url) is local
+    assert (canonical_url(url) != url) is local
+    if local:
+        assert canonical_url(url).startswith("file:///")
+    weird = tmp_path / "100% a#b"
+    assert canonical_url(str(weird)) == weird.as_uri() and "%25" in weird.as_uri()
