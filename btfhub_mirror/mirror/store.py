@@ -4,7 +4,8 @@ Layout of the cache (``$BTFHUB_CACHE`` or the platform cache directory)::
 
     README              who owns this directory
     .lock               flock: exclusive while a run writes, shared while one reads archives
-    catalog.sqlite3     the catalog (see ``catalog/``)
+    catalog.sqlite3     the catalog (see ``catalog/``), and in its ``remotes`` table the remotes
+                        the cache was synced from, which the next sync reuses
     git/<name>.git      one bare, blobless, shallow mirror per remote
     archive/            <distro>/<version>/<arch>/<release>.btf.tar.xz, laid out exactly like
                         btfhub-archive (codename symlinks included), usable as an archive dir
