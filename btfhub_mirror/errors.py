@@ -20,6 +20,34 @@ class UsageError(BtfmirrorError):
     exit_code = 2
 
 
+class UnknownSelectionError(UsageError):
+    """A ``--distro``, ``--version`` or ``--arch`` value that names nothing in the catalog (a
+    typo, most likely): says what the catalog has there and the closest name."""
+
+    def __init__(
+        self, option: str, value: str, known: tuple[str, ...], closest: str | None,
+        *, scope: str = "", catalog: str = "",
+    ) -> None:
+        self.option = option
+        self.value = value
+        self.known = known
+        self.closest = closest
+        where = f"the catalog {catalog}" if catalog else "the catalog"
+        hint = f": did you mean {closest}?" if closest else ""
+        shown = ", ".join(known[:MAX_KNOWN_SHOWN]) + (
+            f" and {len(known) - MAX_KNOWN_SHOWN} more" if len(known) > MAX_KNOWN_SHOWN else ""
+        )
+        there = f"{scope} it has {shown}" if known else "it has no entries"
+        super().__init__(
+            f"{option} {value!r} names nothing in {where}{hint} ({there.strip()}; "
+            "`btfmirror list --distros` counts them)"
+        )
+
+
+#: Names an UnknownSelectionError lists before "and N more" (btfhub-archive has ~20 distros).
+MAX_KNOWN_SHOWN = 30
+
+
 class NotFoundError(BtfmirrorError):
     """A file, kernel or entry that was asked for does not exist."""
 

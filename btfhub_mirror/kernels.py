@@ -15,13 +15,15 @@ Kernel patterns come in two forms:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import operator
 import re
-from collections.abc import Callable, Iterable
+import string
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import UsageError
+from .errors import UnknownSelectionError, UsageError
 
 #: Most digits read from one version number (major, minor, patch, build). Real ones have at most
 #: 5 (Ubuntu builds such as ``5.4.0-1103``); nine always fit the catalog's SQLite INTEGER, and a
@@ -46,6 +48,12 @@ _OPS: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
 
 #: Other names of btfhub-archive's arch directories (``uname -m`` and Debian names).
 ARCH_ALIASES = {"aarch64": "arm64", "amd64": "x86_64", "x64": "x86_64"}
+
+#: ASCII letters only, as SQLite's ``NOCASE`` collation and ``lower()`` fold them: the catalog
+#: query and :meth:`KernelFilter.matches` then agree on every name (btfhub's are ASCII).
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+#: How close a name must be to be suggested (:func:`difflib.get_close_matches`' default).
+SUGGEST_CUTOFF = 0.6
 
 #: Value of :attr:`KernelRelease.build` when a release has no build number.
 NO_BUILD = -1
@@ -116,9 +124,52 @@ def release_sort_key(release: str) -> tuple[tuple[int, ...], str]:
     return ((parsed.key if parsed else ()), release)
 
 
+def fold_name(name: str) -> str:
+    """The case-insensitive form of a distro or arch name (``Debian`` → ``debian``); folds
+    ASCII letters only, exactly as SQLite's ``NOCASE`` does."""
+    return name.translate(_ASCII_FOLD)
+
+
 def normalize_arch(arch: str) -> str:
-    """btfhub-archive's directory name for an architecture (``aarch64`` → ``arm64``)."""
-    return ARCH_ALIASES.get(arch, arch)
+    """btfhub-archive's directory name for an architecture, any case (``AArch64`` →
+    ``arm64``)."""
+    folded = fold_name(arch)
+    return ARCH_ALIASES.get(folded, folded)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveDir:
+    """One ``<distro>/<version>/<arch>`` directory of an archive, with the codenames that link
+    to its version directory (``focal`` for ``ubuntu/20.04``)."""
+
+    distro: str
+    version: str
+    arch: str
+    version_aliases: tuple[str, ...] = ()
+
+
+def closest_name(value: str, known: Iterable[str]) -> str | None:
+    """The known name most like ``value`` (compared case-insensitively), or None."""
+    by_fold: dict[str, str] = {}
+    for name in known:
+        by_fold.setdefault(fold_name(name), name)
+    match = difflib.get_close_matches(fold_name(value), list(by_fold), n=1, cutoff=SUGGEST_CUTOFF)
+    return by_fold[match[0]] if match else None
+
+
+def _natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
+    # Version directories in numeric order (9 before 10, 20.04 before 22.04); a number is
+    # compared by length then digits, no int() of a name a remote chose.
+    return tuple(
+        (0, len(p.lstrip("0")), p.lstrip("0")) if p[0] in string.digits else (1, 0, p)
+        for p in re.split(r"([0-9]+)", name)
+        if p
+    )
+
+
+def sorted_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Distinct names in natural order (``9``, ``10``, ``V10``, ``bookworm``)."""
+    return tuple(sorted(set(names), key=lambda n: (_natural_key(n), n)))
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -191,9 +242,10 @@ class KernelFilter:
         arches: Iterable[str] = (),
         kernels: Iterable[str] = (),
     ) -> KernelFilter:
-        """Build a filter from option strings, normalising arches and parsing patterns."""
+        """Build a filter from option strings: distros folded to lower case, arches
+        normalised (any case, aliases), patterns parsed."""
         return cls(
-            distros=tuple(dict.fromkeys(distros)),
+            distros=tuple(dict.fromkeys(fold_name(d) for d in distros)),
             versions=tuple(dict.fromkeys(versions)),
             arches=tuple(dict.fromkeys(normalize_arch(a) for a in arches)),
             kernels=tuple(parse_pattern(k) for k in kernels),
@@ -212,17 +264,66 @@ class KernelFilter:
         version_aliases: Iterable[str] = (),
     ) -> bool:
         """Whether an archive entry is selected."""
-        if self.distros and distro not in self.distros:
+        if not self.matches_dir(distro, version, arch, version_aliases):
+            return False
+        return not self.kernels or any(p.matches(release) for p in self.kernels)
+
+    def matches_dir(
+        self, distro: str, version: str, arch: str, version_aliases: Iterable[str] = ()
+    ) -> bool:
+        """Whether the distro, version and arch of a directory are selected (the kernel
+        patterns aside). Distro and arch compare case-insensitively, versions exactly."""
+        if self.distros and fold_name(distro) not in self.distros:
             return False
         if self.arches and normalize_arch(arch) not in self.arches:
             return False
-        if (
-            self.versions
-            and version not in self.versions
-            and not any(alias in self.versions for alias in version_aliases)
-        ):
-            return False
-        return not self.kernels or any(p.matches(release) for p in self.kernels)
+        return (
+            not self.versions
+            or version in self.versions
+            or any(alias in self.versions for alias in version_aliases)
+        )
+
+    def check_names(self, dirs: Sequence[ArchiveDir], catalog: str = "") -> None:
+        """UnknownSelectionError for the first distro, version or arch of this filter that
+        names no directory among ``dirs`` (a typo): a silent empty selection would let
+        ``sync -d debain`` report "0 selected" and exit 0.
+
+        Each level is checked within the levels above it: a version among the selected
+        distros' versions (and codenames), an arch among the selected versions' arches.
+        """
+        def scope(*levels: tuple[str, tuple[str, ...]]) -> str:
+            named = " ".join(f"{n}={','.join(v)}" for n, v in levels if v)
+            return f"for {named}" if named else ""
+
+        for distro in self.distros:
+            known = [d.distro for d in dirs]
+            if distro not in {fold_name(k) for k in known}:
+                raise UnknownSelectionError(
+                    "--distro", distro, sorted_names(known), closest_name(distro, known),
+                    catalog=catalog,
+                )
+        in_distros = [d for d in dirs if not self.distros or fold_name(d.distro) in self.distros]
+        for version in self.versions:
+            known = [v for d in in_distros for v in (d.version, *d.version_aliases)]
+            if version not in known:
+                raise UnknownSelectionError(
+                    "--version", version, sorted_names(known), closest_name(version, known),
+                    scope=scope(("distro", self.distros)), catalog=catalog,
+                )
+        in_versions = [
+            d for d in in_distros
+            if not self.versions
+            or d.version in self.versions
+            or any(a in self.versions for a in d.version_aliases)
+        ]
+        for arch in self.arches:
+            known = [d.arch for d in in_versions]
+            if arch not in {normalize_arch(k) for k in known}:
+                raise UnknownSelectionError(
+                    "--arch", arch, sorted_names(known), closest_name(arch, known),
+                    scope=scope(("distro", self.distros), ("version", self.versions)),
+                    catalog=catalog,
+                )
 
     def describe(self) -> str:
         """Human summary for messages: ``distro=ubuntu arch=x86_64 kernels=5.15.*``."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from btfhub_mirror.mirror import Store, cache_status, list_kernels
+from btfhub_mirror.mirror import DirsResult, Store, cache_status, list_dirs, list_kernels
 
 from ._console import console, print_json
 from ._errors import handle_errors
@@ -37,8 +37,10 @@ def sync_command(
         list[str] | None,
         typer.Option(
             "--remote", "-r",
-            help="Archive git URL, repeatable; the first that has a path wins. "
-            "Default: $BTFHUB_REPO (comma-separated) or aquasecurity/btfhub-archive.",
+            help="Archive git URL or path, repeatable; the first that has a path wins. "
+            "Replaces (and is remembered as) the cache's remotes. Default: $BTFHUB_REPO "
+            "(comma-separated), else the remotes the cache was synced from, else "
+            "aquasecurity/btfhub-archive.",
         ),
     ] = None,
     everything: Annotated[
@@ -87,6 +89,13 @@ def sync_command(
     for state in result.remotes:
         table.add_row("remote", f"{state.url} @ {state.tip[:12]}")
     console.print(table)
+    if result.remotes_changed:  # one plain line: URLs are never cut
+        console.print(
+            f"remotes changed ({result.remote_source.value}): were "
+            f"{', '.join(result.previous_remotes)}; now "
+            f"{', '.join(r.url for r in result.remotes)}, remembered for the next sync",
+            markup=False, highlight=False, soft_wrap=True,
+        )
 
 
 @handle_errors
@@ -96,10 +105,24 @@ def list_command(
     arch: ArchOption = None,
     kernels: KernelsOption = None,
     local: Annotated[bool, typer.Option("--local", help="Only kernels present locally.")] = False,
+    distros: Annotated[
+        bool,
+        typer.Option(
+            "--distros",
+            help="Count entries per distro, version and arch instead (what -d/-V/-a can name).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List catalog entries (everything the remotes offer, local or not)."""
+    """List catalog entries (everything the remotes offer, local or not).
+
+    A --distro, --version or --arch naming nothing in the catalog is an error (exit 2) that
+    suggests the closest name; distro and arch match in any case.
+    """
     flt = kernel_filter(distro, version, arch, kernels)
+    if distros:
+        _print_dirs(list_dirs(Store.default(), flt, local_only=local), as_json)
+        return
     result = list_kernels(Store.default(), flt, local_only=local)
     if as_json:
         print_json(result.to_json())
@@ -125,6 +148,26 @@ def list_command(
     ]
     print_columns(headers, rows)
     console.print(f"{len(result.entries)} entries ({result.selection})", style="dim")
+
+
+def _print_dirs(result: DirsResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.to_json())
+        return
+    rows = [
+        (d.distro, d.version, d.arch, str(d.entries), str(d.local), str(d.removed),
+         ",".join(d.version_aliases))
+        for d in result.dirs
+    ]  # fmt: skip
+    if not console.is_terminal:  # tab-separated, as plain `list` prints for pipes
+        console.file.write("".join("\t".join(r) + "\n" for r in rows))
+        return
+    print_columns(("distro", "version", "arch", "entries", "local", "removed", "codenames"), rows)
+    console.print(
+        f"{len(rows)} directories, {result.entries} entries, {result.local} local "
+        f"({result.selection})",
+        style="dim", markup=False,
+    )
 
 
 def print_columns(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..kernels import NO_BUILD, KernelFilter, parse_release
+from ..kernels import NO_BUILD, ArchiveDir, KernelFilter, parse_release
 from .db import transaction
 
 ABSENT, PRESENT, STALE = "absent", "present", "stale"
@@ -233,6 +233,30 @@ def apply_offer(
     return CatalogChanges(tuple(added), tuple(changed), tuple(sorted(removed)), tuple(restored))
 
 
+def archive_dirs(conn: sqlite3.Connection) -> list[ArchiveDir]:
+    """Every ``<distro>/<version>/<arch>`` the catalog has entries in (removed ones too), with
+    its version's codenames."""
+    dirs: dict[tuple[str, str, str], set[str]] = {}
+    for distro, version, arch, aliases in conn.execute(
+        "SELECT DISTINCT distro, version, arch, version_aliases FROM entries"
+    ):
+        dirs.setdefault((distro, version, arch), set()).update(a for a in aliases.split(",") if a)
+    return [ArchiveDir(d, v, a, tuple(sorted(names))) for (d, v, a), names in dirs.items()]
+
+
+def _catalog_file(conn: sqlite3.Connection) -> str:
+    """The file of the connection's main database ('' in memory), for messages."""
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row is not None and row[2] else ""
+
+
+def check_filter(conn: sqlite3.Connection, flt: KernelFilter) -> None:
+    """UnknownSelectionError when a distro, version or arch of ``flt`` names nothing in the
+    catalog (see :meth:`KernelFilter.check_names`); every selection goes through here."""
+    if flt.distros or flt.versions or flt.arches:
+        flt.check_names(archive_dirs(conn), _catalog_file(conn))
+
+
 def select_entries(
     conn: sqlite3.Connection,
     flt: KernelFilter,
@@ -241,11 +265,16 @@ def select_entries(
     local_only: bool = False,
     include_removed: bool = True,
 ) -> list[KernelEntry]:
-    """Catalog rows matching ``flt``, ordered by path; ``local_path`` is set under ``root``."""
+    """Catalog rows matching ``flt``, ordered by path; ``local_path`` is set under ``root``.
+
+    UnknownSelectionError when the filter names a distro, version or arch the catalog does not
+    have (a typo is an error, not an empty selection)."""
+    check_filter(conn, flt)
     where: list[str] = []
     params: list[str] = []
     if flt.distros:
-        where.append(f"distro IN ({','.join('?' * len(flt.distros))})")
+        # NOCASE folds ASCII as KernelFilter.matches does (flt.distros are folded already).
+        where.append(f"distro COLLATE NOCASE IN ({','.join('?' * len(flt.distros))})")
         params.extend(flt.distros)
     if local_only:
         where.append("local_state = 'present'")

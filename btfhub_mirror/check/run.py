@@ -77,14 +77,20 @@ def index_dir_for(store: Store, entry: KernelEntry) -> Path:
 
 
 def _catalog_kernels(
-    flt: KernelFilter, store: Store, wait: bool, progress: Progress
+    flt: KernelFilter, store: Store, wait: bool, progress: Progress, with_files: bool
 ) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
     hint = (
         "select kernels (--distro, --version, --arch, --kernels) to fetch them, "
         "or give --btf FILE"
     )
+    # The catalog comes first: a selection that matches nothing fails before any file is
+    # checked, and must say so rather than leave a CI gate believing the files passed.
+    unmatched = (
+        "; nothing was checked, the --btf files neither (without a selection they are "
+        "checked alone)" if with_files else ""
+    )
     # Shared cache lock while the archives are read: a sync waits (see mirror/held.py).
-    with held_local(store, flt, progress, wait=wait, hint=hint) as entries:
+    with held_local(store, flt, progress, wait=wait, hint=hint, unmatched=unmatched) as entries:
         progress.phase("checking kernels", len(entries))
         for e in entries:
             assert e.local_path is not None
@@ -133,7 +139,8 @@ def check(
     sources: list[Generator[tuple[KernelRef, Btf, bool | None], None, None]] = []
     if not btf_files or (flt is not None and not flt.is_empty):
         sources.append(
-            _catalog_kernels(flt or KernelFilter.create(), store or Store.default(), wait, progress)
+            _catalog_kernels(flt or KernelFilter.create(), store or Store.default(), wait, progress,
+                             with_files=bool(btf_files))
         )
     if btf_files:
         sources.append(_file_kernels(btf_files, progress))

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
-from .store import ListResult, StatusResult, Store, cache_status, list_kernels
+from .store import (
+    DirsResult,
+    ListResult,
+    StatusResult,
+    Store,
+    cache_status,
+    list_dirs,
+    list_kernels,
+)
 
-__all__ = ["ListResult", "StatusResult", "Store", "cache_status", "list_kernels"]
+__all__ = [
+    "DirsResult", "ListResult", "StatusResult", "Store", "cache_status", "list_dirs",
+    "list_kernels",
+]

@@ -73,6 +73,35 @@ def check_url(url: str) -> None:
                          f"{allowed}, user@host:path or a path)")
 
 
+def is_local_path(url: str) -> bool:
+    """Whether git reads ``url`` as a path: no ``scheme://``, and no ``:`` before the first
+    ``/`` (``host:path`` is ssh), as git's own ``url_is_local_not_ssh`` decides."""
+    if _URL_SCHEME_RE.match(url):
+        return False
+    colon, slash = url.find(":"), url.find("/")
+    return colon < 0 or 0 <= slash < colon
+
+
+def canonical_url(url: str) -> str:
+    """``url`` checked (:func:`check_url`), a plain path turned into an absolute ``file://``
+    URL (``./mirror``, ``/srv/btfhub-archive``, ``repo.git``).
+
+    git clones a plain path with its local transport, which opens the source repository in
+    the cloning process, whose environment pins ``GIT_OBJECT_DIRECTORY`` to the new mirror
+    (:func:`_repo_env`): git then finds no repository there ("does not exist"). Over
+    ``file://`` it runs ``upload-pack`` with those variables cleared, and honours
+    ``--filter`` and ``--depth``, which a local clone ignores. Absolute, so the recorded remote
+    does not depend on the directory a later run starts in; percent-encoded (``as_uri``), as
+    git decodes ``file://`` paths.
+    """
+    if not url.strip():
+        raise UsageError("empty remote URL (use a URL, user@host:path or a path)")
+    check_url(url)
+    if not is_local_path(url):
+        return url
+    return Path(os.path.expanduser(url)).resolve().as_uri()
+
+
 @dataclass(frozen=True, slots=True)
 class TreeFile:
     """A non-directory entry of a tree: its path, blob id and git mode.

@@ -5,6 +5,10 @@ replace one (a new upstream blob) after its catalog row was read, and the packag
 would then name a blob id its file was not made from. So readers hold the cache lock shared for
 the whole read (syncs wait; other readers do not), after fetching what is missing under the
 exclusive lock as :func:`~.sync.ensure_local` does.
+
+On a cache never synced (no catalog), a selection first runs a :func:`~.sync.sync` of it
+(from ``$BTFHUB_REPO`` or btfhub-archive, as ``btfmirror sync`` would), so ``btfmirror pack
+-k '5.15.*'`` works on a fresh machine; without a selection there is nothing to fetch.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 from ..catalog.queries import KernelEntry
 from ..errors import CacheLockedError, NotFoundError
 from ..kernels import KernelFilter
+from ..paths import REMOTES_ENV, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
 from .store import Store, list_kernels
 
@@ -43,6 +48,41 @@ def _complete(store: Store, flt: KernelFilter) -> bool:
     )
 
 
+def _nothing_matches(store: Store, flt: KernelFilter, unmatched: str) -> NotFoundError:
+    """The error for a selection that gives no local kernel although each one is as local as
+    it can be: either it matches no catalog row, or only rows removed upstream and gone."""
+    matched = list_kernels(store, flt).entries
+    if matched:
+        return NotFoundError(
+            f"{len(matched)} kernel(s) in the catalog of {store.root} match {flt.describe()}, "
+            f"but none is local and no remote offers them any more (removed upstream){unmatched}"
+        )
+    return NotFoundError(
+        f"no kernel in the catalog of {store.root} matches {flt.describe()} "
+        f"(btfmirror list --distros shows what there is){unmatched}"
+    )
+
+
+def _first_sync(store: Store, flt: KernelFilter, hint: str, progress: Progress,
+                wait: bool) -> None:
+    """Make the catalog of a cache never synced, fetching what ``flt`` selects."""
+    if flt.is_empty:
+        raise NotFoundError(
+            f"no catalog in {store.root} (nothing synced yet): {hint}, "
+            "or run `btfmirror sync` first"
+        )
+    from .gitrepo import canonical_url
+    from .sync import sync  # the git machinery: only with a selection
+
+    # What sync will use: a new cache remembers no remotes.
+    remotes = ", ".join(canonical_url(u) for u in choose_remotes(()).urls)
+    progress.note(
+        f"no catalog in {store.root} yet: syncing it from {remotes} (${REMOTES_ENV} picks "
+        f"others) and fetching {flt.describe()}"
+    )
+    sync(store, flt, (), wait=wait, progress=progress)
+
+
 def _same(a: list[KernelEntry], b: list[KernelEntry]) -> bool:
     return [(e.path, e.blob_oid) for e in a] == [(e.path, e.blob_oid) for e in b]
 
@@ -55,16 +95,21 @@ def held_local(
     *,
     wait: bool = True,
     hint: str = "select kernels (--distro, --version, --arch, --kernels) to fetch them",
+    unmatched: str = "",
 ) -> Iterator[list[KernelEntry]]:
     """The kernels ``flt`` selects, each with its local ``.btf.tar.xz``, under a shared lock.
 
     A non-empty filter first checks, under the shared lock, that every selected kernel is local
     and intact; only when one is not does it fetch (exclusive lock, :func:`~.sync.ensure_local`)
-    and select again. An empty one takes every kernel already local. Raises NotFoundError when
-    nothing is selected (``hint`` says what to do), CacheLockedError when ``wait`` is False and
-    a sync holds the cache.
+    and select again; in a cache without a catalog it syncs first. An empty one takes every
+    kernel already local. Raises NotFoundError when nothing is selected (``hint`` says how to
+    select; ``unmatched`` is added when a selection was given and matches nothing),
+    UnknownSelectionError when the filter names a distro, version or arch the catalog lacks,
+    CacheLockedError when ``wait`` is False and a sync holds the cache.
     """
-    store.require_catalog()  # before any lock: taking one would create the cache directory
+    store.check_layout()
+    if not store.catalog_path.exists():  # checked before any lock: one creates the cache
+        _first_sync(store, flt, hint, progress, wait)
     fetched: list[KernelEntry] | None = None
     for _ in range(MAX_ATTEMPTS):
         with store.lock(wait=wait, progress=progress, shared=True):
@@ -76,12 +121,10 @@ def held_local(
             )
             if ready:
                 if not entries and not flt.is_empty:
-                    # Every selected kernel is local, and there are none: the selection itself
-                    # names nothing the catalog has (a typo), which no fetch can cure.
-                    raise NotFoundError(
-                        f"no kernel in the catalog of {store.root} matches {flt.describe()} "
-                        "(btfmirror list shows what there is)"
-                    )
+                    # Every selected kernel is as local as it can be, and there are none: no
+                    # fetch can cure that (a typo in a distro, version or arch is refused
+                    # earlier, by the catalog query).
+                    raise _nothing_matches(store, flt, unmatched)
                 if not entries:
                     raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
                 yield entries

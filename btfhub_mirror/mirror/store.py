@@ -4,7 +4,8 @@ Layout of the cache (``$BTFHUB_CACHE`` or the platform cache directory)::
 
     README              who owns this directory
     .lock               flock: exclusive while a run writes, shared while one reads archives
-    catalog.sqlite3     the catalog (see ``catalog/``)
+    catalog.sqlite3     the catalog (see ``catalog/``), and in its ``remotes`` table the remotes
+                        the cache was synced from, which the next sync reuses
     git/<name>.git      one bare, blobless, shallow mirror per remote
     archive/            <distro>/<version>/<arch>/<release>.btf.tar.xz, laid out exactly like
                         btfhub-archive (codename symlinks included), usable as an archive dir
@@ -52,7 +53,7 @@ from ..errors import (
     RemoteContentError,
 )
 from ..fsutil import write_atomic, write_atomic_with
-from ..kernels import KernelFilter
+from ..kernels import KernelFilter, sorted_names
 from ..paths import CACHE_ENV, cache_dir
 from ..progress import NULL_PROGRESS, Progress
 from .lock import cache_lock
@@ -446,6 +447,76 @@ def list_kernels(
             include_removed=include_removed,
         )
     return ListResult(tuple(rows), flt.describe())
+
+
+@dataclass(frozen=True, slots=True)
+class DirCount:
+    """The entries of one ``<distro>/<version>/<arch>`` directory a selection takes."""
+
+    distro: str
+    version: str
+    arch: str
+    version_aliases: tuple[str, ...]
+    entries: int
+    local: int
+    removed: int
+    local_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "distro": self.distro, "version": self.version, "arch": self.arch,
+            "version_aliases": list(self.version_aliases), "entries": self.entries,
+            "local": self.local, "removed": self.removed, "local_bytes": self.local_bytes,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DirsResult:
+    """What ``btfmirror list --distros`` shows: entries per distro, version and arch."""
+
+    dirs: tuple[DirCount, ...]
+    selection: str
+
+    @property
+    def entries(self) -> int:
+        return sum(d.entries for d in self.dirs)
+
+    @property
+    def local(self) -> int:
+        return sum(d.local for d in self.dirs)
+
+    @property
+    def removed(self) -> int:
+        return sum(d.removed for d in self.dirs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "selection": self.selection,
+            "totals": {"entries": self.entries, "local": self.local, "removed": self.removed},
+            "dirs": [d.to_json() for d in self.dirs],
+        }
+
+
+def list_dirs(store: Store, flt: KernelFilter, *, local_only: bool = False) -> DirsResult:
+    """Entries per ``<distro>/<version>/<arch>`` among the catalog rows ``flt`` selects, in
+    natural order (``9`` before ``10``): what there is to select from."""
+    groups: dict[tuple[str, str, str], list[KernelEntry]] = {}
+    for entry in list_kernels(store, flt, local_only=local_only).entries:
+        groups.setdefault((entry.distro, entry.version, entry.arch), []).append(entry)
+    order = {name: i for i, name in enumerate(sorted_names(v for _, v, _ in groups))}
+    dirs = [
+        DirCount(
+            distro, version, arch,
+            tuple(sorted({a for e in rows if not e.removed for a in e.version_aliases})),
+            len(rows),
+            sum(e.is_local for e in rows), sum(e.removed for e in rows),
+            sum(e.archive_size or 0 for e in rows if e.is_local),
+        )
+        for (distro, version, arch), rows in sorted(
+            groups.items(), key=lambda g: (g[0][0], order[g[0][1]], g[0][2])
+        )
+    ]  # fmt: skip
+    return DirsResult(tuple(dirs), flt.describe())
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ One run, under the cache lock:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import posixpath
 import shutil
@@ -33,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..catalog import transaction
+from ..catalog import connect, transaction
 from ..catalog.queries import (
     PRESENT,
     KernelEntry,
@@ -46,11 +47,17 @@ from ..catalog.queries import (
     select_entries,
     set_remotes,
 )
-from ..errors import BlobTooLargeError, EmptyRemoteError, NotFoundError, RemoteContentError
+from ..errors import (
+    BlobTooLargeError,
+    CatalogError,
+    EmptyRemoteError,
+    NotFoundError,
+    RemoteContentError,
+)
 from ..kernels import KernelFilter, release_problem
-from ..paths import default_remotes
+from ..paths import RemoteChoice, RemoteSource, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import BlobReader, MirrorRepo, TreeFile, check_url, file_blob_id
+from .gitrepo import BlobReader, MirrorRepo, TreeFile, canonical_url, file_blob_id
 from .store import Store, link_aliases, unsafe_path
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
@@ -136,10 +143,22 @@ class SyncResult:
     #: Where the corrupt catalog this run replaced was moved (rebuilt from the trees and the
     #: local files); None when the catalog was sound.
     catalog_rebuilt: str | None = None
+    #: Where this run's remotes came from (see :func:`~btfhub_mirror.paths.choose_remotes`).
+    remote_source: RemoteSource = RemoteSource.DEFAULT
+    #: The remotes the cache was synced from before this run (empty on the first sync).
+    previous_remotes: tuple[str, ...] = ()
 
     @property
     def bytes_received(self) -> int:
         return self.tree_bytes + self.blob_bytes
+
+    @property
+    def remotes_changed(self) -> bool:
+        """Whether this run replaced the remotes an earlier sync recorded (``--remote`` or
+        ``$BTFHUB_REPO`` naming others): their entries no other remote offers are removed."""
+        return bool(self.previous_remotes) and self.previous_remotes != tuple(
+            r.url for r in self.remotes
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +184,9 @@ class SyncResult:
                  "cloned": r.cloned}
                 for r in self.remotes
             ],
+            "remote_source": self.remote_source.value,
+            "previous_remotes": list(self.previous_remotes),
+            "remotes_changed": self.remotes_changed,
             "skipped": [s.to_json() for s in self.skipped],
             "catalog_rebuilt": self.catalog_rebuilt,
             "seconds": round(self.seconds, 3),
@@ -417,7 +439,9 @@ def sync(
 
     ``flt=None`` updates the catalog only (an empty :class:`KernelFilter` selects everything).
 
-    ``remote_urls`` defaults to ``$BTFHUB_REPO`` or btfhub-archive. A failing remote raises
+    ``remote_urls`` (``--remote``) replace the remotes recorded in the catalog; without them
+    ``$BTFHUB_REPO``, else the recorded ones, else btfhub-archive (:func:`choose_remotes`).
+    Plain paths become ``file://`` URLs (:func:`canonical_url`). A failing remote raises
     :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work tree change.
     A URL whose protocol is not allowed (``ext::``) is a UsageError. An empty remote raises
     :class:`~btfhub_mirror.errors.EmptyRemoteError` when it is the only one; among several it
@@ -426,14 +450,22 @@ def sync(
     Entries a remote cannot be trusted with (unsafe names, versions too long to store, blobs
     over ``max_archive_bytes``) are skipped with a warning and listed in ``skipped``.
     """
-    urls = tuple(dict.fromkeys(remote_urls)) or default_remotes()
-    for url in urls:
-        check_url(url)
+    explicit = choose_remotes(remote_urls)
+    if explicit.source is not RemoteSource.DEFAULT:  # refused before the cache is touched
+        explicit = RemoteChoice(_canonical(explicit.urls), explicit.source)
     started = time.monotonic()
     skips = _Skips(progress)
     with store.lock(wait=wait, progress=progress), store.writing_catalog(repair=True) as (
         conn, corrupt_aside,
     ):
+        previous = tuple(r.url for r in remotes(conn))
+        if corrupt_aside is not None and not previous:
+            previous = _salvage_remotes(corrupt_aside)
+        choice = (
+            explicit if explicit.source is not RemoteSource.DEFAULT
+            else choose_remotes((), previous)
+        )
+        urls = _canonical(choice.urls)
         offer, repos, states, tree_bytes = _Offer(), {}, [], 0
         for url in urls:
             try:
@@ -482,7 +514,23 @@ def sync(
         skipped=skips.finish(),
         fetched_oids=tuple(work.fetched),
         catalog_rebuilt=None if corrupt_aside is None else str(corrupt_aside),
+        remote_source=choice.source,
+        previous_remotes=previous,
     )
+
+
+def _salvage_remotes(aside: Path) -> tuple[str, ...]:
+    """The remotes a corrupt catalog recorded, when its ``remotes`` table can still be read
+    (the damage is elsewhere): the rebuilt catalog is then made from the same remotes."""
+    try:
+        with contextlib.closing(connect(aside, readonly=True)) as old:
+            return tuple(r.url for r in remotes(old))
+    except (CatalogError, sqlite3.Error):
+        return ()
+
+
+def _canonical(urls: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(canonical_url(u) for u in urls))
 
 
 def _size(store: Store, path: str) -> int:

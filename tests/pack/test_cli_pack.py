@@ -96,11 +96,17 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], code: int, message
 
 def test_a_selection_that_matches_nothing_says_so(tmp_path: Path) -> None:
     out = tmp_path / "p.tar.gz"
-    result = runner.invoke(app, ["pack", str(obj("loadable")), "-d", "debain", "-o", str(out)])
+    result = runner.invoke(
+        app, ["pack", str(obj("loadable")), "-d", "debian", "-k", "9.*", "-o", str(out)]
+    )
     assert result.exit_code == 3
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "matches distro=debain" in lines[0], result.stderr
+    assert len(lines) == 1 and "matches distro=debian kernels=9.*" in lines[0], result.stderr
     assert "select kernels" not in lines[0] and not out.exists()
+    # A distro the catalog does not have is a typo: a usage error naming the closest.
+    result = runner.invoke(app, ["pack", str(obj("loadable")), "-d", "debain", "-o", str(out)])
+    assert result.exit_code == 2 and "did you mean debian?" in result.stderr
+    assert not out.exists()
 
 
 def test_one_kernel_is_counted_in_the_singular(tmp_path: Path) -> None:

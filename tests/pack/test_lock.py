@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from btfhub_mirror.check import check
-from btfhub_mirror.errors import CacheLockedError, NotFoundError
+from btfhub_mirror.errors import CacheLockedError, GitCommandError, NotFoundError
+from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.mirror.sync import sync
 from btfhub_mirror.pack import pack
@@ -78,12 +79,17 @@ def test_check_reads_under_a_shared_lock(store_copy: Store) -> None:
 
 
 def test_no_catalog_is_one_clear_error_and_creates_nothing(tmp_path: Path) -> None:
+    """Without a selection there is nothing to fetch; with one, the first sync runs (here
+    from the isolation's dead $BTFHUB_REPO, so it fails as sync would)."""
     empty = Store(tmp_path / "never-synced")
-    with pytest.raises(NotFoundError, match="run `btfmirror sync` first"):
-        pack(empty, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION)
+    with pytest.raises(NotFoundError, match=r"select kernels .*, or run `btfmirror sync` first"):
+        pack(empty, [obj("loadable")], tmp_path / "p.tar.gz", KernelFilter())
     with pytest.raises(NotFoundError, match="run `btfmirror sync` first"):
         check([obj("loadable")], store=empty)
     assert not empty.root.exists() and not (tmp_path / "p.tar.gz").exists()
+    with pytest.raises(GitCommandError, match="cannot clone file:///nonexistent"):
+        pack(empty, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION)
+    assert not (tmp_path / "p.tar.gz").exists()
 
 
 def test_readers_with_a_selection_share_the_lock(synced: Store, tmp_path: Path) -> None:
