@@ -8,6 +8,7 @@ import typer
 
 from btfhub_mirror.fsutil import check_output_path, write_atomic
 
+from ._btf_header import BtfHeader, BtfHeaderOption
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 
@@ -22,24 +23,28 @@ def minimize(
     strict: bool = typer.Option(
         False, "--strict", help="Fail wherever bpftool would (ambiguity, FWD, TYPE_TAG)."
     ),
+    btf_header: BtfHeaderOption = BtfHeader.classic,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Keep only the BTF types and members the objects' CO-RE relocations need.
 
-    The output is byte-identical to `bpftool gen min_core_btf KERNEL_BTF OUT OBJ...`. Where
+    The output is byte-identical to `bpftool gen min_core_btf KERNEL_BTF OUT OBJ...` of
+    bpftool 7.1 and 7.5, or with --btf-header 32 of bpftool 7.8. Where
     bpftool aborts, btfmirror keeps the first matching candidate (or the unsupported type),
     writes a valid BTF and warns; --strict fails instead.
     """
-    from btfhub_mirror.minimize import minimize_files  # load on use
+    from btfhub_mirror.btf.write import with_header_len  # load on use
+    from btfhub_mirror.minimize import minimize_files
 
     check_output_path(output)
     result = minimize_files(kernel, objects, strict=strict)
-    write_atomic(output, result.data, parents=False)
+    data = with_header_len(result.data, btf_header.length)
+    write_atomic(output, data, parents=False)
     if as_json:
         print_json(
             {
                 "output": str(output),
-                "bytes": len(result.data),
+                "bytes": len(data),
                 "types": result.type_count,
                 "relocations": result.relocations,
                 "unmatched": result.unmatched,
@@ -50,7 +55,7 @@ def minimize(
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     console.print(
-        f"{output}: {len(result.data)} bytes, {result.type_count} types "
+        f"{output}: {len(data)} bytes, {result.type_count} types "
         f"for {result.relocations} relocations ({result.unmatched} without a match)",
         markup=False,
         soft_wrap=True,

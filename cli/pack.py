@@ -10,6 +10,7 @@ import typer
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.progress import count
 
+from ._btf_header import BtfHeader, BtfHeaderOption
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
@@ -100,6 +101,7 @@ def pack_command(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
     ] = False,
+    btf_header: BtfHeaderOption = BtfHeader.classic,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Minimize the selected kernels' BTF for OBJ... and write one archive.
@@ -119,6 +121,7 @@ def pack_command(
         result = pack(
             Store.default(), objects, output, flt, package_json=package_json, jobs=jobs,
             hardlinks=hardlinks, strict=strict, wait=not no_wait, progress=progress,
+            btf_header=btf_header.length,
         )  # fmt: skip
     if as_json:
         print_json(result.to_json())

@@ -21,6 +21,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
+# bpftool 7.8 (Debian sid, libbpf 1.8: the 32-byte BTF header) for the --btf-header 32 reference
+# tests, unpacked under /tmp and never installed; without it they skip (fail under CI=true).
+if [ -z "${BTFMIRROR_BPFTOOL_78:-}" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> fetching bpftool 7.8 (scripts/fetch_bpftool78.sh)"
+    if BTFMIRROR_BPFTOOL_78="$(bash scripts/fetch_bpftool78.sh)"; then
+        export BTFMIRROR_BPFTOOL_78
+    else
+        echo "==> could not fetch bpftool 7.8: its tests will be skipped"
+        unset BTFMIRROR_BPFTOOL_78
+    fi
+fi
+
 # shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 install_btfmirror dev

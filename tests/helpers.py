@@ -36,6 +36,20 @@ def need_tool(name: str) -> str:
     return path
 
 
+#: Where the tests find bpftool 7.8 (libbpf 1.8): ``scripts/fetch_bpftool78.sh`` prints a path.
+BPFTOOL_78_ENV = "BTFMIRROR_BPFTOOL_78"
+
+
+def need_bpftool78() -> str:
+    """bpftool 7.8 from ``$BTFMIRROR_BPFTOOL_78``; skips (fails under CI) when it is unset."""
+    path = os.environ.get(BPFTOOL_78_ENV, "")
+    require(
+        bool(path) and os.access(path, os.X_OK),
+        f"${BPFTOOL_78_ENV} names no bpftool 7.8 (run scripts/fetch_bpftool78.sh)",
+    )
+    return path
+
+
 def need_root_bpf() -> None:
     """The bpf() syscall needs root (or CAP_BPF); skip (fail under CI) without it."""
     require(hasattr(os, "geteuid") and os.geteuid() == 0, "loading BPF programs needs root")

@@ -26,6 +26,7 @@ from .wire import (
     HEADER_LEN_LAYOUT,
     ITEM_BY_KIND,
     KIND_MAX,
+    LAYOUT_ENTRY_LEN,
     LAYOUTS,
     MAX_HEADER_LEN,
     ByteOrder,
@@ -158,7 +159,7 @@ class Btf:
             name_off, info, _ = unpack(data, pos)
             kind = (info >> 24) & 0x7F
             if kind == 0 or kind > KIND_MAX:
-                raise self._error(f"unknown BTF kind {kind}", "types", pos)
+                raise self._error(self._unknown_kind(kind), "types", pos)
             add_off(pos)
             add_kind(kind)
             add_name(name_off)
@@ -168,6 +169,18 @@ class Btf:
             raise self._error(
                 f"type record overruns the type section by {pos - end} bytes", "types", last
             )
+
+    def _unknown_kind(self, kind: int) -> str:
+        # libbpf 1.8 (btf_type_size_unknown) skips a kind it does not know when the layout
+        # section (this blob's, else the base's) sizes it; we do not model such types at all.
+        layout = self.layout or (self.base.layout if self.base is not None else b"")
+        if 0 < kind < len(layout) // LAYOUT_ENTRY_LEN:
+            info_sz, elem_sz = layout[LAYOUT_ENTRY_LEN * kind], layout[LAYOUT_ENTRY_LEN * kind + 1]
+            return (
+                f"BTF kind {kind} is not supported (the layout section describes it: "
+                f"info_sz={info_sz} elem_sz={elem_sz}; libbpf 1.8 would skip it)"
+            )
+        return f"unknown BTF kind {kind}"
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -440,7 +453,13 @@ class Btf:
 
 
 def parse_header(data: bytes | memoryview, source: str | None = None) -> tuple[Header, ByteOrder]:
-    """Validate and return the header and byte order of raw BTF ``data``."""
+    """Validate and return the header and byte order of raw BTF ``data``.
+
+    Mirrors libbpf 1.8 ``btf_parse_hdr``: the header is read as ``memcpy(&hdr, data,
+    min(hdr_len, sizeof(struct btf_header)))`` into a zeroed struct, so a 24-byte header has no
+    layout section and a 32-byte one (bpftool 7.8's) may have one; then the type, layout and
+    string sections must lie in that order, aligned, inside the data.
+    """
 
     def fail(message: str, offset: int = 0) -> BtfFormatError:
         return BtfFormatError(message, section="header", offset=offset, source=source)
@@ -460,11 +479,10 @@ def parse_header(data: bytes | memoryview, source: str | None = None) -> tuple[H
         raise fail(f"unsupported header flags {flags:#x}", 3)
     if hdr_len < HEADER_LEN or hdr_len > MAX_HEADER_LEN or hdr_len > len(data):
         raise fail(f"bad header length {hdr_len} for a {len(data)}-byte file", 4)
-    layout_off = layout_len = 0
-    known = HEADER_LEN
-    if hdr_len >= HEADER_LEN_LAYOUT:
-        layout_off, layout_len = lay.layout_ext.unpack_from(data, HEADER_LEN)
-        known = HEADER_LEN_LAYOUT
+    # The fields a header of hdr_len bytes holds; absent ones read as 0, as in libbpf.
+    known = min(hdr_len, HEADER_LEN_LAYOUT)
+    ext = bytes(data[HEADER_LEN:known]).ljust(HEADER_LEN_LAYOUT - HEADER_LEN, b"\0")
+    layout_off, layout_len = lay.layout_ext.unpack(ext)
     if any(data[known:hdr_len]):
         raise fail("unknown non-zero header fields", known)
     body = len(data) - hdr_len
@@ -477,8 +495,19 @@ def parse_header(data: bytes | memoryview, source: str | None = None) -> tuple[H
             f"string section [{str_off}, +{str_len}) runs past the end of the data ({body} bytes)",
             16,
         )
-    if layout_len and (layout_len % 4 or layout_off + layout_len > body):
-        raise fail(f"bad layout section [{layout_off}, +{layout_len})", 24)
+    if layout_len:  # libbpf ignores layout_off when layout_len is 0
+        where = f"layout section [{layout_off}, +{layout_len})"
+        if layout_off % 4:
+            raise fail(f"{where} is not 4-byte aligned", HEADER_LEN)
+        if layout_off < type_off + type_len:
+            raise fail(f"{where} overlaps the type section [{type_off}, +{type_len})", HEADER_LEN)
+        if layout_off + layout_len > str_off:
+            raise fail(f"{where} overlaps the string section at {str_off}", HEADER_LEN)
+        if layout_len % LAYOUT_ENTRY_LEN:  # btf_parse_layout_sec
+            raise fail(
+                f"{where} is not a whole number of {LAYOUT_ENTRY_LEN}-byte kind entries",
+                HEADER_LEN + 4,
+            )
     header = Header(
         magic, version, flags, hdr_len, type_off, type_len, str_off, str_len, layout_off, layout_len
     )

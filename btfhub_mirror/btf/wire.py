@@ -13,13 +13,25 @@ from typing import Literal
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
-#: The classic header; libbpf <= 1.7 (bpftool <= 7.7) writes exactly this.
+#: The classic header, ``offsetofend(struct btf_header, str_len)``: libbpf <= 1.7 writes exactly
+#: this (bpftool 7.1 and 7.5 do, measured), and every libbpf reads it in either byte order.
 HEADER_LEN = 24
-#: The header with the 2026 "kind layout" extension (layout_off, layout_len).
+#: ``sizeof(struct btf_header)`` since libbpf 1.8 ("btf: Add BTF kind layout encoding to UAPI",
+#: 2026): ``layout_off``/``layout_len`` follow ``str_len``. ``btf_new_empty()`` sets
+#: ``hdr_len = sizeof(struct btf_header)`` and, without ``opts.add_layout`` (bpftool's
+#: ``btf__new_empty()`` for min_core_btf), leaves both new fields 0, so bpftool 7.8 writes
+#: this header with zeros there. libbpf <= 1.7 reads it natively (it never looks past
+#: ``str_len``) but refuses it in the other byte order (``hdr_len != sizeof(struct btf_header)``).
 HEADER_LEN_LAYOUT = 32
-#: Headers larger than this are refused outright (libbpf accepts any size up to the page size
-#: but requires the unknown tail to be zero; a sane cap keeps hostile input from steering us).
+#: The header lengths the writer can produce, each the one some libbpf writes.
+HEADER_LENS = (HEADER_LEN, HEADER_LEN_LAYOUT)
+#: Headers larger than this are refused outright (libbpf accepts any size up to the data size,
+#: ignoring a non-zero unknown tail but then refusing to modify the BTF; a sane cap and a zero
+#: tail keep hostile input from steering us).
 MAX_HEADER_LEN = 4096
+#: ``sizeof(struct btf_layout)``: ``__u8 info_sz; __u8 elem_sz; __u16 flags`` per kind, indexed
+#: by kind number; the layout section sits between the type and the string sections.
+LAYOUT_ENTRY_LEN = 4
 
 ByteOrder = Literal["little", "big"]
 
@@ -99,6 +111,8 @@ class Header:
     type_len: int
     str_off: int
     str_len: int
+    #: Only in headers of 32 bytes or more (libbpf 1.8); 0 otherwise. ``layout_off`` means
+    #: nothing when ``layout_len`` is 0 (libbpf ignores it then).
     layout_off: int = 0
     layout_len: int = 0
 

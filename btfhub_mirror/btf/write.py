@@ -1,18 +1,32 @@
 """Encode BTF types back to raw bytes.
 
-The layout is libbpf's ``btf_get_raw_data``: header, type section at offset 0, string section
-right after it (``str_off = type_len``). Re-encoding a parsed blob with its own string section
-as the seed reproduces the input byte for byte.
+The layout is libbpf's ``btf_get_raw_data``: header (24 bytes, or libbpf 1.8's 32), type
+section at offset 0, the optional layout section, string section right after it
+(``str_off = type_len`` without a layout). Re-encoding a parsed blob with its own string
+section as the seed reproduces the input byte for byte. :func:`pack_header` is the one place a
+header is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from . import types as t
-from .parse import Btf
+from .parse import Btf, parse_header
 from .strings import StringTableBuilder
-from .wire import BTF_MAGIC, HEADER_LEN, HEADER_LEN_LAYOUT, LAYOUTS, ByteOrder, Kind, info_word
+from .wire import (
+    BTF_MAGIC,
+    BTF_VERSION,
+    HEADER_LEN,
+    HEADER_LEN_LAYOUT,
+    HEADER_LENS,
+    LAYOUTS,
+    ByteOrder,
+    Header,
+    Kind,
+    info_word,
+)
 
 
 def encode_type(typ: t.Type, strings: StringTableBuilder, order: ByteOrder) -> bytes:
@@ -77,6 +91,26 @@ def encode_type(typ: t.Type, strings: StringTableBuilder, order: ByteOrder) -> b
     raise TypeError(f"cannot encode {typ!r}")
 
 
+def pack_header(header: Header, byte_order: ByteOrder) -> bytes:
+    """``struct btf_header`` as ``header.hdr_len`` bytes (24, or 32 with the layout fields)."""
+    if header.hdr_len not in HEADER_LENS:
+        raise ValueError(f"header length must be one of {HEADER_LENS}, not {header.hdr_len}")
+    if header.layout_len and header.hdr_len < HEADER_LEN_LAYOUT:
+        raise ValueError(f"a layout section needs the {HEADER_LEN_LAYOUT}-byte header")
+    lay = LAYOUTS[byte_order]
+    packed = lay.header.pack(
+        header.magic, header.version, header.flags, header.hdr_len,
+        header.type_off, header.type_len, header.str_off, header.str_len,
+    )  # fmt: skip
+    if header.hdr_len == HEADER_LEN_LAYOUT:
+        # libbpf 1.8 leaves layout_off 0 when there is no layout (btf_hdr_update_type_len
+        # moves it only while btf->layout is set).
+        packed += lay.layout_ext.pack(
+            header.layout_off if header.layout_len else 0, header.layout_len
+        )
+    return packed
+
+
 def encode_btf(
     types: Iterable[t.Type],
     *,
@@ -85,21 +119,34 @@ def encode_btf(
     header_len: int = HEADER_LEN,
     layout: bytes = b"",
 ) -> bytes:
-    """Raw BTF holding ``types`` as ids 1, 2, ... (or after the base when ``strings`` is split)."""
-    if header_len not in (HEADER_LEN, HEADER_LEN_LAYOUT):
-        raise ValueError(f"header length must be {HEADER_LEN} or {HEADER_LEN_LAYOUT}")
-    if layout and header_len != HEADER_LEN_LAYOUT:
-        raise ValueError("a layout section needs the 32-byte header")
+    """Raw BTF holding ``types`` as ids 1, 2, ... (or after the base when ``strings`` is split).
+
+    Sections in libbpf's order (``btf_get_raw_data``): types, the optional layout, strings.
+    """
     builder = strings if strings is not None else StringTableBuilder()
     type_data = b"".join(encode_type(typ, builder, byte_order) for typ in types)
     str_data = builder.to_bytes()
-    lay = LAYOUTS[byte_order]
     type_len = len(type_data)
-    header = lay.header.pack(BTF_MAGIC, 1, 0, header_len, 0, type_len,
-                             type_len + len(layout), len(str_data))
-    if header_len == HEADER_LEN_LAYOUT:
-        header += lay.layout_ext.pack(type_len if layout else 0, len(layout))
-    return header + type_data + layout + str_data
+    header = Header(
+        BTF_MAGIC, BTF_VERSION, 0, header_len, 0, type_len,
+        type_len + len(layout), len(str_data), type_len, len(layout),
+    )  # fmt: skip
+    return pack_header(header, byte_order) + type_data + layout + str_data
+
+
+def with_header_len(data: bytes, header_len: int, *, source: str | None = None) -> bytes:
+    """Raw BTF ``data`` with its header rewritten to ``header_len`` bytes, sections untouched.
+
+    ``with_header_len(bpftool_7_1_output, 32)`` is what bpftool 7.8 writes for the same
+    inputs: libbpf 1.8 changed only ``sizeof(struct btf_header)``, not how sections are laid
+    out after it (all offsets are relative to the header's end).
+    """
+    header, order = parse_header(data, source)
+    if header.hdr_len == header_len:
+        return data
+    if header_len not in HEADER_LENS:
+        raise ValueError(f"header length must be one of {HEADER_LENS}, not {header_len}")
+    return pack_header(replace(header, hdr_len=header_len), order) + data[header.hdr_len :]
 
 
 def write_btf(btf: Btf, *, byte_order: ByteOrder | None = None) -> bytes:

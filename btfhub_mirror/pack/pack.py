@@ -32,11 +32,13 @@ import posixpath
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import __version__
+from ..btf.wire import HEADER_LEN, HEADER_LENS
+from ..btf.write import with_header_len
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import PackError, UsageError
@@ -400,12 +402,15 @@ def pack(
     mtime: int | None = None,
     wait: bool = True,
     progress: Progress = NULL_PROGRESS,
+    btf_header: int = HEADER_LEN,
 ) -> PackResult:
     """Minimize the kernels ``flt`` selects for ``objects`` and write the package ``output``.
 
     The format follows the suffix (.tar.gz, .tar.xz, .tar.zst, .tar). ``mtime`` defaults to
     ``$SOURCE_DATE_EPOCH`` or 0. Kernels where bpftool would abort, or whose BTF cannot be read,
     are reported in ``warnings`` (the latter are left out); ``strict`` raises PackError instead.
+    ``btf_header`` is the header length of every BTF written: 24 (bpftool 7.1/7.5) or 32
+    (bpftool 7.8).
     """
     started = time.monotonic()
     out = check_output_path(output)  # before any work: no fetch or minimize for nothing
@@ -413,6 +418,8 @@ def pack(
     fixed_mtime = source_date_epoch() if mtime is None else mtime
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    if btf_header not in HEADER_LENS:
+        raise UsageError(f"--btf-header must be one of {HEADER_LENS}, not {btf_header}")
     objs = _read_objects(objects)
     pkg = None if package_json is None else read_package_json(package_json)
     # The cache lock is held shared from selection to the end: no sync replaces an archive
@@ -420,6 +427,10 @@ def pack(
     with held_local(store, flt, progress, wait=wait) as entries:
         workers = min(jobs or os.cpu_count() or 1, len(entries))
         outcomes = _minimize_all(store, entries, objs, workers, progress)
+        outcomes = {
+            path: replace(o, data=with_header_len(o.data, btf_header)) if o.data else o
+            for path, o in outcomes.items()
+        }
         kernels = _kernels(entries, outcomes, hardlinks)
         if not any(k.member for k in kernels):
             raise PackError(
