@@ -51,3 +51,7 @@ echo "==> btfmirror select $demo/loadable.tar.gz"
 echo "==> the same for this system's identity, as a kernel without BTF would ask"
 "$btfmirror" select "$demo/loadable.tar.gz" --os-release /etc/os-release --machine "$(uname -m)" \
     --release "$(uname -r)" --extract-to "$demo/selected" || echo "    (no BTF for this system in the package)"
+
+# What to try next, on the same cache (two lines, copy-pasteable).
+echo "==> try next: BTFHUB_CACHE=$demo/cache $btfmirror check $object --html $demo/check.html"
+echo "==> or real kernels (needs the network): $btfmirror sync -d ubuntu -V 20.04 -a x86_64 -k '5.4.*'"

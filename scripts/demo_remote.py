@@ -50,7 +50,9 @@ def git(*args: str, cwd: Path) -> None:
 def btf_tar_xz(release: str, raw: bytes) -> bytes:
     """A btfhub-archive entry: an xz tar holding ``<release>.btf``."""
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:xz") as tar:
+    # Preset 1, not xz's default 6: this machine's BTF (~5 MB) compresses in 0.4 s instead of
+    # 2.8 s of CPU, the demo's longest step; 15% larger, and readers do not care.
+    with tarfile.open(fileobj=out, mode="w:xz", preset=1) as tar:
         info = tarfile.TarInfo(f"{release}.btf")
         info.size, info.mode = len(raw), 0o644
         tar.addfile(info, io.BytesIO(raw))

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh Debian machine and runs the whole suite:
 # system tools (as root, when missing), a virtualenv with the package and its dev extras,
-# then ruff, mypy and pytest. Extra arguments go to pytest.
+# then ruff, mypy and pytest. Extra arguments go to pytest; `--setup-only` (first) stops after the
+# setup. Only the first run needs the network: later ones install from what .venv holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+setup_only=
+if [ "${1:-}" = --setup-only ]; then
+    setup_only=1
+    shift
+fi
 
 missing=()
 for tool in bpftool clang llvm-objdump git chromium; do
@@ -36,9 +42,10 @@ fi
 # shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 install_btfmirror dev
+[ -z "$setup_only" ] || exit 0
 
 echo "==> ruff"
-.venv/bin/ruff check btfhub_mirror cli tests scripts
+.venv/bin/ruff check btfhub_mirror cli tests scripts hatch_build.py
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -55,6 +56,13 @@ def test_installed_distribution_has_no_top_level_cli_module() -> None:
     assert files is not None
     tops = {Path(str(f)).parts[0] for f in files}
     assert "cli" not in tops
+    origin = importlib.metadata.distribution("btfmirror").read_text("direct_url.json")
+    direct_url = json.loads(origin or "{}")
+    if direct_url.get("dir_info", {}).get("editable"):
+        # `pip install -e .` installs import hooks onto the source folders, no copies
+        # (tests/cli/test_install.py checks what they import).
+        assert "_btfhub_mirror_cli.pth" in tops
+        return
     assert "btfhub_mirror_cli" in tops
     assert "btfhub_mirror" in tops
 
