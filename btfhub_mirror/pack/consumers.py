@@ -190,7 +190,7 @@ class Consumer:
         if got != wanted or not name.endswith(self.suffix):
             raise UsageError(
                 f"{path}: {self.name} reads only {DESCRIPTIONS[wanted]}; "
-                f"name it {strip_suffix(path)}{self.suffix}"
+                f"name it {strip_suffix(name)}{self.suffix}"
             )
         return wanted
 
