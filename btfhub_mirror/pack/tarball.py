@@ -17,12 +17,14 @@ a PAX header that such readers skip.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import lzma
 import os
 import tarfile
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -65,13 +67,15 @@ class Member:
     (:func:`tar_name`).
 
     ``kind`` is ``file`` (with ``data``), ``dir``, or ``hardlink`` to the earlier file
-    ``link_to`` (a relative name too).
+    ``link_to`` (a relative name too). ``new_block`` ends the gzip stream's deflate block before
+    this entry (:func:`write_archive`).
     """
 
     name: str
     kind: Literal["file", "dir", "hardlink"] = "file"
     data: bytes = b""
     link_to: str = ""
+    new_block: bool = False
 
     def tar_name(self, *, dot_slash: bool = True) -> str:
         return tar_name(self.name, directory=self.kind == "dir", dot_slash=dot_slash)
@@ -134,11 +138,19 @@ def _info(member: Member, mtime: int, dot_slash: bool) -> tarfile.TarInfo:
 
 
 def write_tar(
-    out: BinaryIO, members: Iterable[Member], *, mtime: int = 0, dot_slash: bool = True
+    out: BinaryIO,
+    members: Iterable[Member],
+    *,
+    mtime: int = 0,
+    dot_slash: bool = True,
+    new_block: Callable[[], None] | None = None,
 ) -> None:
-    """Write ``members`` in order as an uncompressed PAX tar to ``out``."""
+    """Write ``members`` in order as an uncompressed PAX tar to ``out``; ``new_block`` is called
+    before each member that asks for one (tarfile writes each entry through at once)."""
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for member in members:
+            if member.new_block and new_block is not None:
+                new_block()
             info = _info(member, mtime, dot_slash)
             tar.addfile(info, io.BytesIO(member.data) if member.kind == "file" else None)
 
@@ -170,12 +182,22 @@ def write_archive(
     dot_slash: bool = True,
 ) -> None:
     """Write ``members`` as a tar compressed per ``compression`` to ``out`` (left open), their
-    names with a leading ``./`` or not per ``dot_slash``."""
+    names with a leading ``./`` or not per ``dot_slash``.
+
+    Under gzip, a member with ``new_block`` starts a new deflate block (``Z_BLOCK``: no bytes
+    added, the window kept): zlib cuts blocks by count, not content, and one block's Huffman
+    codes fitted to JSON text and raw BTF at once cost ~4 % of a small package (measured on
+    tests/data/btfhub-sample). xz and zstd adapt by themselves.
+    """
     if compression == "tar":
         write_tar(out, members, mtime=mtime, dot_slash=dot_slash)
         return
     stream = _compressor(out, compression, mtime)
+    new_block = None
+    if isinstance(stream, gzip.GzipFile):
+        gz = stream
+        new_block = functools.partial(gz.flush, zlib.Z_BLOCK)
     try:
-        write_tar(stream, members, mtime=mtime, dot_slash=dot_slash)
+        write_tar(stream, members, mtime=mtime, dot_slash=dot_slash, new_block=new_block)
     finally:
         stream.close()
