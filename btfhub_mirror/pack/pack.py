@@ -550,7 +550,9 @@ def check_dir_output(path: str | os.PathLike[str]) -> Path:
     """``path`` as the place of a ``dir`` package, checked before any work: its parent must
     take new entries, and ``path`` must be missing, empty, or a previous dir package."""
     target = Path(path)
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    if target.is_symlink():  # renaming over it would replace the link, not its target
+        raise UsageError(f"{target}: a symbolic link; name the directory it leads to")
+    if target.exists() and not target.is_dir():
         raise UsageError(f"{target}: not a directory; --for dir writes a directory tree")
     parent = target.parent
     if not parent.is_dir():
