@@ -137,3 +137,20 @@ def test_names_without_dot_slash_for_readers_that_compare_them_bare(tmp_path: Pa
     with tarfile.open(path) as tar:
         link = tar.getmember("btfhub-archive/debian/a.btf")
         assert link.linkname == "btfhub-archive/debian/b.btf"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_archive_ends_after_its_two_zero_blocks(fmt: str, tmp_path: Path) -> None:
+    # No padding to tar's 10 KiB record: what every reader needs is the two zero blocks.
+    data = open_decompressed(archive(fmt)).read()
+    entries = sum(512 + -(-len(m.data) // 512) * 512 if m.kind == "file" else 512
+                  for m in MEMBERS)  # fmt: skip
+    assert len(data) == entries + 1024 and data[-1024:] == bytes(1024)
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(archive(fmt))
+    root = tmp_path / "out"
+    root.mkdir()
+    done = subprocess.run(
+        [need_tool("tar"), "-xf", path, "-C", root], capture_output=True, text=True, check=True
+    )
+    assert done.stderr == "" and (root / "btfhub-archive" / "debian" / "a.btf").is_file()
