@@ -177,8 +177,8 @@ class Consumer:
 
     def output_compression(self, path: str | os.PathLike[str]) -> Compression:
         """The compression of a package at ``path``, checked to be the one this consumer's
-        reader takes; UsageError naming the right suffix otherwise (also for ``dir``, whose
-        output is a directory: any name without an archive suffix)."""
+        reader takes (by the suffix, as the loaders' build rules embed the file by its name);
+        UsageError naming the right suffix otherwise. ``dir`` has no archive at all."""
         wanted = self.rules.compression
         if wanted is None:
             raise UsageError(f"{self.name} writes a directory, not an archive")
