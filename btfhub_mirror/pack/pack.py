@@ -308,26 +308,32 @@ def _claim_names(entries: list[KernelEntry], consumer: Consumer) -> dict[str, _N
     """Each kernel's names, none written twice.
 
     Two kernels can compute one name: btfhub-archive has ``debian/bullseye`` beside
-    ``debian/11``, and a reader on Debian 11 asks for ``11`` on both. The kernel whose own
-    directory names need no rewriting claims a name first, so ``debian/11``'s file is the one
-    found there; the other keeps its other names and a warning says which name it lost.
+    ``debian/11``, and a reader on Debian 11 asks for ``11`` on both. Every primary name is
+    claimed before any alias (btfhub-archive's own names are unique), the kernels whose
+    names need no rewriting first, so ``debian/11``'s file is the one found there; the other
+    keeps its other names and a warning says which name it lost.
     """
     wanted = {e.path: consumer.names_for(identity_of(e)) for e in entries}
     order = sorted(entries, key=lambda e: (len(wanted[e.path][0][1]), member_name(e)))
     owner: dict[str, str] = {}  # relative name -> catalog path
-    claimed: dict[str, _Names] = {}
-    for entry in order:
-        names: list[Alias] = []
-        lost: list[str] = []
-        for name, reasons in wanted[entry.path]:
-            if name in owner:
-                lost.append(f"{consumer.entry_name(name)} is {_where(owner[name])}'s")
-                continue
-            owner[name] = entry.path
-            names.append(Alias(name, reasons))
-        primary = names[0].name if names else None
-        clash = f"name not written: {'; '.join(lost)}" if lost else None
-        claimed[entry.path] = _Names(primary, tuple(names[1:]), clash)
+    names: dict[str, list[Alias]] = {e.path: [] for e in entries}
+    lost: dict[str, list[str]] = {e.path: [] for e in entries}
+    for primaries in (True, False):
+        for entry in order:
+            candidates = wanted[entry.path][:1] if primaries else wanted[entry.path][1:]
+            for name, reasons in candidates:
+                if name in owner:
+                    lost[entry.path].append(
+                        f"{consumer.entry_name(name)} is {_where(owner[name])}'s"
+                    )
+                    continue
+                owner[name] = entry.path
+                names[entry.path].append(Alias(name, reasons))
+    claimed = {}
+    for path, got in names.items():
+        # A kernel that lost its primary name takes its first alias instead.
+        clash = f"name not written: {'; '.join(lost[path])}" if lost[path] else None
+        claimed[path] = _Names(got[0].name if got else None, tuple(got[1:]), clash)
     return claimed
 
 
