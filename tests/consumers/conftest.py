@@ -19,7 +19,7 @@ from tests.helpers import SAMPLE, need_tool, require, sample_archives
 from tests.mirror.conftest import _origin_template
 from tests.mirror.gitfixtures import Origin, isolate_from_real_remotes
 
-from .readers import OS_RELEASE, CReader, GoReader, Kernel
+from .readers import OS_RELEASE, CReader, Found, GoEmbedReader, GoReader, Kernel, System
 
 __all__ = ["_origin_template"]  # the session-wide btfhub-shaped origin, a fixture
 
@@ -51,6 +51,27 @@ def c_reader(tmp_path_factory: pytest.TempPathFactory) -> CReader:
 def go_reader(tmp_path_factory: pytest.TempPathFactory) -> GoReader:
     """Skips (fails under CI=true) without Debian's golang-go."""
     return GoReader.build(need_tool("go"), tmp_path_factory.mktemp("go-reader"))
+
+
+class Embedders:
+    """A tracee-like Go program per ``dir`` package, built once each."""
+
+    def __init__(self, go: str, directory: Path) -> None:
+        self.go = go
+        self.directory = directory
+        self.built: dict[Path, GoEmbedReader] = {}
+
+    def read(self, tree: Path, system: System) -> Found:
+        if tree not in self.built:
+            where = self.directory / str(len(self.built))
+            self.built[tree] = GoEmbedReader.build(self.go, tree, where)
+        return self.built[tree].read(system)
+
+
+@pytest.fixture(scope="session")
+def embedders(tmp_path_factory: pytest.TempPathFactory) -> Embedders:
+    """Skips (fails under CI=true) without Debian's golang-go."""
+    return Embedders(need_tool("go"), tmp_path_factory.mktemp("go-embed"))
 
 
 @pytest.fixture(scope="session")

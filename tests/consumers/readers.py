@@ -10,7 +10,8 @@ None where the loader finds nothing.
 - :class:`GoReader` runs ``ig_reader.go`` (Inspektor Gadget: Go ``archive/tar`` over gzip);
 - :func:`ecli_tarfile` and :func:`ecli_gnu_tar` unpack an *uncompressed* tar, as
   bpf-compatible-rs ``unpack_tar`` does for ecli, and open the path in the tree;
-- :func:`dir_tree` opens the path in an embedded tree (tracee's ``go:embed dist/btfhub/*``).
+- :func:`dir_tree` opens the path in a tree, and :class:`GoEmbedReader` builds a Go program
+  around the tree as tracee does (``go:embed "dist/btfhub/*"``) and reads it from there.
 """
 
 from __future__ import annotations
@@ -148,6 +149,22 @@ class CReader:
             return _run(argv, out)
 
 
+def _go_build(go: str, directory: Path, exe: Path, *sources: str | Path) -> None:
+    env = {
+        "PATH": str(Path(go).parent),
+        "HOME": str(directory),
+        "GOCACHE": str(directory / "gocache"),
+        "GOPATH": str(directory / "gopath"),
+        "GO111MODULE": "off",  # standard library only: no module, no network
+        "GOPROXY": "off",
+        "CGO_ENABLED": "0",
+    }
+    subprocess.run(
+        [go, "build", "-o", exe, *sources], env=env, check=True, capture_output=True,
+        cwd=directory,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class GoReader:
     """``ig_reader`` built by ``go build`` (Go's archive/tar and compress/gzip)."""
@@ -157,19 +174,7 @@ class GoReader:
     @classmethod
     def build(cls, go: str, directory: Path) -> GoReader:
         exe = directory / "ig_reader"
-        env = {
-            "PATH": str(Path(go).parent),
-            "HOME": str(directory),
-            "GOCACHE": str(directory / "gocache"),
-            "GOPATH": str(directory / "gopath"),
-            "GO111MODULE": "off",  # one file, standard library only: no module, no network
-            "GOPROXY": "off",
-            "CGO_ENABLED": "0",
-        }
-        subprocess.run(
-            [go, "build", "-o", exe, HERE / "ig_reader.go"], env=env, check=True,
-            capture_output=True, cwd=directory,
-        )  # fmt: skip
+        _go_build(go, directory, exe, HERE / "ig_reader.go")
         return cls(exe)
 
     def read(self, package: Path, system: System) -> Found:
@@ -178,6 +183,30 @@ class GoReader:
             out = Path(tmp) / "out.btf"
             argv = [self.exe, os_release, system.machine, system.release, package, out]
             return _run(argv, out)
+
+
+@dataclass(frozen=True)
+class GoEmbedReader:
+    """``embed_reader`` built around one ``dir`` package: tracee's ``go:embed`` of the tree."""
+
+    exe: Path
+
+    @classmethod
+    def build(cls, go: str, tree: Path, directory: Path) -> GoEmbedReader:
+        if not tree.is_dir():
+            raise ReaderFailed(f"{tree} is not a directory")
+        module = directory / "tracee"
+        shutil.copytree(tree, module / "dist" / "btfhub", symlinks=True)
+        shutil.copy(HERE / "embed_reader.go", module / "main.go")
+        exe = directory / "embed_reader"
+        _go_build(go, module, exe, ".")
+        return cls(exe)
+
+    def read(self, system: System) -> Found:
+        with tempfile.TemporaryDirectory() as tmp:
+            os_release = system.write_os_release(Path(tmp))
+            out = Path(tmp) / "out.btf"
+            return _run([self.exe, os_release, system.machine, system.release, out], out)
 
 
 def _in_tree(root: Path, system: System, prefix: str) -> Found:

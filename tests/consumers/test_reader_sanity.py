@@ -16,6 +16,7 @@ from tests.helpers import need_tool
 from .readers import (
     CReader,
     Found,
+    GoEmbedReader,
     GoReader,
     ReaderFailed,
     System,
@@ -149,6 +150,16 @@ class TestGoReader:
         system = System(DEBIAN, "aarch64", "r" * 120)  # GNU tar writes a ././@LongLink entry
         package = gnu_tar(tmp_path, {f"debian/12/aarch64/{'r' * 120}.btf": BTF_A})
         assert go_reader.read(package, system).data == BTF_A
+
+    def test_embed_strips_quotes_and_skips_symlinks(self, tmp_path: Path) -> None:
+        tree = tmp_path / "tree"
+        (tree / "centos/8/aarch64").mkdir(parents=True)
+        (tree / "centos/8/aarch64/4.18.0.btf").write_bytes(BTF_A)
+        (tree / "centos/8/aarch64/link.btf").symlink_to("4.18.0.btf")
+        embed = GoEmbedReader.build(need_tool("go"), tree, tmp_path / "build")
+        found = embed.read(System(CENTOS, "aarch64", "4.18.0"))
+        assert found.name == "centos/8/aarch64/4.18.0.btf" and found.data == BTF_A
+        assert embed.read(System(CENTOS, "aarch64", "link")).data is None
 
     def test_only_gzip(self, go_reader: GoReader, tmp_path: Path) -> None:
         package = gnu_tar(tmp_path, {"debian/12/aarch64/6.1.0-50-arm64.btf": BTF_A},

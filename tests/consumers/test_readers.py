@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import KERNELS, Packages
+from .conftest import KERNELS, Embedders, Packages
 from .readers import (
     CReader,
     Found,
@@ -68,6 +68,9 @@ def reader(request: pytest.FixtureRequest) -> Reader:
     if name == "go":
         go: GoReader = request.getfixturevalue("go_reader")
         return go.read
+    if name == "go-embed":
+        embedders: Embedders = request.getfixturevalue("embedders")
+        return embedders.read
     return {"tarfile": ecli_tarfile, "gnu-tar": ecli_gnu_tar, "tree": dir_tree}[name]
 
 
@@ -80,6 +83,7 @@ def reader(request: pytest.FixtureRequest) -> Reader:
         ("bcc", "bcc"),
         pytest.param("inspektor-gadget", "go", marks=pytest.mark.needs_go),
         ("dir", "tree"),
+        pytest.param("dir", "go-embed", marks=pytest.mark.needs_go),
     ],
     indirect=["reader"],
 )
