@@ -103,7 +103,8 @@ class Packages:
             result = CliRunner().invoke(app, [*args, *options], env=env)
             assert result.exit_code == 0, f"btfmirror {' '.join(args)}: {result.output}"
             summary = json.loads(result.stdout)
-            assert len(summary["entries"]) == len(KERNELS), summary
+            packed = {e["path"] for e in summary["entries"]}
+            assert packed == {f"{k}.btf.tar.xz" for k in KERNELS}, summary
             self.made[key] = out
         return self.made[key]
 
