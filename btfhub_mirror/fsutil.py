@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno as errnos
 import os
+import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -85,3 +89,76 @@ def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
         raise NotFoundError(f"{path}: is a directory") from err
     except OSError as err:
         raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err
+
+
+#: renameat2(2) flag: swap two paths atomically (Linux 3.15; ext4, xfs, btrfs, tmpfs...).
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap directories ``a`` and ``b`` in one step; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # glibc before 2.28, musl before 1.2.2
+        return False
+    done = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if done == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (errnos.EINVAL, errnos.ENOSYS, errnos.EOPNOTSUPP):
+        return False  # a filesystem without RENAME_EXCHANGE
+    raise OSError(errno, os.strerror(errno), os.fsdecode(a))
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put directory ``tmp`` at ``target``, replacing the directory there; the old one ends
+    up at ``tmp``. Readers see the old tree or the new one: an exchange where the filesystem
+    can, else two renames with SIGINT and SIGTERM held back in between, so Ctrl-C cannot leave
+    ``target`` missing."""
+    if _exchange(tmp, target):
+        return
+    aside = tmp.with_name(tmp.name + ".old")
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        os.rename(target, aside)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            os.rename(aside, target)
+            raise
+        os.rename(aside, tmp)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def write_dir_atomic_with(path: str | os.PathLike[str], fill: Callable[[Path], T]) -> T:
+    """Build a directory tree through ``fill`` in a temporary directory beside ``path``, then
+    put it at ``path`` in one rename: readers see nothing or the old tree, then the new one,
+    never a partial tree (an interrupted ``fill`` leaves no trace). An existing ``path`` must
+    be a directory; the caller decides whether it may be replaced. Returns what ``fill``
+    returns."""
+    target = Path(path)
+    tmp: Path | None = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        result = fill(tmp)
+        try:
+            os.rename(tmp, target)  # atomic when nothing or an empty directory is there
+        except OSError as err:
+            if err.errno not in (errnos.ENOTEMPTY, errnos.EEXIST):
+                raise
+            _swap_in(tmp, target)  # tmp now holds the old tree, removed below
+        else:
+            tmp = None
+    except OSError as err:
+        raise FileWriteError(f"{target}: cannot write: {err.strerror or err}") from err
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result

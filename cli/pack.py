@@ -17,7 +17,7 @@ from ._progress import RichProgress
 from .mirror import human_bytes
 
 if TYPE_CHECKING:
-    from btfhub_mirror.pack import PackResult
+    from btfhub_mirror.pack import PackedKernel, PackResult
 
 
 #: From this many kernels with the same warning on, the terminal gets one line for all of them
@@ -43,6 +43,17 @@ def grouped_warnings(warnings: tuple[str, ...] | list[str]) -> list[str]:
     return lines
 
 
+def _note(kernel: PackedKernel) -> str:
+    if kernel.member is None:
+        return "NOT PACKED"
+    notes = ["hard link"] if kernel.link_to else []
+    if kernel.aliases:
+        reasons = dict.fromkeys(r for a in kernel.aliases for r in a.reasons)
+        n = len(kernel.aliases)
+        notes.append(f"+{n} {'alias' if n == 1 else 'aliases'} ({', '.join(reasons)})")
+    return ", ".join(notes)
+
+
 def _render(result: PackResult) -> None:
     rows = [
         (
@@ -50,7 +61,7 @@ def _render(result: PackResult) -> None:
             str(k.size) if k.member else "-",
             (k.sha256 or "")[:12],
             str(k.relocations - k.unmatched) + f"/{k.relocations}",
-            "hard link" if k.link_to else ("NOT PACKED" if k.member is None else ""),
+            _note(k),
         )
         for k in result.kernels
     ]
@@ -83,16 +94,35 @@ def pack_command(
         Path | None,
         typer.Option("--package-json", "-j", help="Stored as ./package.json (checked as JSON)."),
     ] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            metavar="CONSUMER",
+            help="The loader that reads the package: bpf-compatible (the default), ecli, bcc, "
+            "inspektor-gadget or dir (a directory tree). It fixes names, compression and "
+            "-o's suffix.",
+        ),
+    ] = None,
     output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="Archive: .tar.gz, .tar.xz, .tar.zst or .tar."),
-    ] = Path("min_core_btfs.tar.gz"),
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The package (default min_core_btfs.tar.gz, .tar for ecli; a directory for "
+            "dir). Without --for: .tar.gz, .tar.xz, .tar.zst or .tar.",
+        ),
+    ] = None,
     jobs: Annotated[
         int | None, typer.Option("--jobs", help="Worker processes (default: CPU count).")
     ] = None,
     hardlinks: Annotated[
         bool,
-        typer.Option("--hardlinks", help="Store identical files once (older readers may fail)."),
+        typer.Option(
+            "--hardlinks",
+            help="Store identical files once, as hard links (only for readers that follow "
+            "them: --for ecli).",
+        ),
     ] = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail if bpftool would refuse any kernel.")
@@ -108,17 +138,20 @@ def pack_command(
     With no selection, every kernel already local is packed.
 
     Layout: ./package.json, ./btfmirror.json (the manifest) and
-    ./btfhub-archive/<ID>/<VERSION_ID>/<arch>/<uname -r>.btf.
+    ./btfhub-archive/<ID>/<VERSION_ID>/<arch>/<uname -r>.btf, plus the names the
+    consumer's reader computes (aarch64 for arm64, a quoted ID...); --for bcc and
+    inspektor-gadget drop btfhub-archive/ (inspektor-gadget and dir also ./).
 
     The same inputs give the same bytes (mtime: $SOURCE_DATE_EPOCH or 0).
     """
-    from btfhub_mirror.pack import pack  # heavy: load on use
+    from btfhub_mirror.pack import default_output, pack  # heavy: load on use
 
     flt = kernel_filter(distro, version, arch, kernels)
     with RichProgress() as progress:
         result = pack(
-            Store.default(), objects, output, flt, package_json=package_json, jobs=jobs,
-            hardlinks=hardlinks, strict=strict, wait=not no_wait, progress=progress,
+            Store.default(), objects, output or default_output(consumer), flt,
+            consumer=consumer, package_json=package_json, jobs=jobs, hardlinks=hardlinks,
+            strict=strict, wait=not no_wait, progress=progress,
         )  # fmt: skip
     if as_json:
         print_json(result.to_json())

@@ -36,11 +36,13 @@ Aliases are written next to the file they repeat, so gzip and xz store them almo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
-from .tarball import Compression
+from .tarball import DESCRIPTIONS, Compression, compression_for, strip_suffix, tar_name
 
 ARCHIVE_DIR = "btfhub-archive"
 
@@ -174,7 +176,26 @@ class Consumer:
 
     def entry_name(self, relative: str) -> str:
         """A name relative to the package root as this consumer's entries spell it."""
-        return f"./{relative}" if self.dot_slash else relative
+        return tar_name(relative, dot_slash=self.dot_slash)
+
+    def output_compression(self, path: str | os.PathLike[str]) -> Compression:
+        """The compression of a package at ``path``, checked to be the one this consumer's
+        reader takes; UsageError naming the right suffix otherwise (also for ``dir``, whose
+        output is a directory: any name without an archive suffix)."""
+        wanted = self.rules.compression
+        if wanted is None:
+            raise UsageError(f"{self.name} writes a directory, not an archive")
+        name = Path(path).name
+        try:
+            got: Compression | None = compression_for(path)
+        except UsageError:
+            got = None
+        if got != wanted or not name.endswith(self.suffix):
+            raise UsageError(
+                f"{path}: {self.name} reads only {DESCRIPTIONS[wanted]}; "
+                f"name it {strip_suffix(name)}{self.suffix}"
+            )
+        return wanted
 
     def names_for(self, kernel: KernelIdentity) -> tuple[tuple[str, tuple[AliasReason, ...]], ...]:
         """Relative names (no ``./``) to write for ``kernel``, first the primary one.

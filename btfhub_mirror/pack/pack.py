@@ -1,11 +1,17 @@
-"""``pack``: BTF minimized for BPF objects, for every chosen kernel, in one archive.
+"""``pack``: BTF minimized for BPF objects, for every chosen kernel, in one package.
 
-The archive is laid out as the older btfgen script's output, which existing loaders read
-(bpf-compatible-rs, ecli, bpf-loader-rs)::
+The package's form is its consumer's (:mod:`.consumers`: the loader that reads it). The default,
+``bpf-compatible``, is laid out as the older btfgen script's output, which existing loaders read
+(bpf-compatible's C reader, bpf-compatible-rs, ecli, bpf-loader-rs)::
 
     ./package.json                                   the -j file, when given
     ./btfmirror.json                                 manifest: kernels, sha256, sources, objects
     ./btfhub-archive/<ID>/<VERSION_ID>/<arch>/<uname -r>.btf
+
+and, right after each file, the names its reader computes where they differ (aliases:
+``aarch64`` for btfhub's ``arm64``, a quoted ``ID``, the ``VERSION_ID`` of a codename directory).
+Other consumers drop the ``btfhub-archive/`` level, the ``./``, the compression, or the archive
+itself (``dir``: a directory tree).
 
 One run:
 
@@ -18,7 +24,8 @@ One run:
    parsing;
 4. write the members in a fixed order, identical files next to each other (or, with
    ``hardlinks``, each distinct file once and hard links for the rest), to a temporary file
-   renamed over the output at the end: an interrupted run leaves no partial archive.
+   (or directory) renamed over the output at the end: an interrupted run leaves no partial
+   package.
 """
 
 from __future__ import annotations
@@ -39,30 +46,47 @@ from typing import Any, BinaryIO
 from .. import __version__
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
-from ..errors import PackError, UsageError
-from ..fsutil import check_output_path, read_capped, write_atomic_with
+from ..errors import BtfmirrorError, FileWriteError, PackError, UsageError
+from ..fsutil import check_output_path, read_capped, write_atomic_with, write_dir_atomic_with
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.held import held_local
 from ..mirror.store import Store
 from ..progress import NULL_PROGRESS, Progress, count
 from . import worker
+from .consumers import (
+    ARCHIVE_DIR,
+    CONSUMERS,
+    DEFAULT_CONSUMER,
+    AliasReason,
+    Consumer,
+    KernelIdentity,
+    consumer_named,
+)
 from .tarball import (
     USTAR_NAME_MAX,
     Compression,
     Member,
     compression_for,
     source_date_epoch,
-    tar_name,
     write_archive,
 )
 
-ARCHIVE_DIR = "btfhub-archive"
 PACKAGE_JSON = "package.json"
 MANIFEST = "btfmirror.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+#: The output when none is named: the name bcc's and bpf-compatible's Makefiles embed.
+DEFAULT_OUTPUT_STEM = "min_core_btfs"
 #: The same cap the runtime side puts on a package's package.json.
 MAX_PACKAGE_JSON = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """Another name of a packed file: one its consumer's reader computes (relative, no ``./``)."""
+
+    name: str
+    reasons: tuple[AliasReason, ...]  # how it differs from btfhub-archive's own name
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +94,7 @@ class PackedKernel:
     """One kernel in the package (or skipped: ``member`` is None)."""
 
     path: str  # catalog path, <distro>/<version>/<arch>/<release>.btf.tar.xz
-    member: str | None  # btfhub-archive/<distro>/<version>/<arch>/<release>.btf
+    member: str | None  # the primary name, relative: btfhub-archive/<distro>/.../<release>.btf
     sha256: str | None
     size: int
     blob_oid: str
@@ -80,11 +104,20 @@ class PackedKernel:
     error: str | None = None  # the kernel's BTF could not be read: not packed
     link_to: str | None = None  # with hardlinks: the identical file stored once
     index_reused: bool = False
+    identity: KernelIdentity | None = None
+    aliases: tuple[Alias, ...] = ()  # written right after ``member``, the same bytes
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def stored_as(self) -> str | None:
+        """The regular file holding this kernel's bytes (``member`` or what it links to)."""
+        return self.link_to or self.member
+
+    def to_json(self, consumer: Consumer) -> dict[str, Any]:
+        spell = consumer.entry_name
         return {
             "path": self.path,
-            "file": None if self.member is None else tar_name(self.member),
+            "file": None if self.member is None else spell(self.member),
+            "aliases": [{"file": spell(a.name), "reasons": list(a.reasons)} for a in self.aliases],
             "sha256": self.sha256,
             "size": self.size,
             "source_blob": self.blob_oid,
@@ -92,7 +125,7 @@ class PackedKernel:
             "unmatched": self.unmatched,
             "warnings": list(self.warnings),
             "error": self.error,
-            "hardlink_to": None if self.link_to is None else tar_name(self.link_to),
+            "hardlink_to": None if self.link_to is None else spell(self.link_to),
         }
 
 
@@ -101,10 +134,10 @@ class PackResult:
     """What :func:`pack` wrote."""
 
     output: Path
-    compression: str
+    compression: str  # "tar.gz", ... or "dir"
     kernels: tuple[PackedKernel, ...]
     distinct: int  # distinct minimized files
-    archive_bytes: int
+    archive_bytes: int  # the archive's size; for a directory, its files' sizes
     btf_bytes: int  # all packed files, as if unpacked
     distinct_bytes: int
     hardlinks: bool
@@ -112,21 +145,29 @@ class PackResult:
     objects: tuple[tuple[str, str], ...]  # (file name, sha256)
     jobs: int
     seconds: float
+    consumer: str = DEFAULT_CONSUMER
 
     @property
     def packed(self) -> tuple[PackedKernel, ...]:
         return tuple(k for k in self.kernels if k.member is not None)
 
     @property
+    def aliases(self) -> int:
+        return sum(len(k.aliases) for k in self.kernels)
+
+    @property
     def index_reused(self) -> int:
         return sum(k.index_reused for k in self.kernels)
 
     def to_json(self) -> dict[str, Any]:
+        consumer = consumer_named(self.consumer)
         return {
             "output": str(self.output),
+            "consumer": self.consumer,
             "format": self.compression,
             "kernels": len(self.packed),
             "skipped": len(self.kernels) - len(self.packed),
+            "aliases": self.aliases,
             "distinct": self.distinct,
             "bytes": self.archive_bytes,
             "btf_bytes": self.btf_bytes,
@@ -137,7 +178,7 @@ class PackResult:
             "index_reused": self.index_reused,
             "jobs": self.jobs,
             "seconds": round(self.seconds, 3),
-            "entries": [k.to_json() for k in self.kernels],
+            "entries": [k.to_json(consumer) for k in self.kernels],
         }
 
 
@@ -240,40 +281,130 @@ def _minimize_all(
 # -- layout ------------------------------------------------------------------------------------
 
 
+def identity_of(entry: KernelEntry) -> KernelIdentity:
+    """The packed kernel's btfhub-archive directory names."""
+    return KernelIdentity(entry.distro, entry.version, entry.arch, entry.release)
+
+
 def member_name(entry: KernelEntry) -> str:
     """``btfhub-archive/<distro>/<version>/<arch>/<release>.btf`` for a catalog entry."""
-    return f"{ARCHIVE_DIR}/{entry.distro}/{entry.version}/{entry.arch}/{entry.release}.btf"
+    return f"{ARCHIVE_DIR}/{identity_of(entry).btfhub_name}"
+
+
+def _where(path: str) -> str:
+    return path.removesuffix(".btf.tar.xz")
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """The names one kernel gets, once every kernel claimed its own."""
+
+    primary: str | None
+    aliases: tuple[Alias, ...]
+    clash: str | None  # why a name was not written (another kernel has it)
+
+
+def _claim_names(entries: list[KernelEntry], consumer: Consumer) -> dict[str, _Names]:
+    """Each kernel's names, none written twice.
+
+    Two kernels can compute one name: btfhub-archive has ``debian/bullseye`` beside
+    ``debian/11``, and a reader on Debian 11 asks for ``11`` on both. The kernel whose own
+    directory names need no rewriting claims a name first, so ``debian/11``'s file is the one
+    found there; the other keeps its other names and a warning says which name it lost.
+    """
+    wanted = {e.path: consumer.names_for(identity_of(e)) for e in entries}
+    order = sorted(entries, key=lambda e: (len(wanted[e.path][0][1]), member_name(e)))
+    owner: dict[str, str] = {}  # relative name -> catalog path
+    claimed: dict[str, _Names] = {}
+    for entry in order:
+        names: list[Alias] = []
+        lost: list[str] = []
+        for name, reasons in wanted[entry.path]:
+            if name in owner:
+                lost.append(f"{consumer.entry_name(name)} is {_where(owner[name])}'s")
+                continue
+            owner[name] = entry.path
+            names.append(Alias(name, reasons))
+        primary = names[0].name if names else None
+        clash = f"name not written: {'; '.join(lost)}" if lost else None
+        claimed[entry.path] = _Names(primary, tuple(names[1:]), clash)
+    return claimed
 
 
 def _kernels(
-    entries: list[KernelEntry], outcomes: dict[str, worker.Outcome], hardlinks: bool
-) -> list[PackedKernel]:
-    """Every kernel with its member and, with ``hardlinks``, the first identical member."""
+    entries: list[KernelEntry], outcomes: dict[str, worker.Outcome], consumer: Consumer,
+    hardlinks: bool,
+) -> tuple[list[PackedKernel], list[str]]:
+    """Every kernel with its names and, with ``hardlinks``, the first identical member; and
+    the warnings about names two kernels compute."""
+    names = _claim_names([e for e in entries if outcomes[e.path].data is not None], consumer)
     first_of: dict[str, str] = {}
     kernels = []
+    clashes = []
     for entry in sorted(entries, key=member_name):
         out = outcomes[entry.path]
-        if out.data is None:
+        ident = identity_of(entry)
+        claim = names.get(entry.path)
+        if claim is not None and claim.clash is not None:
+            clashes.append(f"{_where(entry.path)}: {claim.clash}")
+        if out.data is None or claim is None or claim.primary is None:
+            error = out.error if out.data is None else (claim.clash if claim else None)
             kernels.append(PackedKernel(
-                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), out.error
+                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident
             ))  # fmt: skip
             continue
-        member = member_name(entry)
+        member = claim.primary
         digest = hashlib.sha256(out.data).hexdigest()
         link = first_of.setdefault(digest, member)
         kernels.append(PackedKernel(
             entry.path, member, digest, len(out.data), entry.blob_oid, out.relocations,
             out.unmatched, out.warnings, None, link if hardlinks and link != member else None,
-            out.index_reused,
+            out.index_reused, ident, claim.aliases,
         ))  # fmt: skip
-    return kernels
+    return kernels, clashes
+
+
+def _check_names(kernels: list[PackedKernel], consumer: Consumer, strict_names: bool) -> list[str]:
+    """The name-length rule of ``consumer``'s reader: PackError when it cannot see a kernel's
+    name (``strict_names``), else warnings; and the PAX warning for the package's other names.
+
+    A raw-header reader (bcc's and bpf-compatible's C code) compares the 100-byte ustar name
+    field with a name it built in ``char name[100]``: a longer name sits in a PAX header it
+    skips, and the truncated name field never equals its own.
+    """
+    rules = consumer.rules
+    lines = []
+    for k in kernels:
+        if k.member is None or k.identity is None:
+            continue
+        wanted = rules.name_for(k.identity)
+        if rules.max_name is not None and len(wanted.encode()) > rules.max_name:
+            message = (
+                f"{_where(k.path)}: {consumer.name} looks for {wanted!r} "
+                f"({len(wanted.encode())} bytes), but its reader sees names of at most "
+                f"{rules.max_name} bytes"
+            )
+            if strict_names:
+                raise PackError(message)
+            lines.append(message)
+            continue
+        if not rules.raw_headers or rules.compression is None:
+            continue  # its reader reads PAX names
+        for name in (k.member, *(a.name for a in k.aliases)):
+            if len(consumer.entry_name(name).encode()) > USTAR_NAME_MAX:
+                lines.append(
+                    f"{_where(k.path)}: name longer than {USTAR_NAME_MAX} bytes; readers that "
+                    "compare the ustar name field literally will not find it"
+                )
+                break
+    return lines
 
 
 def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[str]:
     names = ", ".join(o.name for o in objects)
     lines = []
     for k in kernels:
-        where = k.path.removesuffix(".btf.tar.xz")
+        where = _where(k.path)
         if k.error is not None:
             lines.append(f"{where}: not packed: {k.error}")
             continue
@@ -283,11 +414,6 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[str]:
                 f"{where}: {k.unmatched} of {k.relocations} CO-RE relocations of {names} find "
                 "nothing in this kernel (fine if guarded by bpf_core_*_exists, else the "
                 "program fails to load)"
-            )
-        if k.member is not None and len(tar_name(k.member)) > USTAR_NAME_MAX:
-            lines.append(
-                f"{where}: name longer than {USTAR_NAME_MAX} bytes; readers that compare the "
-                "ustar name field literally will not find it"
             )
     return lines
 
@@ -307,13 +433,20 @@ def _archive_order(kernels: list[PackedKernel]) -> list[PackedKernel]:
     return [k for group in ordered for k in group]
 
 
-def _manifest_entry(k: PackedKernel) -> dict[str, Any]:
+def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
+    assert k.identity is not None and k.member is not None
+    ident = k.identity
     entry: dict[str, Any] = {
-        "file": tar_name(k.member or ""), "sha256": k.sha256, "size": k.size,
+        "file": consumer.entry_name(k.member), "distro": ident.distro, "version": ident.version,
+        "arch": ident.arch, "release": ident.release, "sha256": k.sha256, "size": k.size,
         "source_blob": k.blob_oid,
     }  # fmt: skip
+    if k.aliases:
+        entry["aliases"] = [
+            {"file": consumer.entry_name(a.name), "reasons": list(a.reasons)} for a in k.aliases
+        ]
     if k.link_to is not None:
-        entry["hardlink_to"] = tar_name(k.link_to)
+        entry["hardlink_to"] = consumer.entry_name(k.link_to)
     if k.warnings:
         entry["warnings"] = list(k.warnings)
     return entry
@@ -321,18 +454,19 @@ def _manifest_entry(k: PackedKernel) -> dict[str, Any]:
 
 def _manifest(
     kernels: list[PackedKernel], objects: list[_Object], package_json: bytes | None,
-    hardlinks: bool,
+    hardlinks: bool, consumer: Consumer,
 ) -> bytes:
     """``btfmirror.json``: compact, kernels in archive order so repeated hashes compress."""
     doc = {
         "format": MANIFEST_FORMAT,
+        "consumer": consumer.name,
         "tool": {"name": "btfmirror", "version": __version__},
         "objects": [{"name": o.name, "sha256": o.sha256} for o in objects],
         "package_json": None
         if package_json is None
         else {"sha256": hashlib.sha256(package_json).hexdigest()},
         "hardlinks": hardlinks,
-        "kernels": [_manifest_entry(k) for k in _archive_order(kernels)],
+        "kernels": [_manifest_entry(k, consumer) for k in _archive_order(kernels)],
         "skipped": [{"path": k.path, "error": k.error} for k in kernels if k.member is None],
     }
     return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()
@@ -340,27 +474,37 @@ def _manifest(
 
 def _members(
     kernels: list[PackedKernel], outcomes: dict[str, worker.Outcome], manifest: bytes,
-    package_json: bytes | None,
+    package_json: bytes | None, consumer: Consumer, hardlinks: bool,
 ) -> list[Member]:
-    """Every entry in archive order: directories, the two JSON files, then the BTF files
-    grouped by content (:func:`_archive_order`)."""
+    """Every entry in archive order: the two JSON files, then the BTF files grouped by
+    content (:func:`_archive_order`), each followed by its aliases.
+
+    An alias has its file's bytes, so gzip and xz store it as one back-reference (its 512-byte
+    header costs more); a hard link only where the consumer's reader follows links, as
+    bpf-compatible's and bcc's C readers copy a link's entry as an empty file.
+
+    No directory entries: no reader needs them (GNU tar, Python's tarfile, Go's archive/tar,
+    Rust's tar crate and :func:`~btfhub_mirror.runtime.unpack_tar` make a file's parents; the
+    C readers compare file names only), and the ~25 bytes each costs under gzip pay for the
+    aliases (measured on tests/data/btfhub-sample: see the CHANGELOG).
+    """
     packed = _archive_order(kernels)
-    dirs = {ARCHIVE_DIR}
-    for k in packed:
-        parent = posixpath.dirname(k.member or "")
-        while parent and parent not in dirs:
-            dirs.add(parent)
-            parent = posixpath.dirname(parent)
-    members = [Member("", "dir"), *(Member(d, "dir") for d in sorted(dirs))]
-    members.append(Member(MANIFEST, data=manifest))
+    link_aliases = hardlinks and consumer.hardlinks_allowed
+    members = [Member(MANIFEST, data=manifest)]
     if package_json is not None:
         members.append(Member(PACKAGE_JSON, data=package_json))
     for k in packed:
-        assert k.member is not None
+        assert k.member is not None and k.stored_as is not None
+        data = outcomes[k.path].data or b""
         if k.link_to is not None:
             members.append(Member(k.member, "hardlink", link_to=k.link_to))
         else:
-            members.append(Member(k.member, data=outcomes[k.path].data or b""))
+            members.append(Member(k.member, data=data))
+        for alias in k.aliases:
+            if link_aliases:
+                members.append(Member(alias.name, "hardlink", link_to=k.stored_as))
+            else:
+                members.append(Member(alias.name, data=data))
     return members
 
 
@@ -374,17 +518,107 @@ def _announce(members: Iterable[Member], progress: Progress) -> Iterator[Member]
 
 
 def _write_output(
-    output: Path, members: list[Member], compression: Compression, mtime: int, progress: Progress
+    output: Path, members: list[Member], compression: Compression, mtime: int,
+    dot_slash: bool, progress: Progress,
 ) -> int:
     """Write the archive to a temporary file beside ``output``, then rename it; its size."""
     progress.phase(f"writing {output.name}", len(members))
 
     def fill(out: BinaryIO) -> int:
-        write_archive(out, _announce(members, progress), compression, mtime=mtime)
+        write_archive(
+            out, _announce(members, progress), compression, mtime=mtime, dot_slash=dot_slash
+        )
         return out.tell()
 
     # The directory was checked before any work (check_output_path): never made here.
     return write_atomic_with(output, fill, parents=False)
+
+
+def _is_dir_package(path: Path) -> bool:
+    """Whether ``path`` is a directory a previous ``pack --for dir`` wrote (its manifest says
+    so): the one kind of non-empty directory ``pack`` replaces."""
+    try:
+        doc = json.loads(read_capped(path / MANIFEST, MAX_PACKAGE_JSON))
+    except (OSError, ValueError, BtfmirrorError):
+        return False
+    return isinstance(doc, dict) and doc.get("consumer") == "dir"
+
+
+def check_dir_output(path: str | os.PathLike[str]) -> Path:
+    """``path`` as the place of a ``dir`` package, checked before any work: its parent must
+    take new entries, and ``path`` must be missing, empty, or a previous dir package."""
+    target = Path(path)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise UsageError(f"{target}: not a directory; --for dir writes a directory tree")
+    parent = target.parent
+    if not parent.is_dir():
+        raise FileWriteError(f"{target}: cannot write: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FileWriteError(f"{target}: cannot write: permission denied in {parent}")
+    if target.is_dir() and any(target.iterdir()) and not _is_dir_package(target):
+        raise UsageError(
+            f"{target}: not empty and not a package btfmirror wrote; refusing to replace it"
+        )
+    return target
+
+
+def _write_tree(output: Path, members: list[Member], mtime: int, progress: Progress) -> int:
+    """Write the members as a directory tree in a temporary directory beside ``output``, then
+    put it in place in one rename (:func:`write_dir_atomic_with`); the files' total size."""
+    progress.phase(f"writing {output.name}/", len(members))
+
+    def fill(root: Path) -> int:
+        total = 0
+        made: list[Path] = []
+        for member in _announce(members, progress):
+            path = root / member.name
+            if member.kind == "dir":
+                path.mkdir(mode=0o755, parents=True, exist_ok=True)
+                continue
+            assert member.kind == "file", member  # no reader of a tree follows a tar link
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            with open(path, "xb") as out:
+                out.write(member.data)
+            os.chmod(path, 0o644)
+            made.append(path)
+            total += len(member.data)
+        # Fixed mtimes, deepest first so a directory's own time is set after its children.
+        for path in [*made, *sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True)]:
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
+        os.chmod(root, 0o755)
+        os.utime(root, (mtime, mtime))
+        return total
+
+    return write_dir_atomic_with(output, fill)
+
+
+def default_output(consumer: str | None) -> Path:
+    """The package written when no ``-o`` is given: ``min_core_btfs.tar.gz`` (``.tar`` for
+    ecli); a ``dir`` package has no default."""
+    chosen = consumer_named(consumer or DEFAULT_CONSUMER)
+    if chosen.rules.compression is None:
+        raise UsageError(f"--for {chosen.name} needs -o DIR: the directory to write")
+    return Path(f"{DEFAULT_OUTPUT_STEM}{chosen.suffix}")
+
+
+def _checked_output(
+    output: str | os.PathLike[str], chosen: Consumer, explicit: bool, hardlinks: bool
+) -> tuple[Path, Compression | None]:
+    """The output and its compression (None: a directory), checked against the consumer
+    before any work."""
+    if hardlinks and explicit and not chosen.hardlinks_allowed:
+        raise UsageError(
+            f"--hardlinks: {chosen.reader_name} does not follow hard links (it would read an "
+            "empty file); only --for "
+            + ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed)
+            + " takes them"
+        )
+    if chosen.rules.compression is None:
+        return check_dir_output(output), None
+    out = check_output_path(output)
+    if not explicit:  # before --for: any suffix, the bpf-compatible layout
+        return out, compression_for(out)
+    return out, chosen.output_compression(out)
 
 
 def pack(
@@ -393,6 +627,7 @@ def pack(
     output: str | os.PathLike[str],
     flt: KernelFilter,
     *,
+    consumer: str | None = None,
     package_json: str | os.PathLike[str] | None = None,
     jobs: int | None = None,
     hardlinks: bool = False,
@@ -403,13 +638,20 @@ def pack(
 ) -> PackResult:
     """Minimize the kernels ``flt`` selects for ``objects`` and write the package ``output``.
 
-    The format follows the suffix (.tar.gz, .tar.xz, .tar.zst, .tar). ``mtime`` defaults to
-    ``$SOURCE_DATE_EPOCH`` or 0. Kernels where bpftool would abort, or whose BTF cannot be read,
-    are reported in ``warnings`` (the latter are left out); ``strict`` raises PackError instead.
+    ``consumer`` (:data:`~.consumers.CONSUMERS`) fixes the names, the compression (the suffix
+    of ``output`` must be its own) and whether ``hardlinks`` may be used. Without it the
+    package is ``bpf-compatible``'s as before consumers existed: the format follows the suffix
+    (.tar.gz, .tar.xz, .tar.zst, .tar), ``hardlinks`` is taken with a warning and a name too
+    long for the C reader is a warning, not an error. ``mtime`` defaults to
+    ``$SOURCE_DATE_EPOCH`` or 0. Kernels where bpftool would abort, or whose BTF cannot be
+    read, are reported in ``warnings`` (the latter are left out); ``strict`` raises PackError
+    instead.
     """
     started = time.monotonic()
-    out = check_output_path(output)  # before any work: no fetch or minimize for nothing
-    compression = compression_for(out)
+    explicit = consumer is not None
+    chosen = consumer_named(consumer or DEFAULT_CONSUMER)
+    # Before any work: no fetch or minimize for nothing.
+    out, compression = _checked_output(output, chosen, explicit, hardlinks)
     fixed_mtime = source_date_epoch() if mtime is None else mtime
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
@@ -420,7 +662,7 @@ def pack(
     with held_local(store, flt, progress, wait=wait) as entries:
         workers = min(jobs or os.cpu_count() or 1, len(entries))
         outcomes = _minimize_all(store, entries, objs, workers, progress)
-        kernels = _kernels(entries, outcomes, hardlinks)
+        kernels, clashes = _kernels(entries, outcomes, chosen, hardlinks)
         if not any(k.member for k in kernels):
             raise PackError(
                 f"no kernel could be packed; first error: {kernels[0].path}: {kernels[0].error}"
@@ -432,21 +674,34 @@ def pack(
                 + ", ".join(refused[:5])
                 + (" ..." if len(refused) > 5 else "")
             )
-        manifest = _manifest(kernels, objs, pkg, hardlinks)
-        members = _members(kernels, outcomes, manifest, pkg)
-        size = _write_output(out, members, compression, fixed_mtime, progress)
+        name_warnings = _check_names(kernels, chosen, strict_names=explicit)
+        manifest = _manifest(kernels, objs, pkg, hardlinks, chosen)
+        members = _members(kernels, outcomes, manifest, pkg, chosen, hardlinks)
+        if compression is None:
+            size = _write_tree(out, members, fixed_mtime, progress)
+        else:
+            size = _write_output(out, members, compression, fixed_mtime, chosen.dot_slash,
+                                 progress)  # fmt: skip
     distinct = {k.sha256: k.size for k in kernels if k.sha256 is not None}
+    notes = []
+    if hardlinks and not chosen.hardlinks_allowed:
+        notes.append(
+            f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
+            "reader that follows links use --for "
+            + ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed)
+        )
     return PackResult(
         output=out,
-        compression=compression,
+        compression="dir" if compression is None else compression,
         kernels=tuple(kernels),
         distinct=len(distinct),
         archive_bytes=size,
         btf_bytes=sum(k.size for k in kernels),
         distinct_bytes=sum(distinct.values()),
         hardlinks=hardlinks,
-        warnings=tuple(_warnings(kernels, objs)),
+        warnings=tuple([*notes, *_warnings(kernels, objs), *clashes, *name_warnings]),
         objects=tuple((o.name, o.sha256) for o in objs),
         jobs=workers,
         seconds=time.monotonic() - started,
+        consumer=chosen.name,
     )

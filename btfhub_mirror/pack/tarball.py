@@ -8,9 +8,11 @@ for sdists and https://reproducible-builds.org/docs/archives/ describes:
 - owner and group are 0 with empty names, modes are 0644 for files and 0755 for directories;
 - no gzip file name, no xz or zstd timestamps, single-threaded compressors.
 
-Names are written as ``tar -czf out.tar.gz .`` writes them, ``./`` first and directories with a
-trailing slash, because C readers of these packages compare names literally. Names of up to
-100 bytes sit in the ustar name field; longer ones need a PAX header that such readers skip.
+Names are written as ``tar -czf out.tar.gz .`` writes them, directories with a trailing slash,
+and ``./`` first where the archive's reader expects it (``dot_slash``: a property of the whole
+archive, chosen by its consumer, see :mod:`.consumers`), because C readers of these packages
+compare names literally. Names of up to 100 bytes sit in the ustar name field; longer ones need
+a PAX header that such readers skip.
 """
 
 from __future__ import annotations
@@ -48,9 +50,19 @@ XZ_PRESET = 9
 ZSTD_LEVEL = 19
 
 
+#: What each compression is, for messages.
+DESCRIPTIONS: dict[Compression, str] = {
+    "tar": "an uncompressed tar",
+    "tar.gz": "a gzip-compressed tar",
+    "tar.xz": "an xz-compressed tar",
+    "tar.zst": "a zstd-compressed tar",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One tar entry. ``name`` is relative (``btfhub-archive/x.btf``), written as ``./name``.
+    """One tar entry. ``name`` is relative (``btfhub-archive/x.btf``); the archive spells it
+    (:func:`tar_name`).
 
     ``kind`` is ``file`` (with ``data``), ``dir``, or ``hardlink`` to the earlier file
     ``link_to`` (a relative name too).
@@ -61,16 +73,28 @@ class Member:
     data: bytes = b""
     link_to: str = ""
 
-    @property
-    def tar_name(self) -> str:
-        return tar_name(self.name, directory=self.kind == "dir")
+    def tar_name(self, *, dot_slash: bool = True) -> str:
+        return tar_name(self.name, directory=self.kind == "dir", dot_slash=dot_slash)
 
 
-def tar_name(name: str, *, directory: bool = False) -> str:
-    """The name as ``tar -czf out .`` writes it: ``./`` + name (+ ``/`` for a directory)."""
+def tar_name(name: str, *, directory: bool = False, dot_slash: bool = True) -> str:
+    """The name as ``tar -czf out .`` writes it: ``./`` + name (+ ``/`` for a directory);
+    without ``dot_slash`` as ``tar -czf out *`` does (the root itself is then ``""``)."""
     clean = name.strip("/")
+    if not dot_slash:
+        return f"{clean}/" if directory and clean else clean
     full = f"./{clean}" if clean else "."
     return f"{full}/" if directory else full
+
+
+def strip_suffix(path: str | os.PathLike[str]) -> str:
+    """``path`` without its archive suffix (``out.tar.gz`` → ``out``, ``out.zip`` → ``out``)."""
+    text = os.fspath(path)
+    name = Path(text).name
+    for suffix in (*SUFFIXES, ".tar.bz2", ".tar.lz4", ".tar.lz"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return text.removesuffix(suffix)
+    return text.removesuffix(Path(text).suffix) if Path(text).suffix else text
 
 
 def compression_for(path: str | os.PathLike[str]) -> Compression:
@@ -94,25 +118,28 @@ def source_date_epoch(environ: Mapping[str, str] = os.environ) -> int:
     return int(text)
 
 
-def _info(member: Member, mtime: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(member.tar_name)
+def _info(member: Member, mtime: int, dot_slash: bool) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(member.tar_name(dot_slash=dot_slash))
     info.mtime = mtime
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     if member.kind == "dir":
         info.type, info.mode = tarfile.DIRTYPE, 0o755
     elif member.kind == "hardlink":
-        info.type, info.mode, info.linkname = tarfile.LNKTYPE, 0o644, tar_name(member.link_to)
+        info.type, info.mode = tarfile.LNKTYPE, 0o644
+        info.linkname = tar_name(member.link_to, dot_slash=dot_slash)
     else:
         info.type, info.mode, info.size = tarfile.REGTYPE, 0o644, len(member.data)
     return info
 
 
-def write_tar(out: BinaryIO, members: Iterable[Member], *, mtime: int = 0) -> None:
+def write_tar(
+    out: BinaryIO, members: Iterable[Member], *, mtime: int = 0, dot_slash: bool = True
+) -> None:
     """Write ``members`` in order as an uncompressed PAX tar to ``out``."""
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for member in members:
-            info = _info(member, mtime)
+            info = _info(member, mtime, dot_slash)
             tar.addfile(info, io.BytesIO(member.data) if member.kind == "file" else None)
 
 
@@ -135,14 +162,20 @@ def _compressor(raw: BinaryIO, compression: Compression, mtime: int) -> BinaryIO
 
 
 def write_archive(
-    out: BinaryIO, members: Iterable[Member], compression: Compression, *, mtime: int = 0
+    out: BinaryIO,
+    members: Iterable[Member],
+    compression: Compression,
+    *,
+    mtime: int = 0,
+    dot_slash: bool = True,
 ) -> None:
-    """Write ``members`` as a tar compressed per ``compression`` to ``out`` (left open)."""
+    """Write ``members`` as a tar compressed per ``compression`` to ``out`` (left open), their
+    names with a leading ``./`` or not per ``dot_slash``."""
     if compression == "tar":
-        write_tar(out, members, mtime=mtime)
+        write_tar(out, members, mtime=mtime, dot_slash=dot_slash)
         return
     stream = _compressor(out, compression, mtime)
     try:
-        write_tar(stream, members, mtime=mtime)
+        write_tar(stream, members, mtime=mtime, dot_slash=dot_slash)
     finally:
         stream.close()

@@ -20,6 +20,9 @@ OBJECTS = REPO / "tests" / "bpf" / "build"
 #: Debian 11 and 12 (x86_64 x3, arm64, s390x) and the two kylin kernels whose BTF holds several
 #: task_struct: identical outputs, bpftool aborts, a kernel older than task_struct.__state.
 SELECTION = KernelFilter.create(("debian", "kylin"), (), (), ())
+#: Every real kernel of the sample (the origin's ubuntu entries are generated, not BTF): adds
+#: CentOS 8 arm64 and bclinux, whose os-release quotes ID.
+ALL_SAMPLE = KernelFilter.create(("bclinux", "centos", "debian", "kylin"), (), (), ())
 
 
 def obj(name: str) -> Path:
@@ -39,6 +42,14 @@ def synced(_origin_template: Origin, tmp_path_factory: pytest.TempPathFactory) -
     """A store with the selection local (read-only use: copy it to change it)."""
     store = Store(tmp_path_factory.mktemp("pack") / "cache")
     sync(store, SELECTION, [_origin_template.url])
+    return store
+
+
+@pytest.fixture(scope="session")
+def synced_all(_origin_template: Origin, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """A store with every real sample kernel local (read-only use)."""
+    store = Store(tmp_path_factory.mktemp("pack-all") / "cache")
+    sync(store, ALL_SAMPLE, [_origin_template.url])
     return store
 
 

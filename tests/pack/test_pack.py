@@ -65,11 +65,16 @@ def test_layout_and_names(synced: Store, package: tuple[Path, PackResult]) -> No
     infos = [i for i, _ in members(out)]
     names = [i.name for i in infos]
     btfs = {f"./btfhub-archive/{e.distro}/{e.version}/{e.arch}/{e.release}.btf" for e in entries}
-    assert names[0] == "."  # "./" as tarfile reads it
-    dirs = [i.name for i in infos if i.isdir()]
-    assert names[: len(dirs)] == dirs  # directories first
-    assert names[len(dirs) :][:2] == ["./btfmirror.json", "./package.json"]
-    assert set(names[len(dirs) + 2 :]) == btfs
+    # No directory entries (no reader needs them); the two JSON files first, then the BTF
+    # files under btfhub-archive's names and, for arm64, under uname -m's aarch64 as well.
+    assert not [i for i in infos if i.isdir()]
+    assert names[:2] == ["./btfmirror.json", "./package.json"]
+    assert btfs <= set(names[2:]) and len(names) == len(set(names))
+    arm64 = {n for n in btfs if "/arm64/" in n}
+    assert arm64 and all(
+        any(m.endswith(n.split("/", 3)[3].replace("/arm64/", "/aarch64/")) for m in names)
+        for n in arm64
+    )
     assert files(out)["./package.json"] == PACKAGE_JSON
     assert all(i.isreg() for i, d in members(out) if d is not None)
 
@@ -91,14 +96,19 @@ def test_manifest_matches_the_contents(
     manifest = json.loads(contents["./btfmirror.json"])
     blobs = _origin_template.blobs()
     btfs = {n for n in contents if n.endswith(".btf")}
-    assert {k["file"] for k in manifest["kernels"]} == btfs
+    aliases = {a["file"] for k in manifest["kernels"] for a in k.get("aliases", [])}
+    assert {k["file"] for k in manifest["kernels"]} | aliases == btfs
+    assert manifest["format"] == 2 and manifest["consumer"] == "bpf-compatible"
     for kernel in manifest["kernels"]:
         data = contents[kernel["file"]]
         assert kernel["sha256"] == hashlib.sha256(data).hexdigest()
         assert kernel["size"] == len(data)
         source = kernel["file"].removeprefix("./btfhub-archive/") + ".tar.xz"
         assert kernel["source_blob"] == blobs[source][1]
+        identity = "/".join(kernel[k] for k in ("distro", "version", "arch", "release"))
+        assert source == f"{identity}.btf.tar.xz"
         assert "hardlink_to" not in kernel
+        assert all(contents[a["file"]] == data for a in kernel.get("aliases", []))
     assert manifest["objects"] == [
         {"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
         for p in (obj("loadable"),)
@@ -172,9 +182,14 @@ def test_hardlinks_unpack_to_the_same_files(
     linked = pack(synced, *args, tmp_path / "linked.tar", SELECTION,
                   package_json=tmp_path / "package.json", hardlinks=True, jobs=1)  # fmt: skip
     entries = members(linked.output)
-    regular = [i for i, _ in entries if i.isreg() and i.name.endswith(".btf")]
+    # Aliases stay copies: bpf-compatible's C reader reads a hard link as an empty file.
+    aliases = {f"./{a.name}" for k in linked.packed for a in k.aliases}
+    assert aliases and all(i.isreg() for i, _ in entries if i.name in aliases)
+    regular = [i for i, _ in entries
+               if i.isreg() and i.name.endswith(".btf") and i.name not in aliases]  # fmt: skip
     links = [i for i, _ in entries if i.islnk()]
     assert len(regular) == linked.distinct and len(links) == len(linked.packed) - linked.distinct
+    assert any("--hardlinks: " in w and "empty file" in w for w in linked.warnings)
     stored = sum(i.size for i in regular)
     assert stored == linked.distinct_bytes < plain.btf_bytes == linked.btf_bytes
     expected = {n.removeprefix("./btfhub-archive/"): d for n, d in files(out).items()

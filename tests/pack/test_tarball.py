@@ -108,7 +108,7 @@ def test_gnu_tar_lists_the_literal_names(tmp_path: Path) -> None:
     listed = subprocess.run(
         [tar, "-tzf", path], check=True, capture_output=True, text=True
     ).stdout.splitlines()
-    assert listed == [m.tar_name for m in MEMBERS]
+    assert listed == [m.tar_name() for m in MEMBERS]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
