@@ -345,14 +345,15 @@ def _kernels(
         out = outcomes[entry.path]
         ident = identity_of(entry)
         claim = names.get(entry.path)
-        if claim is not None and claim.clash is not None:
-            clashes.append(f"{_where(entry.path)}: {claim.clash}")
         if out.data is None or claim is None or claim.primary is None:
+            # not packed, and so reported (:func:`_warnings`)
             error = out.error if out.data is None else (claim.clash if claim else None)
             kernels.append(PackedKernel(
                 entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident
             ))  # fmt: skip
             continue
+        if claim.clash is not None:
+            clashes.append(f"{_where(entry.path)}: {claim.clash}")
         member = claim.primary
         digest = hashlib.sha256(out.data).hexdigest()
         link = first_of.setdefault(digest, member)
@@ -493,13 +494,14 @@ def _members(
     members = [Member(MANIFEST, data=manifest)]
     if package_json is not None:
         members.append(Member(PACKAGE_JSON, data=package_json))
-    for k in packed:
+    for n, k in enumerate(packed):
         assert k.member is not None and k.stored_as is not None
         data = outcomes[k.path].data or b""
+        first = n == 0  # the JSON text before, binary BTF from here on: a new deflate block
         if k.link_to is not None:
-            members.append(Member(k.member, "hardlink", link_to=k.link_to))
+            members.append(Member(k.member, "hardlink", link_to=k.link_to, new_block=first))
         else:
-            members.append(Member(k.member, data=data))
+            members.append(Member(k.member, data=data, new_block=first))
         for alias in k.aliases:
             if link_aliases:
                 members.append(Member(alias.name, "hardlink", link_to=k.stored_as))
@@ -548,7 +550,9 @@ def check_dir_output(path: str | os.PathLike[str]) -> Path:
     """``path`` as the place of a ``dir`` package, checked before any work: its parent must
     take new entries, and ``path`` must be missing, empty, or a previous dir package."""
     target = Path(path)
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    if target.is_symlink():  # renaming over it would replace the link, not its target
+        raise UsageError(f"{target}: a symbolic link; name the directory it leads to")
+    if target.exists() and not target.is_dir():
         raise UsageError(f"{target}: not a directory; --for dir writes a directory tree")
     parent = target.parent
     if not parent.is_dir():

@@ -29,10 +29,14 @@ import pytest
 from typer.testing import CliRunner
 
 from btfhub_mirror.archive import read_btf_archive
+from btfhub_mirror.catalog.queries import KernelEntry
 from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store, list_kernels
 from btfhub_mirror.mirror.sync import sync
 from btfhub_mirror.pack import pack
+from btfhub_mirror.pack.consumers import consumer_named
+from btfhub_mirror.pack.pack import _kernels
+from btfhub_mirror.pack.worker import Outcome
 from cli.app import app
 from tests.helpers import SAMPLE, need_tool
 from tests.mirror.gitfixtures import Origin, git
@@ -482,3 +486,52 @@ def test_an_interrupted_dir_pack_leaves_the_old_tree(synced_all: Store, tmp_path
         pack(synced_all, [obj(OBJECT)], fresh, ALL_SAMPLE, consumer="dir", jobs=1,
              progress=_InterruptWhileWriting())  # fmt: skip
     assert os.listdir(tmp_path) == ["btfs"]  # nothing at all
+
+
+def test_gzip_gives_the_btf_files_their_own_deflate_block(
+    packages: dict[str, tuple[Path, dict[str, object]]],
+) -> None:
+    # The same tar in one gzip stream cut only by zlib's counts: larger, as one block's Huffman
+    # codes then fit the JSON text and the binary BTF at once.
+    for consumer in ("bpf-compatible", "bcc", "inspektor-gadget"):
+        packed = packages[consumer][0].read_bytes()
+        tar = gzip.decompress(packed)
+        assert len(packed) < len(gzip.compress(tar, compresslevel=9, mtime=0)), consumer
+        # still one gzip member that GNU tar and gzip read
+        subprocess.run([need_tool("gzip"), "-t"], input=packed, check=True)
+
+
+# -- two kernels, one name -------------------------------------------------------------------
+
+
+def catalog_entry(path: str) -> KernelEntry:
+    distro, version, arch, name = path.split("/")
+    return KernelEntry(
+        path, distro, version, arch, name.removesuffix(".btf.tar.xz"), None, None, "", (),
+        "0" * 40, "origin", "", "", False, "present", None, None, None, None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("consumer", ["bcc", "bpf-compatible"])
+def test_a_name_two_kernels_compute_goes_to_the_one_in_its_own_directory(consumer: str) -> None:
+    # btfhub-archive has debian/bullseye beside debian/11; on Debian 11 a reader asks for 11.
+    paths = ["debian/bullseye/x86_64/5.10.0-9-amd64.btf.tar.xz",
+             "debian/11/x86_64/5.10.0-9-amd64.btf.tar.xz"]  # fmt: skip
+    entries = [catalog_entry(p) for p in paths]
+    outcomes = {p: Outcome(p, data=p.encode()) for p in paths}
+    kernels, warnings = _kernels(entries, outcomes, consumer_named(consumer), hardlinks=False)
+    by_path = {k.path: k for k in kernels}
+    own, other = by_path[paths[1]], by_path[paths[0]]
+    wanted = "debian/11/x86_64/5.10.0-9-amd64.btf"
+    assert own.member is not None and own.member.endswith(wanted)
+    names = [n for k in kernels if k.member for n in (k.member, *(a.name for a in k.aliases))]
+    assert len(names) == len(set(names))  # no name twice in the archive
+    if consumer == "bcc":  # its only name is taken: not packed, and said so
+        assert other.member is None and other.error is not None and wanted in other.error
+        assert "debian/11/x86_64/5.10.0-9-amd64's" in other.error and warnings == []
+    else:  # keeps btfhub's own name, and a warning says which it lost
+        assert len(warnings) == 1
+        assert warnings[0].startswith("debian/bullseye/x86_64/5.10.0-9-amd64: name not written")
+        assert "debian/11/x86_64/5.10.0-9-amd64's" in warnings[0]
+        assert other.member == "btfhub-archive/debian/bullseye/x86_64/5.10.0-9-amd64.btf"
+        assert other.aliases == ()

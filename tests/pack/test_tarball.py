@@ -118,3 +118,39 @@ def test_hard_links_unpack_to_the_same_file(fmt: str, tmp_path: Path) -> None:
     with unpacked.archive as extracted:
         a = (extracted.path / "debian" / "a.btf").read_bytes()
         assert a == (extracted.path / "debian" / "b.btf").read_bytes() == MEMBERS[4].data
+
+
+def test_names_without_dot_slash_for_readers_that_compare_them_bare(tmp_path: Path) -> None:
+    # Inspektor Gadget compares "<ID>/..." exactly: no "./" in names nor in link targets.
+    members = [m for m in MEMBERS if m.name]  # no root entry: it would have an empty name
+    out = io.BytesIO()
+    write_archive(out, members, "tar.gz", dot_slash=False)
+    path = tmp_path / "x.tar.gz"
+    path.write_bytes(out.getvalue())
+    listed = subprocess.run(
+        [need_tool("tar"), "-tzf", path], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert listed == [
+        "btfhub-archive/", "btfhub-archive/debian/", "package.json",
+        "btfhub-archive/debian/b.btf", "btfhub-archive/debian/a.btf",
+    ]  # fmt: skip
+    with tarfile.open(path) as tar:
+        link = tar.getmember("btfhub-archive/debian/a.btf")
+        assert link.linkname == "btfhub-archive/debian/b.btf"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_archive_ends_after_its_two_zero_blocks(fmt: str, tmp_path: Path) -> None:
+    # No padding to tar's 10 KiB record: what every reader needs is the two zero blocks.
+    data = open_decompressed(archive(fmt)).read()
+    entries = sum(512 + -(-len(m.data) // 512) * 512 if m.kind == "file" else 512
+                  for m in MEMBERS)  # fmt: skip
+    assert len(data) == entries + 1024 and data[-1024:] == bytes(1024)
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(archive(fmt))
+    root = tmp_path / "out"
+    root.mkdir()
+    done = subprocess.run(
+        [need_tool("tar"), "-xf", path, "-C", root], capture_output=True, text=True, check=True
+    )
+    assert done.stderr == "" and (root / "btfhub-archive" / "debian" / "a.btf").is_file()
