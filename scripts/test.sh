@@ -12,16 +12,17 @@ if [ "${1:-}" = --setup-only ]; then
 fi
 
 missing=()
-for tool in bpftool clang llvm-objdump git chromium; do
+for tool in bpftool clang llvm-objdump git chromium cc go; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "==> installing system tools (missing: ${missing[*]})"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            bpftool clang llvm libbpf-dev git chromium >/dev/null
+            bpftool clang llvm libbpf-dev git chromium gcc zlib1g-dev golang-go >/dev/null
     else
         echo "==> not root: tests needing ${missing[*]} will be skipped"
     fi

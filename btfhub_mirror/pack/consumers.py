@@ -11,7 +11,10 @@ in a container *that consumer can read*. The rules below are read off each reade
   the layout of bpf-compatible's ``btfgen`` script): gunzips an embedded ``.tar.gz``, walks raw
   512-byte ustar headers and compares the name field with
   ``./btfhub-archive/<ID>/<VERSION_ID>/<uname -m>/<uname -r>.btf``, then copies the entry's
-  bytes. Its os-release parsing is bcc's (below).
+  bytes. (It is Rust, bpf-compatible-sys, linked into C programs through ``btf_core.h``.) Its
+  name comes from bpf-compatible-rs ``generate_current_system_btf_archive_path``, which reads
+  os-release with the ``os_release`` crate: ``parse_line`` strips one pair of enclosing quotes,
+  so ``ID="centos"`` reads ``centos`` and an unquoted ``VERSION_ID=38`` reads ``38``.
 - **ecli** (and bpf-compatible-rs ``unpack_tar``): unpacks an *uncompressed* tar into a
   temporary directory and opens ``btfhub-archive/<ID>/<VERSION_ID>/<uname -m>/<uname -r>.btf``
   there; the Rust ``tar`` crate follows hard links and PAX names. ecli takes only ``.tar``.
@@ -236,7 +239,16 @@ CONSUMERS: dict[str, Consumer] = {
         Consumer(
             "bpf-compatible",
             "bpf-compatible's C reader (ensure_core_btf_with_tar_binary)",
-            ReaderRules("tar.gz", f"./{ARCHIVE_DIR}/", **_C_READER),  # type: ignore[arg-type]
+            ReaderRules(
+                "tar.gz",
+                f"./{ARCHIVE_DIR}/",
+                keeps_id_quotes=False,  # the os_release crate strips quotes
+                needs_quoted_version_id=False,
+                raw_headers=True,  # the header's own path: no PAX, no GNU long name
+                follows_hardlinks=False,  # copies the entry's bytes: a link has none
+                extracts=False,
+                max_name=99,
+            ),
             ".tar.gz",
             dot_slash=True,
             layout_dir=f"{ARCHIVE_DIR}/",

@@ -6,10 +6,11 @@ The rules below are restated from the readers' code (issue #13), not imported fr
 could not fail. Every reader builds ``<ID>/<VERSION_ID>/<uname -m>/<uname -r>.btf``:
 
 - ``uname -m`` on an ``arm64`` kernel is ``aarch64``;
-- bcc's and bpf-compatible's C readers (``sscanf("ID=%64s")``) and Inspektor Gadget keep the
-  quotes CentOS, Kylin and BigCloud Linux put around ``ID`` in os-release; ecli and tracee-style
-  directory readers strip them. Debian quotes ``VERSION_ID`` (so bcc reads it), and the sample's
-  version directories are already ``VERSION_ID`` values.
+- bcc's C reader (``sscanf("ID=%64s")``) and Inspektor Gadget keep the quotes CentOS, Kylin
+  and BigCloud Linux put around ``ID`` in os-release; bpf-compatible's reader and ecli (the
+  ``os_release`` crate) and tracee-style directory readers strip them. Debian quotes
+  ``VERSION_ID`` (so bcc reads it), and the sample's version directories are already
+  ``VERSION_ID`` values.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Kernel:
 def expected_names(consumer: str, k: Kernel) -> set[str]:
     """The entry names each consumer's reader compares, plus btfhub's own where kept."""
     if consumer == "bpf-compatible":
-        return {f"./btfhub-archive/{k.uname(quotes=True)}", f"./btfhub-archive/{k.btfhub()}"}
+        return {f"./btfhub-archive/{k.uname(quotes=False)}", f"./btfhub-archive/{k.btfhub()}"}
     if consumer == "ecli":
         return {f"./btfhub-archive/{k.uname(quotes=False)}", f"./btfhub-archive/{k.btfhub()}"}
     if consumer == "bcc":
@@ -223,7 +224,9 @@ def test_quoted_ids_for_readers_that_keep_them(
     centos = "8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf"
     assert f'./"centos"/{centos}' in read_tar(packages["bcc"][0])[0]
     assert f'"centos"/{centos}' in read_tar(packages["inspektor-gadget"][0])[0]
-    assert f'./btfhub-archive/"centos"/{centos}' in read_tar(packages["bpf-compatible"][0])[0]
+    bpf_compatible = read_tar(packages["bpf-compatible"][0])[0]
+    assert f"./btfhub-archive/centos/{centos}" in bpf_compatible
+    assert f'./btfhub-archive/"centos"/{centos}' not in bpf_compatible
     assert f"./btfhub-archive/centos/{centos}" in read_tar(packages["ecli"][0])[0]
     assert f"centos/{centos}" in read_dir(packages["dir"][0])
 
@@ -258,8 +261,8 @@ def test_manifest_format_2_and_the_json_summary(
     manifest = json.loads(read_tar(path)[1]["./btfmirror.json"])
     centos = next(k for k in manifest["kernels"] if k["distro"] == "centos")
     assert centos["aliases"] == [{
-        "file": './btfhub-archive/"centos"/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf',
-        "reasons": ["uname-machine", "quoted-id"],
+        "file": "./btfhub-archive/centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf",
+        "reasons": ["uname-machine"],
     }]  # fmt: skip
     debian11 = next(k for k in manifest["kernels"] if k["version"] == "11")
     assert "aliases" not in debian11
@@ -274,7 +277,7 @@ def test_the_table_notes_aliases(tmp_path: Path) -> None:
     result = runner.invoke(app, ["pack", str(obj(OBJECT)), "-d", "centos", "-o", str(out)])
     assert result.exit_code == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("centos/"))
-    assert row.endswith("+1 alias (uname-machine, quoted-id)")
+    assert row.endswith("+1 alias (uname-machine)")
 
 
 @pytest.mark.parametrize("consumer", ["bpf-compatible", "bcc", "inspektor-gadget", "dir"])
@@ -334,7 +337,7 @@ def test_without_for_every_suffix_still_works(tmp_path: Path) -> None:
     with tarfile.open(fileobj=lzma.open(out), mode="r|") as tar:
         names = {i.name for i in tar}
     assert "./btfhub-archive/centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64.btf" in names
-    assert './btfhub-archive/"centos"/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf' in names
+    assert "./btfhub-archive/centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf" in names
 
 
 def test_default_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
