@@ -39,6 +39,7 @@ from .emit import emit
 from .record import Marks, MinimizeError, Recorder
 
 __all__ = [
+    "LOAD_FAILURE",
     "LoadFailure",
     "MinimizeError",
     "MinimizeResult",
@@ -48,12 +49,16 @@ __all__ = [
 ]
 
 
+#: How a kernel with such a relocation is listed: the minimized BTF keeps the failure.
+LOAD_FAILURE = "will fail to load, as with the full BTF"
+
+
 @dataclass(frozen=True, slots=True)
 class LoadFailure:
     """A relocation libbpf refuses with the full BTF, and so (by default) with the minimized one:
     the object fails to load on this kernel whichever BTF it is given."""
 
-    object: str
+    object_name: str  # as the object was opened (its path, or the name pack gives it)
     section: str
     index: int  # libbpf's "relo #N" within the section
     code: str  # CoreFailure.code: offset-ambiguity, decision-ambiguity, bitfield, invalid, ...
@@ -62,7 +67,18 @@ class LoadFailure:
     kept: tuple[int, ...]
 
     def __str__(self) -> str:
-        return f"{self.object}: {self.reason}"
+        return f"{self.object_name}: {self.reason}"
+
+    @property
+    def warning(self) -> str:
+        """The one line ``minimize`` and ``pack`` show for it."""
+        return f"{LOAD_FAILURE}: {self}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "object": self.object_name, "section": self.section, "relo": self.index,
+            "code": self.code, "reason": self.reason, "kept_candidates": list(self.kept),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,11 +220,11 @@ def _run_tasks(
 
 def _minimize_all(
     store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
-    progress: Progress,
+    progress: Progress, first_match: bool = False,
 ) -> dict[str, worker.Outcome]:
     index = store.root / "index"
     tasks = [
-        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)))
+        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)), first_match)
         for e in entries
     ]
     progress.phase(
@@ -397,6 +397,7 @@ def pack(
     jobs: int | None = None,
     hardlinks: bool = False,
     strict: bool = False,
+    first_match: bool = False,
     mtime: int | None = None,
     wait: bool = True,
     progress: Progress = NULL_PROGRESS,
@@ -406,6 +407,8 @@ def pack(
     The format follows the suffix (.tar.gz, .tar.xz, .tar.zst, .tar). ``mtime`` defaults to
     ``$SOURCE_DATE_EPOCH`` or 0. Kernels where bpftool would abort, or whose BTF cannot be read,
     are reported in ``warnings`` (the latter are left out); ``strict`` raises PackError instead.
+    ``first_match`` is :func:`~btfhub_mirror.minimize.minimize`'s: where libbpf refuses a
+    relocation with the full BTF, keep the first candidate instead of the same failure.
     """
     started = time.monotonic()
     out = check_output_path(output)  # before any work: no fetch or minimize for nothing
@@ -413,13 +416,15 @@ def pack(
     fixed_mtime = source_date_epoch() if mtime is None else mtime
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    if strict and first_match:
+        raise UsageError("--strict and --first-match exclude each other")
     objs = _read_objects(objects)
     pkg = None if package_json is None else read_package_json(package_json)
     # The cache lock is held shared from selection to the end: no sync replaces an archive
     # whose blob id the manifest records while it is read.
     with held_local(store, flt, progress, wait=wait) as entries:
         workers = min(jobs or os.cpu_count() or 1, len(entries))
-        outcomes = _minimize_all(store, entries, objs, workers, progress)
+        outcomes = _minimize_all(store, entries, objs, workers, progress, first_match)
         kernels = _kernels(entries, outcomes, hardlinks)
         if not any(k.member for k in kernels):
             raise PackError(
