@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import load_btf
+from btfhub_mirror.btf import load_btf, read_btf_source
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import minimize
 from tests.harness.build import Loader, LoadRun, libbpf_loader
@@ -64,14 +64,8 @@ def test_same_load_result_with_full_and_minimized_btf(
     libbpf_loader: Loader, tmp_path: Path, kernel: str, name: str
 ) -> None:
     obj = BUILD / f"{name}.bpf.el.o"
-    if kernel == "centos":
-        full = tmp_path / "full.btf"
-        from btfhub_mirror.btf import read_btf_source
-
-        full.write_bytes(read_btf_source(CENTOS))
-    else:
-        full = tmp_path / "full.btf"
-        full.write_bytes(shapes_btf())
+    full = tmp_path / "full.btf"
+    full.write_bytes(read_btf_source(CENTOS) if kernel == "centos" else shapes_btf())
     source = load_btf(full)
     result = minimize(source, [BpfObject.open(obj)])
     shipped = tmp_path / "min.btf"

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, load_btf, parse_btf
+from btfhub_mirror.btf import Btf, load_btf, parse_btf, read_btf_source
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import MinimizeError, MinimizeResult, minimize
-from tests.helpers import REPO, need_tool, sample_archives, sample_id
+from tests.helpers import REPO, SAMPLE, need_tool, sample_archives, sample_id
 from tests.minimize.shapes import DUP_COPIES, shapes_btf
 from tests.oracle import OracleRun, Spec, parse_log
 
@@ -59,9 +59,7 @@ def kernel_btf_path(kernel: str, workdir: Path) -> Path:
     if kernel == SHAPES:
         out.write_bytes(shapes_btf())
     else:
-        from btfhub_mirror.btf import read_btf_source
-
-        out.write_bytes(read_btf_source(REPO / "tests/data/btfhub-sample" / f"{kernel}.btf.tar.xz"))
+        out.write_bytes(read_btf_source(SAMPLE / f"{kernel}.btf.tar.xz"))
     return out
 
 
