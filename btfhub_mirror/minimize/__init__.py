@@ -17,7 +17,7 @@ Each such relocation is reported as a :class:`LoadFailure`: the program fails to
 minimized BTF exactly as with the full one.
 
 ``first_match=True`` keeps only the first matching candidate instead (btfmirror's behaviour
-before 0.x: a loadable BTF, but one where libbpf decides what the full BTF would not let it);
+up to 0.1.0: a loadable BTF, but one where libbpf decides what the full BTF would not let it);
 ``strict=True`` raises :class:`MinimizeError`, as bpftool fails. Where only bpftool aborts (a
 FWD or TYPE_TAG reached by a type relocation; libbpf loads fine), every mode but strict keeps
 the offending type and warns.

@@ -201,6 +201,42 @@ def test_same_decisions_on_minimized_btf(
     assert bool(failed) == bool(pair.result.failures), (failed, pair.result.failures)
 
 
+@pytest.fixture(scope="module")
+def together(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pair]:
+    """One minimized BTF per kernel for all objects at once (what a package ships), and each
+    object run through bpftool against it: one object's kept candidates must not change
+    another's decisions."""
+    bpftool = need_tool("bpftool")
+    work = tmp_path_factory.mktemp("decision-oracle-all")
+    objects = [BpfObject.open(o) for o in OBJECTS]
+    jobs = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for kernel in KERNELS:
+            path = kernel_btf_path(kernel, work)
+            result = minimize(kernel_btf(path), objects)
+            mini = work / f"{kernel.replace('/', '_')}.all.btf"
+            mini.write_bytes(result.data)
+            for obj in OBJECTS:
+                stem = f"{kernel.replace('/', '_')}-{obj_name(obj)}"
+                full = pool.submit(run_bpftool, bpftool, path, obj, work / f"{stem}.out1")
+                again = pool.submit(run_bpftool, bpftool, mini, obj, work / f"{stem}.out2")
+                jobs.append((kernel, obj, full, again, result))
+        return {
+            (k, obj_name(o)): Pair(k, o, full.result(), again.result(), result)
+            for k, o, full, again, result in jobs
+        }
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_same_decisions_on_btf_minimized_for_all_objects(
+    together: dict[tuple[str, str], Pair], kernel: str
+) -> None:
+    for obj in OBJECTS:
+        pair = together[(kernel, obj_name(obj))]
+        full = outcome(pair.full, pair.result.id_map)
+        assert outcome(pair.minimized) == full, (obj.name, pair.minimized.stderr)
+
+
 def test_every_shape_fails_as_expected_on_the_hand_built_target(
     pairs: dict[tuple[str, str], Pair],
 ) -> None:
