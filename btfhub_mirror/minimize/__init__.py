@@ -16,9 +16,9 @@ candidate whose match itself fails (nesting too deep) is kept with everything it
 Each such relocation is reported as a :class:`LoadFailure`: the program fails to load with the
 minimized BTF exactly as with the full one.
 
-``first_match=True`` keeps only the first matching candidate instead (btfmirror's behaviour
-up to 0.1.0: a loadable BTF, but one where libbpf decides what the full BTF would not let it);
-``strict=True`` raises :class:`MinimizeError`, as bpftool fails. Where only bpftool aborts (a
+``first_match=True`` keeps only the first matching candidate instead (btfmirror's default
+before issue 14: a loadable BTF, but one where libbpf decides what the full BTF would not let
+it); ``strict=True`` raises :class:`MinimizeError`, as bpftool fails. Where only bpftool aborts (a
 FWD or TYPE_TAG reached by a type relocation; libbpf loads fine), every mode but strict keeps
 the offending type and warns.
 """
