@@ -128,6 +128,14 @@ def pack_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail if bpftool would refuse any kernel.")
     ] = False,
+    first_match: Annotated[
+        bool,
+        typer.Option(
+            "--first-match",
+            help="Where libbpf refuses a relocation with the full BTF, keep the first matching "
+            "candidate (loadable, but not libbpf's decision) instead of the same failure.",
+        ),
+    ] = False,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
     ] = False,
@@ -153,7 +161,7 @@ def pack_command(
         result = pack(
             Store.default(), objects, output or default_output(consumer), flt,
             consumer=consumer, package_json=package_json, jobs=jobs, hardlinks=hardlinks,
-            strict=strict, wait=not no_wait, progress=progress,
+            strict=strict, first_match=first_match, wait=not no_wait, progress=progress,
             btf_header=btf_header.length,
         )  # fmt: skip
     if as_json:

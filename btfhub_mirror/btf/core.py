@@ -186,6 +186,20 @@ class Resolution:
     target_spec: CoreSpec | None  # the first matching candidate's spec
     result: RelocationResult | None
     failure: CoreFailure | None = None
+    #: With a failure: the candidate libbpf was looking at when it gave up (the one that
+    #: disagreed, whose value could not be computed, or whose match itself failed).
+    stopped_at: int | None = None
+
+    @property
+    def participants(self) -> tuple[int, ...]:
+        """With a failure, the candidates that take part in it, in libbpf's order: every
+        matching candidate before the one libbpf stopped at, then that one. libbpf stops at the
+        first disagreement, so later candidates never take part; these are what a target BTF
+        must keep for libbpf to meet the same failure."""
+        if self.failure is None or self.stopped_at is None:
+            return ()
+        ids = [c.type_id for c in self.candidates if c.matched and c.type_id != self.stopped_at]
+        return (*ids, self.stopped_at)
 
     @property
     def matched(self) -> bool:
@@ -1124,7 +1138,13 @@ class CoreResolver:
                     continue
                 bit_offset, poison, new_val = seen.bit_offset, seen.poison, seen.new_val
             else:
-                matched, cand_spec = spec_match(local_spec, self.target, cand)
+                try:
+                    matched, cand_spec = spec_match(local_spec, self.target, cand)
+                except _Errno as err:
+                    # "error matching candidate #i": libbpf gives up on the whole relocation.
+                    return self._failed(
+                        relo, index, local_spec, outcomes, err.code, err.reason, targ_spec, cand
+                    )
                 outcomes.append(CandidateOutcome(cand, matched, cand_spec))
                 if not matched:
                     if shape:
@@ -1144,6 +1164,7 @@ class CoreResolver:
                         err.code,
                         err.reason,
                         targ_spec or cand_spec,
+                        cand,
                     )
                 bit_offset, poison = cand_spec.bit_offset, cand_res.poison
                 new_val = cand_res.new_val
@@ -1170,7 +1191,14 @@ class CoreResolver:
             if problem is not None:
                 # libbpf stops at the first disagreement; the first match is what it had chosen.
                 return self._failed(
-                    relo, index, local_spec, outcomes, problem.code, problem.reason, targ_spec
+                    relo,
+                    index,
+                    local_spec,
+                    outcomes,
+                    problem.code,
+                    problem.reason,
+                    targ_spec,
+                    cand,
                 )
             kept.append(cand)
         if kept:
@@ -1209,10 +1237,24 @@ class CoreResolver:
         code: str,
         reason: str,
         chosen: CoreSpec | None = None,
+        stopped_at: int | None = None,
     ) -> Resolution:
-        """A relocation libbpf refuses; ``chosen`` is the first match it had found, if any."""
+        """A relocation libbpf refuses; ``chosen`` is the first match it had found, if any,
+        ``stopped_at`` the candidate it gave up on."""
         failure = CoreFailure(code, f"{relo.section}: relo #{index}: {reason}")
-        return Resolution(relo, index, local_spec, tuple(outcomes), chosen, None, failure)
+        return Resolution(
+            relo, index, local_spec, tuple(outcomes), chosen, None, failure, stopped_at
+        )
+
+
+def candidate_spec(local_spec: CoreSpec, target: Btf, targ_id: int) -> CoreSpec | None:
+    """The target spec of candidate ``targ_id`` for ``local_spec`` when it matches; None when it
+    does not, or when libbpf's match itself fails on it (nesting too deep, unsizable types)."""
+    try:
+        matched, spec = spec_match(local_spec, target, targ_id)
+    except _Errno:
+        return None
+    return spec if matched else None
 
 
 def relocation_indices(relos: Sequence[CoreRelo]) -> list[int]:

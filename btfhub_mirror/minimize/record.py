@@ -150,6 +150,36 @@ class Recorder:
                     f"{context}: unsupported kind on the access path: {typ.kind.name}"
                 )
 
+    def keep_by_value(self, type_id: int, context: str) -> None:
+        """Every member of ``type_id`` and of each composite it holds by value (through
+        members, arrays, typedefs and modifiers), each member's type walked as a field
+        relocation walks it (pointers not followed).
+
+        For a candidate on which libbpf's match itself fails (the member search runs past
+        BPF_CORE_SPEC_MAX_LEN, a type cannot be sized): that search only looks at what is
+        reachable by value, so keeping all of it makes libbpf fail on the minimized BTF at the
+        same point. Not a bpftool behaviour (bpftool aborts there).
+        """
+        src = self.source
+        stack = [type_id]
+        seen: set[int] = set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            self.mark_type(current, False, context)
+            typ = src.type(current)
+            while isinstance(typ, t.ModOrTypedef):
+                current = typ.type_id
+                typ = src.type(current)
+            if isinstance(typ, t.Array):
+                stack.append(typ.type_id)
+            elif isinstance(typ, (t.Struct, t.Union)):
+                for index, member in enumerate(typ.members):
+                    self.marks.mark_member(current, index)
+                    stack.append(member.type_id)
+
     def record(self, kind: CoreReloKind, spec: CoreSpec | None, context: str) -> None:
         """``btfgen_record_reloc`` for one relocation's target spec (None: no match)."""
         if spec is None or kind == CoreReloKind.TYPE_ID_LOCAL:

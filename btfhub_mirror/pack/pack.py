@@ -263,11 +263,11 @@ def _run_tasks(
 
 def _minimize_all(
     store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
-    progress: Progress,
+    progress: Progress, first_match: bool = False,
 ) -> dict[str, worker.Outcome]:
     index = store.root / "index"
     tasks = [
-        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)))
+        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)), first_match)
         for e in entries
     ]
     progress.phase(
@@ -644,6 +644,7 @@ def pack(
     jobs: int | None = None,
     hardlinks: bool = False,
     strict: bool = False,
+    first_match: bool = False,
     mtime: int | None = None,
     wait: bool = True,
     progress: Progress = NULL_PROGRESS,
@@ -661,6 +662,8 @@ def pack(
     instead.
     ``btf_header`` is the header length of every BTF written: 24 (bpftool 7.1/7.5) or 32
     (bpftool 7.8).
+    ``first_match`` is :func:`~btfhub_mirror.minimize.minimize`'s: where libbpf refuses a
+    relocation with the full BTF, keep the first candidate instead of the same failure.
     """
     started = time.monotonic()
     explicit = consumer is not None
@@ -672,13 +675,15 @@ def pack(
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     if btf_header not in HEADER_LENS:
         raise UsageError(f"--btf-header must be one of {HEADER_LENS}, not {btf_header}")
+    if strict and first_match:
+        raise UsageError("--strict and --first-match exclude each other")
     objs = _read_objects(objects)
     pkg = None if package_json is None else read_package_json(package_json)
     # The cache lock is held shared from selection to the end: no sync replaces an archive
     # whose blob id the manifest records while it is read.
     with held_local(store, flt, progress, wait=wait) as entries:
         workers = min(jobs or os.cpu_count() or 1, len(entries))
-        outcomes = _minimize_all(store, entries, objs, workers, progress)
+        outcomes = _minimize_all(store, entries, objs, workers, progress, first_match)
         outcomes = {
             path: replace(o, data=with_header_len(o.data, btf_header)) if o.data else o
             for path, o in outcomes.items()

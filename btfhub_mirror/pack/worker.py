@@ -26,6 +26,8 @@ class Task:
     path: str
     local: str
     index_dir: str
+    #: keep only the first matching candidate where libbpf refuses a relocation (see minimize)
+    first_match: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,9 @@ def minimize_kernel(task: Task) -> Outcome:
     """Minimize one kernel through its saved index (written on first use)."""
     try:
         btf, reused = open_indexed(task.local, index_dir=Path(task.index_dir))
-        result = minimize(btf, _OBJECTS)
+        result = minimize(btf, _OBJECTS, first_match=task.first_match)
     except (BtfmirrorError, OSError) as err:
         return Outcome(task.path, None, error=str(err))
-    return Outcome(
-        task.path, result.data, result.warnings, result.relocations, result.unmatched, reused
-    )
+    # A relocation libbpf refuses with the full BTF: the kernel is listed as failing to load.
+    warnings = (*(f.warning for f in result.failures), *result.warnings)
+    return Outcome(task.path, result.data, warnings, result.relocations, result.unmatched, reused)

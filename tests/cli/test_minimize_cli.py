@@ -35,10 +35,19 @@ def test_minimize_writes_the_library_result(tmp_path: Path) -> None:
 def test_minimize_warns_where_bpftool_aborts_and_strict_fails(tmp_path: Path) -> None:
     out = tmp_path / "min.btf"
     obj = BUILD / "ambiguous.bpf.el.o"
-    lenient = runner.invoke(app, ["minimize", str(CENTOS), str(obj), "-o", str(out)])
-    assert lenient.exit_code == 0
-    assert "relocation decision ambiguity" in lenient.output and "kept the first match" in (
-        lenient.output
+    default = runner.invoke(app, ["minimize", str(CENTOS), str(obj), "-o", str(out)])
+    assert default.exit_code == 0
+    # libbpf refuses the relocation with the full BTF: the output keeps that failure.
+    assert "warning: will fail to load, as with the full BTF: " in default.output
+    assert "relocation decision ambiguity" in default.output
+    assert "kept the first match" not in default.output
+    assert out.read_bytes() == minimize(load_btf(CENTOS), [BpfObject.open(obj)]).data
+    out.unlink()
+    first = ["minimize", "--first-match", str(CENTOS), str(obj), "-o", str(out)]
+    chosen = runner.invoke(app, first)
+    assert chosen.exit_code == 0
+    assert "relocation decision ambiguity" in chosen.output and "kept the first match" in (
+        chosen.output
     )
     assert out.exists()
     out.unlink()
@@ -46,6 +55,25 @@ def test_minimize_warns_where_bpftool_aborts_and_strict_fails(tmp_path: Path) ->
     assert strict.exit_code == 1
     assert "relocation decision ambiguity" in strict.output
     assert not out.exists()  # nothing written when it fails
+    both = ["minimize", "--strict", "--first-match", str(CENTOS), str(obj), "-o", str(out)]
+    refused = runner.invoke(app, both)
+    assert refused.exit_code == 2 and "exclude each other" in refused.output
+    assert not out.exists()
+
+
+def test_minimize_json_lists_load_failures(tmp_path: Path) -> None:
+    out = tmp_path / "min.btf"
+    obj = BUILD / "ambiguous.bpf.el.o"
+    result = runner.invoke(app, ["minimize", str(CENTOS), str(obj), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    [failure] = summary["load_failures"]
+    assert failure["code"] == "decision-ambiguity" and failure["relo"] == 0
+    assert failure["section"] == "tracepoint/syscalls/sys_enter_getpid"
+    assert "relocation decision ambiguity" in failure["reason"]
+    kept = failure["kept_candidates"]
+    assert len(kept) == 2 and all(load_btf(CENTOS).type(i).name == "task_struct" for i in kept)
+    assert summary["warnings"] == []
 
 
 def test_minimize_unwritable_output_is_one_clear_error(tmp_path: Path) -> None:
