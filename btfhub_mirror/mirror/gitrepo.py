@@ -15,6 +15,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,72 @@ class _GitProgress(git.RemoteProgress):
             self._done = cur
 
 
+#: Every network git this process started and has not reaped, newest last (see _GroupGit).
+_RUNNING: list[subprocess.Popen[Any]] = []
+#: How long an interrupted git gets to exit after SIGTERM before SIGKILL.
+_TERM_GRACE = 5.0
+
+
+class _GroupGit(git.Git):
+    """``git`` started in a process group of its own, remembered until it is reaped.
+
+    A terminal's Ctrl-C reaches its whole foreground group, but ``kill PID`` (SIGTERM from a
+    service manager, a CI timeout) reaches only btfmirror: git fetch, its index-pack and, for
+    file:// remotes, the upload-pack it runs would go on writing into the mirror after the cache
+    lock is gone. In a group of their own they are ended together by :func:`_ending_children`,
+    before the lock is released, whatever the signal was.
+    """
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["process_group"] = 0  # setpgid(0, 0) in the child (Python 3.11+)
+        result = super().execute(*args, **kwargs)
+        proc = getattr(result, "proc", None)
+        if isinstance(proc, subprocess.Popen):  # as_process: the caller reads and reaps it
+            _RUNNING.append(proc)
+        return result
+
+
+class _GroupRepo(git.Repo):
+    GitCommandWrapperType = _GroupGit
+
+
+def _end_group(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM to ``proc``'s process group, SIGKILL after a grace period; reaps ``proc``."""
+    if proc.returncode is not None:
+        return  # reaped: its pid, and so the group id, may belong to someone else by now
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=_TERM_GRACE)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # what git started and left behind
+
+
+@contextlib.contextmanager
+def _ending_children() -> Iterator[None]:
+    """Around a git run: on any exception (KeyboardInterrupt, the CLI's SIGTERM exit, an
+    error), end the process group of every git started in the block before it propagates."""
+    mark = len(_RUNNING)
+    try:
+        yield
+    except BaseException:
+        for proc in reversed(_RUNNING[mark:]):
+            _end_group(proc)
+        raise
+    finally:
+        del _RUNNING[mark:]
+
+
+def _clone_from(url: str, path: Path, **kwargs: Any) -> None:
+    """``git clone``, its process group ended when interrupted (see :class:`_GroupGit`)."""
+    with _ending_children():
+        _GroupRepo.clone_from(url, path, **kwargs)
+
+
 def _git_error(action: str, err: BaseException, lines: Sequence[str] = ()) -> GitCommandError:
     """One readable line from git's stderr: its first fatal/error line (and continuation)."""
     text = [*lines, *str(getattr(err, "stderr", "") or "").splitlines()]
@@ -172,7 +239,15 @@ def _repo_env(path: Path) -> dict[str, str]:
 
 
 def _run(cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None) -> None:
-    """``git fetch ARGS`` with its progress lines parsed as they come."""
+    """``git fetch ARGS`` with its progress lines parsed as they come (interrupted: its
+    process group is ended first, see :class:`_GroupGit`)."""
+    with _ending_children():
+        _run_fetch(cmd, args, adapter, stdin)
+
+
+def _run_fetch(
+    cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None
+) -> None:
     proc = cmd.fetch(
         *args, as_process=True, universal_newlines=True,
         istream=subprocess.PIPE if stdin is not None else None,
@@ -210,10 +285,10 @@ class MirrorRepo:
         partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
         adapter = _GitProgress(progress, f"cloning {url}")
         try:
-            git.Repo.clone_from(
+            _clone_from(
                 url,
                 partial,
-                progress=adapter,  # type: ignore[arg-type]  # RemoteProgress is accepted
+                progress=adapter,
                 env={**_NETWORK_ENV, **_repo_env(partial)},
                 multi_options=["--bare", "--filter=blob:none", "--depth=1", "--single-branch",
                                "--no-tags"],
@@ -236,7 +311,7 @@ class MirrorRepo:
         return cls(path, url)
 
     def _git(self, *, network: bool = False) -> git.Git:
-        cmd = git.Git(str(self.path))
+        cmd = _GroupGit(str(self.path))
         env: dict[str, Any] = {**_NETWORK_ENV, **_repo_env(self.path)}
         if not network:
             env["GIT_NO_LAZY_FETCH"] = "1"
