@@ -141,24 +141,23 @@ class _GitProgress(git.RemoteProgress):
             self._done = cur
 
 
-#: Every network git this process started and has not reaped, newest last (see _GroupGit).
+#: Every network git this process started and has not reaped, newest last (see _TrackedGit).
 _RUNNING: list[subprocess.Popen[Any]] = []
 #: How long an interrupted git gets to exit after SIGTERM before SIGKILL.
 _TERM_GRACE = 5.0
 
 
-class _GroupGit(git.Git):
-    """``git`` started in a process group of its own, remembered until it is reaped.
+class _TrackedGit(git.Git):
+    """``git``, remembered until it is reaped so an interrupted run can end it.
 
-    A terminal's Ctrl-C reaches its whole foreground group, but ``kill PID`` (SIGTERM from a
-    service manager, a CI timeout) reaches only btfmirror: git fetch, its index-pack and, for
-    file:// remotes, the upload-pack it runs would go on writing into the mirror after the cache
-    lock is gone. In a group of their own they are ended together by :func:`_ending_children`,
-    before the lock is released, whatever the signal was.
+    A terminal's Ctrl-C reaches the whole foreground process group, git included; ``kill PID``
+    (SIGTERM from a service manager or a CI timeout) reaches only btfmirror, and git fetch, its
+    index-pack and, for file:// remotes, the upload-pack it runs, would go on writing into the
+    mirror after the cache lock is gone. :func:`_ending_children` ends them before the lock is
+    released. git stays in our process group, so a ``kill -9`` of that group still ends it.
     """
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["process_group"] = 0  # setpgid(0, 0) in the child (Python 3.11+)
         result = super().execute(*args, **kwargs)
         proc = getattr(result, "proc", None)
         if isinstance(proc, subprocess.Popen):  # as_process: the caller reads and reaps it
@@ -166,45 +165,72 @@ class _GroupGit(git.Git):
         return result
 
 
-class _GroupRepo(git.Repo):
-    GitCommandWrapperType = _GroupGit
+class _TrackedRepo(git.Repo):
+    GitCommandWrapperType = _TrackedGit
 
 
-def _end_group(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM to ``proc``'s process group, SIGKILL after a grace period; reaps ``proc``."""
-    if proc.returncode is not None:
-        return  # reaped: its pid, and so the group id, may belong to someone else by now
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren... (Linux ``/proc/PID/task/TID/children``)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
         try:
-            proc.wait(timeout=_TERM_GRACE)
-            break
-        except subprocess.TimeoutExpired:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
             continue
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # what git started and left behind
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    children = [int(c) for c in handle.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _signal(pids: Sequence[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _end_tree(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM to ``proc`` and every process under it, SIGKILL after a grace period; reaps
+    ``proc``. The tree is read first: once git is gone its children are re-parented away."""
+    if proc.returncode is not None:
+        return  # reaped: its pid may belong to someone else by now
+    tree = [proc.pid, *_descendants(proc.pid)]
+    _signal(tree, signal.SIGTERM)
+    try:
+        proc.wait(timeout=_TERM_GRACE)
+    except subprocess.TimeoutExpired:
+        _signal(tree, signal.SIGKILL)
+        proc.wait()
+    # What git started and left behind (index-pack, upload-pack, a transport helper).
+    _signal([pid for pid in tree[1:] if os.path.exists(f"/proc/{pid}")], signal.SIGKILL)
 
 
 @contextlib.contextmanager
 def _ending_children() -> Iterator[None]:
     """Around a git run: on any exception (KeyboardInterrupt, the CLI's SIGTERM exit, an
-    error), end the process group of every git started in the block before it propagates."""
+    error), end every git started in the block, and what it started, before it propagates."""
     mark = len(_RUNNING)
     try:
         yield
     except BaseException:
         for proc in reversed(_RUNNING[mark:]):
-            _end_group(proc)
+            _end_tree(proc)
         raise
     finally:
         del _RUNNING[mark:]
 
 
 def _clone_from(url: str, path: Path, **kwargs: Any) -> None:
-    """``git clone``, its process group ended when interrupted (see :class:`_GroupGit`)."""
+    """``git clone``, ended with what it started when interrupted (see :class:`_TrackedGit`)."""
     with _ending_children():
-        _GroupRepo.clone_from(url, path, **kwargs)
+        _TrackedRepo.clone_from(url, path, **kwargs)
 
 
 def _git_error(action: str, err: BaseException, lines: Sequence[str] = ()) -> GitCommandError:
@@ -240,7 +266,7 @@ def _repo_env(path: Path) -> dict[str, str]:
 
 def _run(cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None) -> None:
     """``git fetch ARGS`` with its progress lines parsed as they come (interrupted: its
-    process group is ended first, see :class:`_GroupGit`)."""
+    processes are ended first, see :class:`_TrackedGit`)."""
     with _ending_children():
         _run_fetch(cmd, args, adapter, stdin)
 
@@ -311,7 +337,7 @@ class MirrorRepo:
         return cls(path, url)
 
     def _git(self, *, network: bool = False) -> git.Git:
-        cmd = _GroupGit(str(self.path))
+        cmd = _TrackedGit(str(self.path))
         env: dict[str, Any] = {**_NETWORK_ENV, **_repo_env(self.path)}
         if not network:
             env["GIT_NO_LAZY_FETCH"] = "1"
