@@ -77,7 +77,7 @@ class RichProgress:
             self._task = self._bar.add_task(label, total=total, detail="")
         else:
             suffix = f" ({total})" if total else ""
-            self._console.print(f"{label}{suffix}", markup=False, highlight=False)
+            self._console.print(f"{label}{suffix}", markup=False, highlight=False, soft_wrap=True)
 
     def advance(self, steps: int = 1, detail: str | None = None) -> None:
         if self._bar is not None and self._task is not None:
@@ -87,4 +87,4 @@ class RichProgress:
                 self._bar.advance(self._task, steps)
 
     def note(self, message: str) -> None:
-        self._console.print(message, markup=False, highlight=False, style="yellow")
+        self._console.print(message, markup=False, highlight=False, style="yellow", soft_wrap=True)

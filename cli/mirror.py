@@ -44,6 +44,13 @@ def sync_command(
     everything: Annotated[
         bool, typer.Option("--all", help="Fetch every kernel the remotes offer (gigabytes).")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Also check every local archive against its git blob id; fetch damaged ones.",
+        ),
+    ] = False,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
     ] = False,
@@ -61,7 +68,10 @@ def sync_command(
     flt = kernel_filter(distro, version, arch, kernels)
     selection = flt if everything or not flt.is_empty else None  # None: the catalog only
     with RichProgress() as progress:
-        result = sync(Store.default(), selection, remote or (), wait=not no_wait, progress=progress)
+        result = sync(
+            Store.default(), selection, remote or (), wait=not no_wait, repair=repair,
+            progress=progress,
+        )  # fmt: skip
     if as_json:
         print_json(result.to_json())
         return

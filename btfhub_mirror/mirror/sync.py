@@ -35,6 +35,7 @@ from typing import Any
 
 from ..catalog import transaction
 from ..catalog.queries import (
+    ABSENT,
     PRESENT,
     KernelEntry,
     OfferedAlias,
@@ -324,6 +325,11 @@ def _check_local(
             else:
                 if actual is not None or entry.local_state == PRESENT:
                     work.repaired.append(entry.path)
+                    what = "is missing" if actual is None else (
+                        f"does not match its blob {entry.blob_oid[:12]} (truncated or "
+                        "overwritten)"
+                    )
+                    progress.note(f"warning: {entry.path}: the local archive {what}; restoring it")
                 if entry.local_state == PRESENT:
                     mark_local(conn, entry.path, "stale")
                 need.setdefault(entry.blob_oid, []).append(entry)
@@ -411,6 +417,7 @@ def sync(
     wait: bool = True,
     chunk_size: int = DEFAULT_CHUNK,
     max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+    repair: bool = False,
     progress: Progress = NULL_PROGRESS,
 ) -> SyncResult:
     """Update the catalog from the remotes and make the kernels ``flt`` selects local.
@@ -425,6 +432,9 @@ def sync(
 
     Entries a remote cannot be trusted with (unsafe names, versions too long to store, blobs
     over ``max_archive_bytes``) are skipped with a warning and listed in ``skipped``.
+
+    ``repair`` also checks every local kernel's file against its blob id and rewrites the ones
+    that differ (from the mirror, else fetched); they are listed in ``repaired``.
     """
     urls = tuple(dict.fromkeys(remote_urls)) or default_remotes()
     for url in urls:
@@ -457,6 +467,12 @@ def sync(
         selected = (
             [] if flt is None else select_entries(conn, flt, include_removed=False)
         )
+        if repair:  # every local kernel as well: _check_local re-checks each file's blob id
+            chosen = {e.path for e in selected}
+            selected += [
+                e for e in select_entries(conn, KernelFilter.create(), include_removed=False)
+                if e.path not in chosen and e.local_state != ABSENT
+            ]
         work = _materialize(store, conn, repos, selected, chunk_size, progress,
                             _Work(skips, max_archive_bytes))
         link_aliases(store, list(offer.aliases.values()))
@@ -464,7 +480,7 @@ def sync(
         sizes = sum(_size(store, e.path) for e in selected)
     return SyncResult(
         remotes=tuple(states),
-        selection="catalog only" if flt is None else flt.describe(),
+        selection=_describe(flt, repair),
         selected=len(selected),
         fetched=len(work.fetched),
         already_present=work.already_present,
@@ -483,6 +499,12 @@ def sync(
         fetched_oids=tuple(work.fetched),
         catalog_rebuilt=None if corrupt_aside is None else str(corrupt_aside),
     )
+
+
+def _describe(flt: KernelFilter | None, repair: bool) -> str:
+    if flt is None:
+        return "every local kernel (repair)" if repair else "catalog only"
+    return flt.describe() + (" and every local kernel (repair)" if repair else "")
 
 
 def _size(store: Store, path: str) -> int:

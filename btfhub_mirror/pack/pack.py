@@ -425,7 +425,13 @@ def pack(
             raise PackError(
                 f"no kernel could be packed; first error: {kernels[0].path}: {kernels[0].error}"
             )
-        refused = [k.path for k in kernels if k.error is not None or k.warnings]
+        unreadable = [k for k in kernels if k.error is not None]
+        if strict and unreadable:  # the archive, not bpftool: say what failed to read
+            raise PackError(
+                f"--strict: {count(len(unreadable), 'kernel')} could not be read, first "
+                f"{unreadable[0].path}: {unreadable[0].error}"
+            )
+        refused = [k.path for k in kernels if k.warnings]
         if strict and refused:
             raise PackError(
                 f"--strict: bpftool would refuse {len(refused)} kernel(s): "
