@@ -10,10 +10,11 @@ from rich.table import Table
 
 from btfhub_mirror.mirror import Store, cache_status, list_kernels
 
-from ._console import console, print_json
+from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
+from ._table import columns_fit, print_lines, record
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -75,28 +76,32 @@ def sync_command(
     if as_json:
         print_json(result.to_json())
         return
-    table = Table(show_header=False, box=None)
+    summary: list[tuple[str, str]] = []
     if result.catalog_rebuilt:
-        table.add_row("catalog was corrupt, rebuilt", f"old file kept as {result.catalog_rebuilt}")
-    table.add_row("kernels selected", str(result.selected))
-    table.add_row("fetched", str(result.fetched))
-    table.add_row("already present", str(result.already_present))
+        summary.append(
+            ("catalog was corrupt, rebuilt", f"old file kept as {result.catalog_rebuilt}")
+        )
+    summary.append(("kernels selected", str(result.selected)))
+    summary.append(("fetched", str(result.fetched)))
+    summary.append(("already present", str(result.already_present)))
     if result.from_mirror:
-        table.add_row("restored from the mirror", str(result.from_mirror))
+        summary.append(("restored from the mirror", str(result.from_mirror)))
     if result.repaired:
-        table.add_row("repaired (missing or corrupt)", str(len(result.repaired)))
+        summary.append(("repaired (missing or corrupt)", str(len(result.repaired))))
     if result.skipped:
-        table.add_row("skipped (refused, see warnings)", str(len(result.skipped)))
-    table.add_row("bytes received", human_bytes(result.bytes_received))
-    table.add_row("selected archives", human_bytes(result.selected_bytes))
-    table.add_row(
+        summary.append(("skipped (refused, see warnings)", str(len(result.skipped))))
+    summary.append(("bytes received", human_bytes(result.bytes_received)))
+    summary.append(("selected archives", human_bytes(result.selected_bytes)))
+    summary.append((
         "catalog",
         f"{result.catalog_entries} entries (+{len(result.added)} new, "
         f"{len(result.removed)} removed)",
-    )
+    ))
     for state in result.remotes:
-        table.add_row("remote", f"{state.url} @ {state.tip[:12]}")
-    console.print(table)
+        summary.append(("remote", f"{state.url} @ {state.tip[:12]}"))
+    width = max(len(label) for label, _ in summary)
+    # Plain lines, no table padding: nothing trails at the end of a line.
+    print_lines((f"{label.ljust(width)}  {value}" for label, value in summary), console)
 
 
 @handle_errors
@@ -108,11 +113,20 @@ def list_command(
     local: Annotated[bool, typer.Option("--local", help="Only kernels present locally.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List catalog entries (everything the remotes offer, local or not)."""
+    """List catalog entries (everything the remotes offer, local or not).
+
+    On a terminal: a header and aligned columns (one kernel per line when they do not fit);
+    elsewhere tab-separated rows: distro, version, arch, kernel, local state[, removed].
+    Nothing selected: "no kernel matches ..." on stderr, exit status 0.
+    """
     flt = kernel_filter(distro, version, arch, kernels)
     result = list_kernels(Store.default(), flt, local_only=local)
     if as_json:
         print_json(result.to_json())
+        return
+    if not result.entries:
+        where = "local kernel" if local else "kernel in the catalog"
+        err_console.print(f"no {where} matches {result.selection}", markup=False, soft_wrap=True)
         return
     if not console.is_terminal:
         # Plain tab-separated rows for pipes: fast on 10,000 entries and easy to cut/awk.
@@ -133,8 +147,17 @@ def list_command(
         )
         for e in result.entries
     ]
-    print_columns(headers, rows)
-    console.print(f"{len(result.entries)} entries ({result.selection})", style="dim")
+    if columns_fit(headers, rows, console) is not None:
+        print_columns(headers, rows)
+    else:  # a narrow terminal: one kernel per line, nothing wrapped mid-name
+        print_lines(
+            (record(f"{d}/{v}/{a}/{r}", f"local: {loc}" if loc else "", size, note)
+             for d, v, a, r, loc, size, note in rows),
+            console,
+        )  # fmt: skip
+    n = len(result.entries)
+    console.print(f"{n} {'entry' if n == 1 else 'entries'} ({result.selection})", style="dim",
+                  markup=False, soft_wrap=True)
 
 
 def print_columns(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

@@ -5,12 +5,13 @@ See :func:`~btfhub_mirror.pack.pack.pack` for the layout and :mod:`.tarball` for
 
 from __future__ import annotations
 
-from .pack import PackedKernel, PackResult, pack
+from .pack import PackedKernel, PackResult, PackWarning, pack
 from .tarball import Member, compression_for, source_date_epoch, write_archive
 
 __all__ = [
     "Member",
     "PackResult",
+    "PackWarning",
     "PackedKernel",
     "compression_for",
     "pack",

@@ -96,6 +96,40 @@ class PackedKernel:
         }
 
 
+#: Kinds of :class:`PackWarning`.
+WARN_NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
+WARN_BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
+WARN_UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
+WARN_LONG_NAME = "long-name"  # member name over the ustar name field
+
+
+@dataclass(frozen=True, slots=True)
+class PackWarning:
+    """Something about one kernel of a package worth telling, as data.
+
+    ``message`` is the whole sentence (every object named), what ``str()`` and the JSON's
+    ``warnings`` strings have always said; renderers that must stay short use the fields.
+    """
+
+    kernel: str  # <distro>/<version>/<arch>/<release>
+    kind: str  # one of the WARN_* constants
+    message: str  # without the kernel
+    objects: tuple[str, ...] = ()  # the objects concerned (for WARN_UNMATCHED: all of them)
+    relocations: int = 0
+    unmatched: int = 0
+    detail: str = ""  # the read error, bpftool's reason, or the long name
+
+    def __str__(self) -> str:
+        return f"{self.kernel}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kernel": self.kernel, "kind": self.kind, "objects": list(self.objects),
+            "relocations": self.relocations, "unmatched": self.unmatched,
+            "detail": self.detail, "message": self.message,
+        }  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class PackResult:
     """What :func:`pack` wrote."""
@@ -108,10 +142,15 @@ class PackResult:
     btf_bytes: int  # all packed files, as if unpacked
     distinct_bytes: int
     hardlinks: bool
-    warnings: tuple[str, ...]
+    pack_warnings: tuple[PackWarning, ...]
     objects: tuple[tuple[str, str], ...]  # (file name, sha256)
     jobs: int
     seconds: float
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Each warning as one line, ``"<kernel>: <message>"``."""
+        return tuple(str(w) for w in self.pack_warnings)
 
     @property
     def packed(self) -> tuple[PackedKernel, ...]:
@@ -133,6 +172,7 @@ class PackResult:
             "distinct_bytes": self.distinct_bytes,
             "hardlinks": self.hardlinks,
             "warnings": list(self.warnings),
+            "warning_details": [w.to_json() for w in self.pack_warnings],
             "objects": [{"name": n, "sha256": s} for n, s in self.objects],
             "index_reused": self.index_reused,
             "jobs": self.jobs,
@@ -269,27 +309,36 @@ def _kernels(
     return kernels
 
 
-def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[str]:
-    names = ", ".join(o.name for o in objects)
-    lines = []
+def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackWarning]:
+    names = tuple(o.name for o in objects)
+    out = []
     for k in kernels:
         where = k.path.removesuffix(".btf.tar.xz")
         if k.error is not None:
-            lines.append(f"{where}: not packed: {k.error}")
+            out.append(PackWarning(
+                where, WARN_NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
+            ))  # fmt: skip
             continue
-        lines += [f"{where}: bpftool would abort: {w}" for w in k.warnings]
+        out += [
+            PackWarning(where, WARN_BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w)
+            for w in k.warnings
+        ]
         if k.unmatched:
-            lines.append(
-                f"{where}: {k.unmatched} of {k.relocations} CO-RE relocations of {names} find "
+            out.append(PackWarning(
+                where, WARN_UNMATCHED,
+                f"{k.unmatched} of {k.relocations} CO-RE relocations of {', '.join(names)} find "
                 "nothing in this kernel (fine if guarded by bpf_core_*_exists, else the "
-                "program fails to load)"
-            )
+                "program fails to load)",
+                names, k.relocations, k.unmatched,
+            ))  # fmt: skip
         if k.member is not None and len(tar_name(k.member)) > USTAR_NAME_MAX:
-            lines.append(
-                f"{where}: name longer than {USTAR_NAME_MAX} bytes; readers that compare the "
-                "ustar name field literally will not find it"
-            )
-    return lines
+            out.append(PackWarning(
+                where, WARN_LONG_NAME,
+                f"name longer than {USTAR_NAME_MAX} bytes; readers that compare the ustar name "
+                "field literally will not find it",
+                detail=tar_name(k.member),
+            ))  # fmt: skip
+    return out
 
 
 def _archive_order(kernels: list[PackedKernel]) -> list[PackedKernel]:
@@ -451,7 +500,7 @@ def pack(
         btf_bytes=sum(k.size for k in kernels),
         distinct_bytes=sum(distinct.values()),
         hardlinks=hardlinks,
-        warnings=tuple(_warnings(kernels, objs)),
+        pack_warnings=tuple(_warnings(kernels, objs)),
         objects=tuple((o.name, o.sha256) for o in objs),
         jobs=workers,
         seconds=time.monotonic() - started,
