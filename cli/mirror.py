@@ -147,12 +147,16 @@ def list_command(
         )
         for e in result.entries
     ]
+    narrow_headers = ("kernel", "local", "size", "note")
+    narrow = [(f"{d}/{v}/{a}/{r}", loc, size, note) for d, v, a, r, loc, size, note in rows]
     if columns_fit(headers, rows, console) is not None:
         print_columns(headers, rows)
-    else:  # a narrow terminal: one kernel per line, nothing wrapped mid-name
+    elif columns_fit(narrow_headers, narrow, console) is not None:  # one column less wide
+        print_columns(narrow_headers, narrow)
+    else:  # narrower still: one kernel per line, nothing wrapped mid-name
         print_lines(
-            (record(f"{d}/{v}/{a}/{r}", f"local: {loc}" if loc else "", size, note)
-             for d, v, a, r, loc, size, note in rows),
+            (record(kernel, f"local: {loc}" if loc else "", size, note)
+             for kernel, loc, size, note in narrow),
             console,
         )  # fmt: skip
     n = len(result.entries)

@@ -74,6 +74,15 @@ def check_url(url: str) -> None:
                          f"{allowed}, user@host:path or a path)")
 
 
+def remote_name(url: str) -> str:
+    """A remote's short name for progress labels: its last path component without ``.git``
+    (``https://github.com/aquasecurity/btfhub-archive.git`` → ``btfhub-archive``)."""
+    path = url.rstrip("/").removesuffix("/.git")  # a work tree's .git: name the work tree
+    path = path.rpartition("/")[2] or path
+    path = path.rpartition(":")[2] or path  # user@host:repo.git
+    return path.removesuffix(".git") or url
+
+
 @dataclass(frozen=True, slots=True)
 class TreeFile:
     """A non-directory entry of a tree: its path, blob id and git mode.
@@ -309,7 +318,7 @@ class MirrorRepo:
         """Clone trees only (``--filter=blob:none --depth=1``) into ``path``, atomically."""
         remove_partial_clones(path)
         partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-        adapter = _GitProgress(progress, f"cloning {url}")
+        adapter = _GitProgress(progress, f"cloning {remote_name(url)}")
         try:
             _clone_from(
                 url,
@@ -347,7 +356,7 @@ class MirrorRepo:
     def update(self, progress: Progress = NULL_PROGRESS) -> str:
         """Fetch the remote's new tip, commit and trees only; returns the tip."""
         branch = self.branch()
-        adapter = _GitProgress(progress, f"updating {self.url}")
+        adapter = _GitProgress(progress, f"updating {remote_name(self.url)}")
         try:
             _run(
                 self._git(network=True)(c=_NETWORK_CONFIG),

@@ -51,7 +51,7 @@ from ..errors import BlobTooLargeError, EmptyRemoteError, NotFoundError, RemoteC
 from ..kernels import KernelFilter, release_problem
 from ..paths import default_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import BlobReader, MirrorRepo, TreeFile, check_url, file_blob_id
+from .gitrepo import BlobReader, MirrorRepo, TreeFile, check_url, file_blob_id, remote_name
 from .store import Store, link_aliases, unsafe_path
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
@@ -292,7 +292,7 @@ def _refresh_remote(
         repo = MirrorRepo(path, url)
         before = repo.pack_bytes()
         repo.update(progress)
-    progress.phase(f"reading the tree of {url}")
+    progress.phase(f"reading the tree of {remote_name(url)}")
     files = list(repo.files())
     links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
     repo.fetch_blobs(list(dict.fromkeys(links)), progress, label="symlinks")
