@@ -28,7 +28,9 @@ def fits(renderable: RenderableType, console: Console | None = None) -> bool:
     out = console or default_console
     if not out.is_terminal:
         return False
-    return Measurement.get(out, out.options, renderable).maximum <= out.width
+    # Measured without the terminal's limit: rich clamps a measurement to the width it is given.
+    unlimited = out.options.update_width(1 << 20)
+    return Measurement.get(out, unlimited, renderable).maximum <= out.width
 
 
 def columns_fit(
@@ -47,9 +49,21 @@ def aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 
 def print_lines(lines: Iterable[str], console: Console | None = None) -> None:
-    """Plain lines as they are: no markup, no wrapping, no trailing spaces; fast on 10,000."""
+    """Plain lines, no markup, no trailing spaces. Elsewhere than on a terminal as they are,
+    however long (fast on 10,000); on one, a line wider than it breaks between words, so
+    no identifier shorter than the terminal is split (the terminal itself would cut anywhere)."""
     out = console or default_console
-    out.file.write("".join(f"{line.rstrip()}\n" for line in lines))
+    if not out.is_terminal:
+        out.file.write("".join(f"{line.rstrip()}\n" for line in lines))
+        return
+    for line in lines:
+        out.print(line.rstrip(), markup=False, highlight=False)
+
+
+def soft_wrap(console: Console | None = None) -> bool:
+    """rich's ``soft_wrap`` for one record per line: never wrap in a pipe or a log; on a
+    terminal break between words (see :func:`print_lines`)."""
+    return not (console or default_console).is_terminal
 
 
 def record(*fields: str) -> str:

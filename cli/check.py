@@ -16,7 +16,7 @@ from ._console import console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
-from ._table import fits, kernel_sort_key, record
+from ._table import fits, kernel_sort_key, record, soft_wrap
 
 if TYPE_CHECKING:
     from btfhub_mirror.check import CheckResult, KernelReport
@@ -108,16 +108,17 @@ def _print_summary(result: CheckResult) -> None:
     if fits(table, console):
         console.print(table)
     else:  # a pipe, a CI log, a narrow terminal: one kernel per line, its reasons under it
+        wrap = soft_wrap(console)
         for k in kernels:
             counts = ", ".join(f"{n} {state}" for state, n in k.counts().items() if n)
             line = Text(f"{k.kernel.label}: ")
             line.append(k.verdict.value, style=_STYLES[k.verdict.value])
             line.append(f" ({counts})" if counts else "")
-            console.print(line, soft_wrap=True)
+            console.print(line, soft_wrap=wrap)
             for reason in k.reasons[:2]:
-                console.print(f"  {reason}", markup=False, soft_wrap=True)
+                console.print(f"  {reason}", markup=False, soft_wrap=wrap)
             if len(k.reasons) > 2:
-                console.print(f"  … {len(k.reasons) - 2} more", markup=False, soft_wrap=True)
+                console.print(f"  … {len(k.reasons) - 2} more", markup=False, soft_wrap=wrap)
     tally = result.tally()
     console.print(
         f"{count(len(result.kernels), 'kernel')}: {tally['ok']} ok, {tally['degraded']} degraded, "
@@ -169,4 +170,4 @@ def _table_or_records(table: Table, records: list[Text]) -> None:
         console.print(table)
         return
     for line in records:
-        console.print(line, soft_wrap=True)
+        console.print(line, soft_wrap=soft_wrap(console))
