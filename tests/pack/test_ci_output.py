@@ -204,6 +204,7 @@ def test_list_on_an_80_column_terminal(synced: Store, pane: Pane) -> None:
     code, rows = pane.finish()
     assert code == 0, rows
     assert rows[0].split()[:2] in (["distro", "version"], ["kernel", "local"]), rows
+    assert len(rows) == 1 + 9 + 1, "\n".join(rows)  # header, one row per kernel, the count
     seen = tokens(rows)
     releases = {e.release for e in list_kernels(synced, KernelFilter.create(
         ["kylin", "centos", "debian"])).entries}  # fmt: skip
