@@ -72,7 +72,10 @@ def test_check_detail_in_a_ci_log_keeps_programs_whole(synced: Store) -> None:
     assert all("newfield.bpf.el.o  kprobe/schedule" in line for line in relocs)
     assert all("struct task_struct.__state: " in line for line in relocs)
     assert "newfield.bpf.el.o  program  kprobe/schedule  BPF_PROG_TYPE_KPROBE: yes" in lines
-    assert "newfield.bpf.el.o  helper  bpf_probe_read_kernel  BPF_FUNC_probe_read_kernel (113): yes" in lines  # noqa: E501
+    assert (
+        "newfield.bpf.el.o  helper  bpf_probe_read_kernel  BPF_FUNC_probe_read_kernel (113): yes"
+        in lines
+    )
 
 
 def test_check_on_an_80_column_terminal_splits_no_name(synced: Store, pane: Pane) -> None:
@@ -82,8 +85,14 @@ def test_check_on_an_80_column_terminal_splits_no_name(synced: Store, pane: Pane
     assert all(len(row) <= 80 for row in rows)
     seen = tokens(rows)
     assert set(labels(synced)) <= seen, "\n".join(rows)
-    assert {"bpf_probe_read_kernel", "bpf_rcu_read_lock", "task_struct.__state",
-            "kprobe/schedule", "newfield.bpf.el.o", "kfuncs.bpf.el.o"} <= seen, "\n".join(rows)
+    assert {
+        "bpf_probe_read_kernel",
+        "bpf_rcu_read_lock",
+        "task_struct.__state",
+        "kprobe/schedule",
+        "newfield.bpf.el.o",
+        "kfuncs.bpf.el.o",
+    } <= seen, "\n".join(rows)
 
 
 # -- pack ----------------------------------------------------------------------------------------
@@ -152,8 +161,11 @@ def test_an_interrupted_pack_leaves_its_bar_where_it_stopped(
     pane.start(store_copy.root, "pack", str(obj("core_fields")), "--jobs", "1", "-o",
                str(tmp_path / "p.tar.gz"))  # fmt: skip
     rows = pane.wait(rf"minimizing {total} kernels .* [1-9]/{total}\b")
-    before = max(int(m.group(1)) for row in rows
-                 if (m := re.search(rf" (\d+)/{total}\b", row)) and "minimizing" in row)
+    before = max(
+        int(m.group(1))
+        for row in rows
+        if (m := re.search(rf" (\d+)/{total}\b", row)) and "minimizing" in row
+    )
     pane.keys("C-c")
     code, rows = pane.finish()
     if code == 0:  # it finished between the two reads: nothing was interrupted
