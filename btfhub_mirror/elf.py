@@ -102,12 +102,20 @@ class MapDef:
     map_flags: int | None
 
 
+#: The first bytes of every ELF file (e_ident: 0x7f 'E' 'L' 'F').
+ELF_MAGIC = b"\x7fELF"
+#: What the object arguments must be, said in every error about a file that is not one.
+EXPECTED_OBJECT = "a BPF object built with clang -target bpf -g"
+
+
 class BpfObject:
     """A BPF ELF object. Parsing of BTF and ``.BTF.ext`` happens on first use."""
 
     def __init__(self, data: bytes, source: str):
         self.data = data
         self.source = source
+        if data[:4] != ELF_MAGIC:  # a JSON file, an archive, a BTF blob: say what was expected
+            raise ElfFormatError(f"{source}: not an ELF file (expected {EXPECTED_OBJECT})")
         with self._reading("ELF header"):
             from elftools.elf.elffile import ELFFile
 
@@ -115,7 +123,9 @@ class BpfObject:
             machine = self._elf["e_machine"]
             little = bool(self._elf.little_endian)
         if machine not in ("EM_BPF", EM_BPF):
-            raise ElfFormatError(f"{source}: not a BPF object (machine {machine})")
+            raise ElfFormatError(
+                f"{source}: not a BPF object (machine {machine}; expected {EXPECTED_OBJECT})"
+            )
         self.byte_order: ByteOrder = "little" if little else "big"
         with self._reading("section headers"):
             self.sections: tuple[SectionInfo, ...] = tuple(self._section_infos())

@@ -166,3 +166,19 @@ class EmptyRemoteError(GitCommandError):
 
 class VerifyError(BtfmirrorError):
     """A package that the consumer it is judged by cannot read for some kernel (``verify``)."""
+
+
+class DamagedArchiveError(ArchiveError):
+    """A local kernel archive whose contents no longer match the blob id the catalog records
+    (truncated, overwritten), which could not be fetched again."""
+
+    def __init__(self, path: str, expected: str, actual: str | None, reason: str) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        found = "cannot be read" if actual is None else f"hashes to blob {actual[:12]}"
+        super().__init__(
+            f"{path}: the local archive is damaged (it {found}, the remote's is blob "
+            f"{expected[:12]}) and could not be fetched again: {reason}; run "
+            "`btfmirror sync --repair` once the remote is reachable"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from enum import IntEnum, unique
@@ -28,6 +29,24 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     UNEXPECTED = 4
     INTERRUPTED = 130
+    TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process SIGTERM killed
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds as Ctrl-C does: the library ends the
+    git it runs and the pack workers, removes temporary files, then releases the cache lock."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # A second SIGTERM while unwinding would cut the cleanup short; that takes at most git's
+    # grace period (gitrepo._TERM_GRACE). SIGKILL still ends everything at once.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM unwinds like Ctrl-C (Python's default would exit without any cleanup)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -42,6 +61,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 f"error: {err}", style="bold red", markup=False, highlight=False, soft_wrap=True
             )
             raise typer.Exit(err.exit_code) from None
+        except Terminated:
+            err_console.print("terminated", style="yellow")
+            raise typer.Exit(ExitCode.TERMINATED) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", style="yellow")
             raise typer.Exit(ExitCode.INTERRUPTED) from None

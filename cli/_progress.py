@@ -20,10 +20,15 @@ from rich.progress import (
     SpinnerColumn,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
+    TimeRemainingColumn,
 )
+from rich.table import Column
 
 from ._console import err_console
+
+#: Widest the phase label may be on a live bar (80 columns: label 36, bar 16, count, ETA).
+LABEL_WIDTH = 36
+BAR_WIDTH = 16
 
 
 class RichProgress:
@@ -38,16 +43,25 @@ class RichProgress:
 
     def __enter__(self) -> RichProgress:
         if self._live:
+            # Fixed-width label (cut with an ellipsis), bar, count and ETA first: at 80 columns
+            # they all stay visible; git's detail (bytes, rate) takes what is left, if any.
             self._bar = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}", markup=False),
-                BarColumn(),
+                SpinnerColumn(finished_text=" "),
+                TextColumn(
+                    "{task.description}", markup=False,
+                    table_column=Column(max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis"),
+                ),
+                BarColumn(bar_width=BAR_WIDTH),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}", markup=False),
-                TimeElapsedColumn(),
+                TimeRemainingColumn(elapsed_when_finished=True),
+                TextColumn(
+                    "{task.fields[detail]}", markup=False,
+                    table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+                ),
                 console=self._console,
                 transient=False,
-            )
+                expand=True,
+            )  # fmt: skip
             self._bar.start()
         return self
 
@@ -57,16 +71,20 @@ class RichProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._finish_task()
+        # Interrupted or failed: the bar stays where the work stopped, never shown as complete.
+        self._finish_task(completed=exc_type is None)
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
 
-    def _finish_task(self) -> None:
+    def _finish_task(self, *, completed: bool = True) -> None:
         if self._bar is not None and self._task is not None:
             task = self._bar.tasks[-1]
-            if task.total is not None:
-                self._bar.update(self._task, completed=task.total)
+            if completed:
+                # A phase of unknown length ends at what it counted: finished, so its spinner
+                # stops (rich spins a task without a total for ever).
+                total = task.total if task.total is not None else task.completed
+                self._bar.update(self._task, total=total, completed=total)
             self._bar.stop_task(self._task)
         self._task = None
 
@@ -77,7 +95,7 @@ class RichProgress:
             self._task = self._bar.add_task(label, total=total, detail="")
         else:
             suffix = f" ({total})" if total else ""
-            self._console.print(f"{label}{suffix}", markup=False, highlight=False)
+            self._console.print(f"{label}{suffix}", markup=False, highlight=False, soft_wrap=True)
 
     def advance(self, steps: int = 1, detail: str | None = None) -> None:
         if self._bar is not None and self._task is not None:
@@ -87,4 +105,4 @@ class RichProgress:
                 self._bar.advance(self._task, steps)
 
     def note(self, message: str) -> None:
-        self._console.print(message, markup=False, highlight=False, style="yellow")
+        self._console.print(message, markup=False, highlight=False, style="yellow", soft_wrap=True)

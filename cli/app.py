@@ -7,6 +7,7 @@ import typer
 from btfhub_mirror import __version__
 
 from . import btf, mirror
+from ._errors import install_signal_handlers
 from .check import check_command
 from .minimize import minimize
 from .pack import pack_command
@@ -47,4 +48,5 @@ def main_callback(
 
 
 def main() -> None:
+    install_signal_handlers()
     app()

@@ -10,11 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from btfhub_mirror.fsutil import check_output_path, write_atomic
+from btfhub_mirror.progress import count
 
 from ._console import console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
+from ._table import fits, kernel_sort_key, record, soft_wrap
 
 if TYPE_CHECKING:
     from btfhub_mirror.check import CheckResult, KernelReport
@@ -85,10 +87,16 @@ def check_command(
         raise typer.Exit(EXIT_FAILS)
 
 
+def _sorted(result: CheckResult) -> list[KernelReport]:
+    return sorted(result.kernels, key=lambda k: kernel_sort_key(
+        k.kernel.distro, k.kernel.version, k.kernel.arch, k.kernel.release, k.kernel.label
+    ))  # fmt: skip
+
+
 def _print_summary(result: CheckResult) -> None:
+    kernels = _sorted(result)
     table = Table("kernel", "verdict", "relocations", "first reasons")
-    table.columns[0].overflow = "fold"
-    for k in result.kernels:
+    for k in kernels:
         counts = ", ".join(f"{n} {state}" for state, n in k.counts().items() if n)
         reasons = "\n".join(k.reasons[:2]) + (
             f"\n… {len(k.reasons) - 2} more" if len(k.reasons) > 2 else ""
@@ -97,36 +105,69 @@ def _print_summary(result: CheckResult) -> None:
             Text(k.kernel.label), Text(k.verdict.value, style=_STYLES[k.verdict.value]),
             Text(counts), Text(reasons),
         )
-    console.print(table)
+    if fits(table, console):
+        console.print(table)
+    else:  # a pipe, a CI log, a narrow terminal: one kernel per line, its reasons under it
+        wrap = soft_wrap(console)
+        for k in kernels:
+            counts = ", ".join(f"{n} {state}" for state, n in k.counts().items() if n)
+            line = Text(f"{k.kernel.label}: ")
+            line.append(k.verdict.value, style=_STYLES[k.verdict.value])
+            line.append(f" ({counts})" if counts else "")
+            console.print(line, soft_wrap=wrap)
+            for reason in k.reasons[:2]:
+                console.print(f"  {reason}", markup=False, soft_wrap=wrap)
+            if len(k.reasons) > 2:
+                console.print(f"  … {len(k.reasons) - 2} more", markup=False, soft_wrap=wrap)
     tally = result.tally()
     console.print(
-        f"{len(result.kernels)} kernels: {tally['ok']} ok, {tally['degraded']} degraded, "
+        f"{count(len(result.kernels), 'kernel')}: {tally['ok']} ok, {tally['degraded']} degraded, "
         f"{tally['fails']} fail ({result.seconds:.1f} s)",
-        markup=False,
-    )
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
 
 
 def _print_detail(result: CheckResult, report: KernelReport) -> None:
-    console.print(Text(f"\n{report.kernel.label}: {report.verdict.value}", style="bold"))
+    console.print(Text(f"\n{report.kernel.label}: {report.verdict.value}", style="bold"),
+                  soft_wrap=True)
     table = Table("object", "section", "#", "kind", "path", "state", "target / detail")
+    records = []
     for row, out in zip(result.rows.relocations, report.relocations, strict=True):
+        style = _STATE_STYLES[out.state.value]
+        target = out.target or out.detail or ""
         table.add_row(
             row.object, row.section, str(row.index), row.kind, Text(row.path),
-            Text(out.state.value, style=_STATE_STYLES[out.state.value]),
-            Text(out.target or out.detail or ""),
+            Text(out.state.value, style=style), Text(target),
         )
-    console.print(table)
+        line = Text(record(row.object, row.section, f"#{row.index}", row.kind, row.path) + ": ")
+        line.append(out.state.value, style=style)
+        line.append(f" ({target})" if target else "")
+        records.append(line)
+    _table_or_records(table, records)
     features = Table("object", "needs", "what", "on this kernel")
+    records = []
     for frow, fout in zip(result.rows.features, report.features, strict=True):
         state = {True: ("yes", "green"), False: ("MISSING", "bold red"), None: ("?", "dim")}[
             fout.available
         ]
         if fout.degraded:
             state = ("weak, missing", "yellow")
-        features.add_row(
-            frow.object, frow.category, Text(f"{frow.subject}  {frow.requirement}"),
-            Text(state[0] + (f": {fout.detail}" if fout.available is not True or fout.degraded
-                             else ""),
-                 style=state[1]),
+        verdict = Text(
+            state[0] + (f": {fout.detail}" if fout.available is not True or fout.degraded else ""),
+            style=state[1],
         )
-    console.print(features)
+        features.add_row(
+            frow.object, frow.category, Text(f"{frow.subject}  {frow.requirement}"), verdict
+        )
+        line = Text(record(frow.object, frow.category, frow.subject, frow.requirement) + ": ")
+        line.append(verdict)
+        records.append(line)
+    _table_or_records(features, records)
+
+
+def _table_or_records(table: Table, records: list[Text]) -> None:
+    if fits(table, console):
+        console.print(table)
+        return
+    for line in records:
+        console.print(line, soft_wrap=soft_wrap(console))

@@ -18,7 +18,7 @@ def minimize(
     kernel: Path = typer.Argument(
         ..., metavar="KERNEL_BTF", help=".btf, .btf.tar.xz or /sys/kernel/btf/vmlinux."
     ),
-    objects: list[Path] = typer.Argument(..., metavar="OBJ", help="BPF objects (clang -g)."),
+    objects: list[Path] = typer.Argument(..., metavar="OBJ...", help="BPF objects (clang -g)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the minimized BTF."),
     strict: bool = typer.Option(
         False, "--strict", help="Fail wherever bpftool would (ambiguity, FWD, TYPE_TAG)."

@@ -10,10 +10,11 @@ from rich.table import Table
 
 from btfhub_mirror.mirror import DirsResult, Store, cache_status, list_dirs, list_kernels
 
-from ._console import console, print_json
+from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
+from ._table import columns_fit, print_lines, record
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -46,6 +47,13 @@ def sync_command(
     everything: Annotated[
         bool, typer.Option("--all", help="Fetch every kernel the remotes offer (gigabytes).")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Also check every local archive against its git blob id; fetch damaged ones.",
+        ),
+    ] = False,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
     ] = False,
@@ -63,32 +71,39 @@ def sync_command(
     flt = kernel_filter(distro, version, arch, kernels)
     selection = flt if everything or not flt.is_empty else None  # None: the catalog only
     with RichProgress() as progress:
-        result = sync(Store.default(), selection, remote or (), wait=not no_wait, progress=progress)
+        result = sync(
+            Store.default(), selection, remote or (), wait=not no_wait, repair=repair,
+            progress=progress,
+        )  # fmt: skip
     if as_json:
         print_json(result.to_json())
         return
-    table = Table(show_header=False, box=None)
+    summary: list[tuple[str, str]] = []
     if result.catalog_rebuilt:
-        table.add_row("catalog was corrupt, rebuilt", f"old file kept as {result.catalog_rebuilt}")
-    table.add_row("kernels selected", str(result.selected))
-    table.add_row("fetched", str(result.fetched))
-    table.add_row("already present", str(result.already_present))
+        summary.append(
+            ("catalog was corrupt, rebuilt", f"old file kept as {result.catalog_rebuilt}")
+        )
+    summary.append(("kernels selected", str(result.selected)))
+    summary.append(("fetched", str(result.fetched)))
+    summary.append(("already present", str(result.already_present)))
     if result.from_mirror:
-        table.add_row("restored from the mirror", str(result.from_mirror))
+        summary.append(("restored from the mirror", str(result.from_mirror)))
     if result.repaired:
-        table.add_row("repaired (missing or corrupt)", str(len(result.repaired)))
+        summary.append(("repaired (missing or corrupt)", str(len(result.repaired))))
     if result.skipped:
-        table.add_row("skipped (refused, see warnings)", str(len(result.skipped)))
-    table.add_row("bytes received", human_bytes(result.bytes_received))
-    table.add_row("selected archives", human_bytes(result.selected_bytes))
-    table.add_row(
+        summary.append(("skipped (refused, see warnings)", str(len(result.skipped))))
+    summary.append(("bytes received", human_bytes(result.bytes_received)))
+    summary.append(("selected archives", human_bytes(result.selected_bytes)))
+    summary.append((
         "catalog",
         f"{result.catalog_entries} entries (+{len(result.added)} new, "
         f"{len(result.removed)} removed)",
-    )
+    ))
     for state in result.remotes:
-        table.add_row("remote", f"{state.url} @ {state.tip[:12]}")
-    console.print(table)
+        summary.append(("remote", f"{state.url} @ {state.tip[:12]}"))
+    width = max(len(label) for label, _ in summary)
+    # Plain lines, no table padding: nothing trails at the end of a line.
+    print_lines((f"{label.ljust(width)}  {value}" for label, value in summary), console)
     if result.remotes_changed:  # one plain line: URLs are never cut
         console.print(
             f"remotes changed ({result.remote_source.value}): were "
@@ -118,6 +133,10 @@ def list_command(
 
     A --distro, --version or --arch naming nothing in the catalog is an error (exit 2) that
     suggests the closest name; distro and arch match in any case.
+
+    On a terminal: a header and aligned columns (one kernel per line when they do not fit);
+    elsewhere tab-separated rows: distro, version, arch, kernel, local state[, removed].
+    Nothing selected: "no kernel matches ..." on stderr, exit status 0.
     """
     flt = kernel_filter(distro, version, arch, kernels)
     if distros:
@@ -126,6 +145,10 @@ def list_command(
     result = list_kernels(Store.default(), flt, local_only=local)
     if as_json:
         print_json(result.to_json())
+        return
+    if not result.entries:
+        where = "local kernel" if local else "kernel in the catalog"
+        err_console.print(f"no {where} matches {result.selection}", markup=False, soft_wrap=True)
         return
     if not console.is_terminal:
         # Plain tab-separated rows for pipes: fast on 10,000 entries and easy to cut/awk.
@@ -146,8 +169,21 @@ def list_command(
         )
         for e in result.entries
     ]
-    print_columns(headers, rows)
-    console.print(f"{len(result.entries)} entries ({result.selection})", style="dim")
+    narrow_headers = ("kernel", "local", "size", "note")
+    narrow = [(f"{d}/{v}/{a}/{r}", loc, size, note) for d, v, a, r, loc, size, note in rows]
+    if columns_fit(headers, rows, console) is not None:
+        print_columns(headers, rows)
+    elif columns_fit(narrow_headers, narrow, console) is not None:  # one column less wide
+        print_columns(narrow_headers, narrow)
+    else:  # narrower still: one kernel per line, nothing wrapped mid-name
+        print_lines(
+            (record(kernel, f"local: {loc}" if loc else "", size, note)
+             for kernel, loc, size, note in narrow),
+            console,
+        )  # fmt: skip
+    n = len(result.entries)
+    console.print(f"{n} {'entry' if n == 1 else 'entries'} ({result.selection})", style="dim",
+                  markup=False, soft_wrap=True)
 
 
 def _print_dirs(result: DirsResult, as_json: bool) -> None:

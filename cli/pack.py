@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,32 +16,60 @@ from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
+from ._table import aligned, columns_fit, path_sort_key, print_lines, record
 from .mirror import human_bytes
 
 if TYPE_CHECKING:
-    from btfhub_mirror.pack import PackedKernel, PackResult
+    from btfhub_mirror.pack import PackedKernel, PackResult, PackWarning
 
 
 #: From this many kernels with the same warning on, the terminal gets one line for all of them
 #: (--json keeps one per kernel).
 GROUP_WARNINGS_FROM = 3
+#: Object or kernel names one warning line shows before "and N more" (--json has them all).
+FIRST_NAMES = 3
+#: Warning lines the terminal shows at most; the rest are counted in one more line.
+MAX_WARNING_LINES = 12
 
 
-def grouped_warnings(warnings: tuple[str, ...] | list[str]) -> list[str]:
-    """``"<kernel>: <message>"`` lines, those sharing a message folded into one line."""
+def first_names(names: Sequence[str], shown: int = FIRST_NAMES) -> str:
+    """``a, b, c and 68 more``: at most ``shown`` names, the rest counted."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def _short(warning: PackWarning) -> str:
+    """The warning without its kernel, its object list cut to the first few."""
+    from btfhub_mirror.pack.pack import WARN_UNMATCHED
+
+    if warning.kind != WARN_UNMATCHED or len(warning.objects) <= FIRST_NAMES:
+        return warning.message
+    return (
+        f"{warning.unmatched} of {warning.relocations} CO-RE relocations of "
+        f"{len(warning.objects)} objects ({first_names(warning.objects)}) find nothing in this "
+        "kernel (fine if guarded by bpf_core_*_exists, else the program fails to load)"
+    )
+
+
+def warning_lines(warnings: Sequence[PackWarning]) -> list[str]:
+    """Short lines for the terminal: kernels sharing a warning folded into one line, names
+    cut to the first few, at most :data:`MAX_WARNING_LINES` lines."""
     by_message: dict[str, list[str]] = {}
     for warning in warnings:
-        kernel, sep, message = warning.partition(": ")
-        by_message.setdefault(message if sep else warning, []).append(kernel if sep else "")
+        by_message.setdefault(_short(warning), []).append(warning.kernel)
     lines = []
     for message, kernels in by_message.items():
-        if len(kernels) < GROUP_WARNINGS_FROM or not all(kernels):
-            lines += [f"{k}: {message}" if k else message for k in kernels]
+        if len(kernels) < GROUP_WARNINGS_FROM:
+            lines += [f"{k}: {message}" for k in kernels]
         else:
-            lines.append(
-                f"{len(kernels)} kernels ({kernels[0]}, {kernels[1]} and "
-                f"{len(kernels) - 2} more): {message}"
-            )
+            lines.append(f"{len(kernels)} kernels ({first_names(kernels, 2)}): {message}")
+    if len(lines) > MAX_WARNING_LINES:
+        hidden = len(lines) - MAX_WARNING_LINES + 1
+        lines[MAX_WARNING_LINES - 1 :] = [
+            f"{hidden} more warning lines ({len(warnings)} warnings in all: pack --json lists "
+            "each, with its kernel, objects and relocations)"
+        ]
     return lines
 
 
@@ -56,6 +85,7 @@ def _note(kernel: PackedKernel) -> str:
 
 
 def _render(result: PackResult) -> None:
+    kernels = sorted(result.kernels, key=lambda k: path_sort_key(k.path))
     rows = [
         (
             k.path.removesuffix(".btf.tar.xz"),
@@ -64,15 +94,21 @@ def _render(result: PackResult) -> None:
             str(k.relocations - k.unmatched) + f"/{k.relocations}",
             _note(k),
         )
-        for k in result.kernels
+        for k in kernels
     ]
     headers = ("kernel", "bytes", "sha256", "relocs", "note")
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in (headers, *rows)]  # fmt: skip
-    console.print(lines[0], style="bold", markup=False, soft_wrap=True)
-    console.file.write("".join(f"{line}\n" for line in lines[1:]))  # fast on 10,000 kernels
-    for warning in grouped_warnings(result.warnings):
+    widths = columns_fit(headers, rows, console)
+    if widths is not None:
+        console.print(aligned(headers, widths), style="bold", markup=False, soft_wrap=True)
+        print_lines((aligned(r, widths) for r in rows), console)  # fast on 10,000 kernels
+    else:  # a pipe, a CI log, a narrow terminal: one kernel per line, nothing cut
+        print_lines(
+            (record(name, f"{size} bytes" if size != "-" else "", f"sha256 {sha}" if sha else "",
+                    f"{relocs} relocations", note)
+             for name, size, sha, relocs, note in rows),
+            console,
+        )  # fmt: skip
+    for warning in warning_lines(result.pack_warnings):
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     console.print(
         f"{result.output}: {count(len(result.packed), 'kernel')}, {result.distinct} distinct BTF "

@@ -17,7 +17,7 @@ from ._errors import handle_errors
 @handle_errors
 def relocs(
     objects: list[Path] = typer.Argument(
-        ..., metavar="OBJ", help="BPF object files (clang -target bpf -g)."
+        ..., metavar="OBJ...", help="BPF object files (clang -target bpf -g)."
     ),
     btf: Path | None = typer.Option(
         None,

@@ -33,6 +33,7 @@ td.missing { background: #b6e3c3; color: #1b1f24; }
 td.guarded, td.zero { background: #f2cc60; color: #1b1f24; }
 td.poisoned, td.error, td.unavailable { background: #e5534b; color: #fff; }
 td.unknown { background: #d0d7de; color: #1b1f24; }
+details summary { cursor: pointer; }
 .legend span { display: inline-block; padding: 0 .5em; margin-right: .4em; border-radius: 3px; }
 """
 
@@ -54,7 +55,16 @@ _LEGEND = (
     ("poisoned", "✗ unresolved and unguarded / missing feature"),
     ("error", "E libbpf error"),
     ("unknown", "? cannot tell"),
+    ("guarded", "W weak kfunc or ksym the kernel lacks"),
 )
+#: The letters of the matrix's verdict row, in the order the legend explains them.
+_VERDICT_LEGEND = (
+    (Verdict.OK, "O ok: every relocation and feature is there; loads"),
+    (Verdict.DEGRADED, "D degraded: loads, but guarded code is skipped on this kernel"),
+    (Verdict.FAILS, "F fails: libbpf or the kernel will refuse the program"),
+)
+#: Reasons a kernel's summary row shows before the rest folds into "… N more".
+SHOWN_REASONS = 3
 
 
 def short_label(label: str, limit: int = 40) -> str:
@@ -104,9 +114,13 @@ def _summary(result: CheckResult) -> list[str]:
     for k in result.kernels:
         counts = k.counts()
         shown = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-        reasons = "<br>".join(escape(r) for r in k.reasons[:3])
-        if len(k.reasons) > 3:
-            reasons += f'<br><span class="muted">… {len(k.reasons) - 3} more</span>'
+        reasons = "<br>".join(escape(r) for r in k.reasons[:SHOWN_REASONS])
+        rest = k.reasons[SHOWN_REASONS:]
+        if rest:  # the rest one click away, no script needed
+            reasons += (
+                f'<details><summary class="muted">… {len(rest)} more</summary>'
+                + "<br>".join(escape(r) for r in rest) + "</details>"
+            )  # fmt: skip
         out.append(
             f'<tr class="{k.verdict.value}" data-kernel="{_attr(k.kernel.label)}">'
             f"<td><code>{escape(k.kernel.label)}</code></td>"
@@ -165,6 +179,9 @@ def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:
     legend = "".join(
         f'<span class="{css}">{escape(text)}</span>' for css, text in _LEGEND
     )
+    verdict_legend = "verdict row: " + "".join(
+        f'<span class="{v.value}">{escape(text)}</span>' for v, text in _VERDICT_LEGEND
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -178,6 +195,7 @@ def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:
         + "</p>",
         "<h2>Kernel &times; relocation matrix</h2>",
         f'<p class="legend">{legend}</p>',
+        f'<p class="legend" id="verdict-legend">{verdict_legend}</p>',
         *_matrix(result),
         "<h2>Verdict per kernel</h2>",
         *_summary(result),

@@ -15,6 +15,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,15 @@ def canonical_url(url: str) -> str:
     return Path(os.path.expanduser(url)).resolve().as_uri()
 
 
+def remote_name(url: str) -> str:
+    """A remote's short name for progress labels: its last path component without ``.git``
+    (``https://github.com/aquasecurity/btfhub-archive.git`` → ``btfhub-archive``)."""
+    path = url.rstrip("/").removesuffix("/.git")  # a work tree's .git: name the work tree
+    path = path.rpartition("/")[2] or path
+    path = path.rpartition(":")[2] or path  # user@host:repo.git
+    return path.removesuffix(".git") or url
+
+
 @dataclass(frozen=True, slots=True)
 class TreeFile:
     """A non-directory entry of a tree: its path, blob id and git mode.
@@ -169,6 +179,98 @@ class _GitProgress(git.RemoteProgress):
             self._done = cur
 
 
+#: Every network git this process started and has not reaped, newest last (see _TrackedGit).
+_RUNNING: list[subprocess.Popen[Any]] = []
+#: How long an interrupted git gets to exit after SIGTERM before SIGKILL.
+_TERM_GRACE = 5.0
+
+
+class _TrackedGit(git.Git):
+    """``git``, remembered until it is reaped so an interrupted run can end it.
+
+    A terminal's Ctrl-C reaches the whole foreground process group, git included; ``kill PID``
+    (SIGTERM from a service manager or a CI timeout) reaches only btfmirror, and git fetch, its
+    index-pack and, for file:// remotes, the upload-pack it runs, would go on writing into the
+    mirror after the cache lock is gone. :func:`_ending_children` ends them before the lock is
+    released. git stays in our process group, so a ``kill -9`` of that group still ends it.
+    """
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().execute(*args, **kwargs)
+        proc = getattr(result, "proc", None)
+        if isinstance(proc, subprocess.Popen):  # as_process: the caller reads and reaps it
+            _RUNNING.append(proc)
+        return result
+
+
+class _TrackedRepo(git.Repo):
+    GitCommandWrapperType = _TrackedGit
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren... (Linux ``/proc/PID/task/TID/children``)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    children = [int(c) for c in handle.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _signal(pids: Sequence[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _end_tree(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM to ``proc`` and every process under it, SIGKILL after a grace period; reaps
+    ``proc``. The tree is read first: once git is gone its children are re-parented away."""
+    if proc.returncode is not None:
+        return  # reaped: its pid may belong to someone else by now
+    tree = [proc.pid, *_descendants(proc.pid)]
+    _signal(tree, signal.SIGTERM)
+    try:
+        proc.wait(timeout=_TERM_GRACE)
+    except subprocess.TimeoutExpired:
+        _signal(tree, signal.SIGKILL)
+        proc.wait()
+    # What git started and left behind (index-pack, upload-pack, a transport helper).
+    _signal([pid for pid in tree[1:] if os.path.exists(f"/proc/{pid}")], signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _ending_children() -> Iterator[None]:
+    """Around a git run: on any exception (KeyboardInterrupt, the CLI's SIGTERM exit, an
+    error), end every git started in the block, and what it started, before it propagates."""
+    mark = len(_RUNNING)
+    try:
+        yield
+    except BaseException:
+        for proc in reversed(_RUNNING[mark:]):
+            _end_tree(proc)
+        raise
+    finally:
+        del _RUNNING[mark:]
+
+
+def _clone_from(url: str, path: Path, **kwargs: Any) -> None:
+    """``git clone``, ended with what it started when interrupted (see :class:`_TrackedGit`)."""
+    with _ending_children():
+        _TrackedRepo.clone_from(url, path, **kwargs)
+
+
 def _git_error(action: str, err: BaseException, lines: Sequence[str] = ()) -> GitCommandError:
     """One readable line from git's stderr: its first fatal/error line (and continuation)."""
     text = [*lines, *str(getattr(err, "stderr", "") or "").splitlines()]
@@ -201,7 +303,15 @@ def _repo_env(path: Path) -> dict[str, str]:
 
 
 def _run(cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None) -> None:
-    """``git fetch ARGS`` with its progress lines parsed as they come."""
+    """``git fetch ARGS`` with its progress lines parsed as they come (interrupted: its
+    processes are ended first, see :class:`_TrackedGit`)."""
+    with _ending_children():
+        _run_fetch(cmd, args, adapter, stdin)
+
+
+def _run_fetch(
+    cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None
+) -> None:
     proc = cmd.fetch(
         *args, as_process=True, universal_newlines=True,
         istream=subprocess.PIPE if stdin is not None else None,
@@ -237,12 +347,12 @@ class MirrorRepo:
         """Clone trees only (``--filter=blob:none --depth=1``) into ``path``, atomically."""
         remove_partial_clones(path)
         partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-        adapter = _GitProgress(progress, f"cloning {url}")
+        adapter = _GitProgress(progress, f"cloning {remote_name(url)}")
         try:
-            git.Repo.clone_from(
+            _clone_from(
                 url,
                 partial,
-                progress=adapter,  # type: ignore[arg-type]  # RemoteProgress is accepted
+                progress=adapter,
                 env={**_NETWORK_ENV, **_repo_env(partial)},
                 multi_options=["--bare", "--filter=blob:none", "--depth=1", "--single-branch",
                                "--no-tags"],
@@ -265,7 +375,7 @@ class MirrorRepo:
         return cls(path, url)
 
     def _git(self, *, network: bool = False) -> git.Git:
-        cmd = git.Git(str(self.path))
+        cmd = _TrackedGit(str(self.path))
         env: dict[str, Any] = {**_NETWORK_ENV, **_repo_env(self.path)}
         if not network:
             env["GIT_NO_LAZY_FETCH"] = "1"
@@ -275,7 +385,7 @@ class MirrorRepo:
     def update(self, progress: Progress = NULL_PROGRESS) -> str:
         """Fetch the remote's new tip, commit and trees only; returns the tip."""
         branch = self.branch()
-        adapter = _GitProgress(progress, f"updating {self.url}")
+        adapter = _GitProgress(progress, f"updating {remote_name(self.url)}")
         try:
             _run(
                 self._git(network=True)(c=_NETWORK_CONFIG),

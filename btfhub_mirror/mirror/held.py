@@ -22,6 +22,7 @@ from ..kernels import KernelFilter
 from ..paths import REMOTES_ENV, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
 from .store import Store, list_kernels
+from .verify import damaged_archives, repair_archives
 
 #: How often the selection is redone when a sync slips in between fetching and reading.
 MAX_ATTEMPTS = 3
@@ -114,8 +115,11 @@ def held_local(
     for _ in range(MAX_ATTEMPTS):
         with store.lock(wait=wait, progress=progress, shared=True):
             entries = _local(store, flt)
+            # Without a selection nothing below has checked the files: a truncated one would
+            # only fail later, in the xz reader (a selection is checked by _complete).
+            damaged = damaged_archives(store, entries, stale=True) if flt.is_empty else []
             ready = (
-                flt.is_empty
+                (flt.is_empty and not damaged)
                 or (fetched is None and _complete(store, flt))
                 or (fetched is not None and _same(entries, fetched))
             )
@@ -131,6 +135,9 @@ def held_local(
                 return
         # Something is missing or damaged, or a sync slipped in since the fetch: fetch (under
         # the exclusive lock), then select again under the shared one.
+        if damaged:
+            repair_archives(store, damaged, progress, wait=wait)
+            continue
         from .sync import ensure_local
 
         fetched = ensure_local(store, flt, progress, wait=wait)

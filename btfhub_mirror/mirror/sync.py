@@ -36,6 +36,7 @@ from typing import Any
 
 from ..catalog import connect, transaction
 from ..catalog.queries import (
+    ABSENT,
     PRESENT,
     KernelEntry,
     OfferedAlias,
@@ -57,7 +58,14 @@ from ..errors import (
 from ..kernels import KernelFilter, release_problem
 from ..paths import RemoteChoice, RemoteSource, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import BlobReader, MirrorRepo, TreeFile, canonical_url, file_blob_id
+from .gitrepo import (
+    BlobReader,
+    MirrorRepo,
+    TreeFile,
+    canonical_url,
+    file_blob_id,
+    remote_name,
+)  # fmt: skip
 from .store import Store, link_aliases, unsafe_path
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
@@ -313,7 +321,7 @@ def _refresh_remote(
         repo = MirrorRepo(path, url)
         before = repo.pack_bytes()
         repo.update(progress)
-    progress.phase(f"reading the tree of {url}")
+    progress.phase(f"reading the tree of {remote_name(url)}")
     files = list(repo.files())
     links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
     repo.fetch_blobs(list(dict.fromkeys(links)), progress, label="symlinks")
@@ -346,6 +354,11 @@ def _check_local(
             else:
                 if actual is not None or entry.local_state == PRESENT:
                     work.repaired.append(entry.path)
+                    what = "is missing" if actual is None else (
+                        f"does not match its blob {entry.blob_oid[:12]} (truncated or "
+                        "overwritten)"
+                    )
+                    progress.note(f"warning: {entry.path}: the local archive {what}; restoring it")
                 if entry.local_state == PRESENT:
                     mark_local(conn, entry.path, "stale")
                 need.setdefault(entry.blob_oid, []).append(entry)
@@ -433,6 +446,7 @@ def sync(
     wait: bool = True,
     chunk_size: int = DEFAULT_CHUNK,
     max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+    repair: bool = False,
     progress: Progress = NULL_PROGRESS,
 ) -> SyncResult:
     """Update the catalog from the remotes and make the kernels ``flt`` selects local.
@@ -449,6 +463,9 @@ def sync(
 
     Entries a remote cannot be trusted with (unsafe names, versions too long to store, blobs
     over ``max_archive_bytes``) are skipped with a warning and listed in ``skipped``.
+
+    ``repair`` also checks every local kernel's file against its blob id and rewrites the ones
+    that differ (from the mirror, else fetched); they are listed in ``repaired``.
     """
     explicit = choose_remotes(remote_urls)
     if explicit.source is not RemoteSource.DEFAULT:  # refused before the cache is touched
@@ -489,6 +506,12 @@ def sync(
         selected = (
             [] if flt is None else select_entries(conn, flt, include_removed=False)
         )
+        if repair:  # every local kernel as well: _check_local re-checks each file's blob id
+            chosen = {e.path for e in selected}
+            selected += [
+                e for e in select_entries(conn, KernelFilter.create(), include_removed=False)
+                if e.path not in chosen and e.local_state != ABSENT
+            ]
         work = _materialize(store, conn, repos, selected, chunk_size, progress,
                             _Work(skips, max_archive_bytes))
         link_aliases(store, list(offer.aliases.values()))
@@ -496,7 +519,7 @@ def sync(
         sizes = sum(_size(store, e.path) for e in selected)
     return SyncResult(
         remotes=tuple(states),
-        selection="catalog only" if flt is None else flt.describe(),
+        selection=_describe(flt, repair),
         selected=len(selected),
         fetched=len(work.fetched),
         already_present=work.already_present,
@@ -531,6 +554,12 @@ def _salvage_remotes(aside: Path) -> tuple[str, ...]:
 
 def _canonical(urls: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(canonical_url(u) for u in urls))
+
+
+def _describe(flt: KernelFilter | None, repair: bool) -> str:
+    if flt is None:
+        return "every local kernel (repair)" if repair else "catalog only"
+    return flt.describe() + (" and every local kernel (repair)" if repair else "")
 
 
 def _size(store: Store, path: str) -> int:

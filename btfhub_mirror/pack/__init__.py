@@ -5,13 +5,14 @@ See :func:`~btfhub_mirror.pack.pack.pack` for the layout and :mod:`.tarball` for
 
 from __future__ import annotations
 
-from .pack import Alias, PackedKernel, PackResult, default_output, pack
+from .pack import Alias, PackedKernel, PackResult, PackWarning, default_output, pack
 from .tarball import Member, compression_for, source_date_epoch, write_archive
 
 __all__ = [
     "Alias",
     "Member",
     "PackResult",
+    "PackWarning",
     "PackedKernel",
     "compression_for",
     "default_output",

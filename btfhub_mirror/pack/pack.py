@@ -131,6 +131,42 @@ class PackedKernel:
         }
 
 
+#: Kinds of :class:`PackWarning`.
+WARN_NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
+WARN_BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
+WARN_UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
+WARN_LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
+WARN_NAME_CLASH = "name-clash"  # two kernels compute one name: the first keeps it
+WARN_HARDLINKS = "hardlinks"  # --hardlinks for a reader that copies a link as 0 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PackWarning:
+    """Something about one kernel of a package worth telling, as data.
+
+    ``message`` is the whole sentence (every object named), what ``str()`` and the JSON's
+    ``warnings`` strings have always said; renderers that must stay short use the fields.
+    """
+
+    kernel: str  # <distro>/<version>/<arch>/<release>; "" for the whole package
+    kind: str  # one of the WARN_* constants
+    message: str  # without the kernel
+    objects: tuple[str, ...] = ()  # the objects concerned (for WARN_UNMATCHED: all of them)
+    relocations: int = 0
+    unmatched: int = 0
+    detail: str = ""  # the read error, bpftool's reason, or the long name
+
+    def __str__(self) -> str:
+        return f"{self.kernel}: {self.message}" if self.kernel else self.message
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kernel": self.kernel, "kind": self.kind, "objects": list(self.objects),
+            "relocations": self.relocations, "unmatched": self.unmatched,
+            "detail": self.detail, "message": self.message,
+        }  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class PackResult:
     """What :func:`pack` wrote."""
@@ -143,11 +179,16 @@ class PackResult:
     btf_bytes: int  # all packed files, as if unpacked
     distinct_bytes: int
     hardlinks: bool
-    warnings: tuple[str, ...]
+    pack_warnings: tuple[PackWarning, ...]
     objects: tuple[tuple[str, str], ...]  # (file name, sha256)
     jobs: int
     seconds: float
     consumer: str = DEFAULT_CONSUMER
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Each warning as one line, ``"<kernel>: <message>"``."""
+        return tuple(str(w) for w in self.pack_warnings)
 
     @property
     def packed(self) -> tuple[PackedKernel, ...]:
@@ -176,6 +217,7 @@ class PackResult:
             "distinct_bytes": self.distinct_bytes,
             "hardlinks": self.hardlinks,
             "warnings": list(self.warnings),
+            "warning_details": [w.to_json() for w in self.pack_warnings],
             "objects": [{"name": n, "sha256": s} for n, s in self.objects],
             "index_reused": self.index_reused,
             "jobs": self.jobs,
@@ -342,13 +384,13 @@ def _claim_names(entries: list[KernelEntry], consumer: Consumer) -> dict[str, _N
 def _kernels(
     entries: list[KernelEntry], outcomes: dict[str, worker.Outcome], consumer: Consumer,
     hardlinks: bool,
-) -> tuple[list[PackedKernel], list[str]]:
+) -> tuple[list[PackedKernel], list[PackWarning]]:
     """Every kernel with its names and, with ``hardlinks``, the first identical member; and
     the warnings about names two kernels compute."""
     names = _claim_names([e for e in entries if outcomes[e.path].data is not None], consumer)
     first_of: dict[str, str] = {}
     kernels = []
-    clashes = []
+    clashes: list[PackWarning] = []
     for entry in sorted(entries, key=member_name):
         out = outcomes[entry.path]
         ident = identity_of(entry)
@@ -361,7 +403,7 @@ def _kernels(
             ))  # fmt: skip
             continue
         if claim.clash is not None:
-            clashes.append(f"{_where(entry.path)}: {claim.clash}")
+            clashes.append(PackWarning(_where(entry.path), WARN_NAME_CLASH, claim.clash))
         member = claim.primary
         digest = hashlib.sha256(out.data).hexdigest()
         link = first_of.setdefault(digest, member)
@@ -373,7 +415,9 @@ def _kernels(
     return kernels, clashes
 
 
-def _check_names(kernels: list[PackedKernel], consumer: Consumer, strict_names: bool) -> list[str]:
+def _check_names(
+    kernels: list[PackedKernel], consumer: Consumer, strict_names: bool
+) -> list[PackWarning]:
     """The name-length rule of ``consumer``'s reader: PackError when it cannot see a kernel's
     name (``strict_names``), else warnings; and the PAX warning for the package's other names.
 
@@ -382,49 +426,57 @@ def _check_names(kernels: list[PackedKernel], consumer: Consumer, strict_names: 
     skips, and the truncated name field never equals its own.
     """
     rules = consumer.rules
-    lines = []
+    lines: list[PackWarning] = []
     for k in kernels:
         if k.member is None or k.identity is None:
             continue
         wanted = rules.name_for(k.identity)
         if rules.max_name is not None and len(wanted.encode()) > rules.max_name:
             message = (
-                f"{_where(k.path)}: {consumer.name} looks for {wanted!r} "
-                f"({len(wanted.encode())} bytes), but its reader sees names of at most "
-                f"{rules.max_name} bytes"
+                f"{consumer.name} looks for {wanted!r} ({len(wanted.encode())} bytes), but its "
+                f"reader sees names of at most {rules.max_name} bytes"
             )
             if strict_names:
-                raise PackError(message)
-            lines.append(message)
+                raise PackError(f"{_where(k.path)}: {message}")
+            lines.append(PackWarning(_where(k.path), WARN_LONG_NAME, message, detail=wanted))
             continue
         if not rules.raw_headers or rules.compression is None:
             continue  # its reader reads PAX names
         for name in (k.member, *(a.name for a in k.aliases)):
             if len(consumer.entry_name(name).encode()) > USTAR_NAME_MAX:
-                lines.append(
-                    f"{_where(k.path)}: name longer than {USTAR_NAME_MAX} bytes; readers that "
-                    "compare the ustar name field literally will not find it"
-                )
+                lines.append(PackWarning(
+                    _where(k.path), WARN_LONG_NAME,
+                    f"name longer than {USTAR_NAME_MAX} bytes; readers that compare the ustar "
+                    "name field literally will not find it",
+                    detail=consumer.entry_name(name),
+                ))  # fmt: skip
                 break
     return lines
 
 
-def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[str]:
-    names = ", ".join(o.name for o in objects)
-    lines = []
+def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackWarning]:
+    names = tuple(o.name for o in objects)
+    out = []
     for k in kernels:
         where = _where(k.path)
         if k.error is not None:
-            lines.append(f"{where}: not packed: {k.error}")
+            out.append(PackWarning(
+                where, WARN_NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
+            ))  # fmt: skip
             continue
-        lines += [f"{where}: bpftool would abort: {w}" for w in k.warnings]
+        out += [
+            PackWarning(where, WARN_BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w)
+            for w in k.warnings
+        ]
         if k.unmatched:
-            lines.append(
-                f"{where}: {k.unmatched} of {k.relocations} CO-RE relocations of {names} find "
+            out.append(PackWarning(
+                where, WARN_UNMATCHED,
+                f"{k.unmatched} of {k.relocations} CO-RE relocations of {', '.join(names)} find "
                 "nothing in this kernel (fine if guarded by bpf_core_*_exists, else the "
-                "program fails to load)"
-            )
-    return lines
+                "program fails to load)",
+                names, k.relocations, k.unmatched,
+            ))  # fmt: skip
+    return out
 
 
 def _archive_order(kernels: list[PackedKernel]) -> list[PackedKernel]:
@@ -693,7 +745,13 @@ def pack(
             raise PackError(
                 f"no kernel could be packed; first error: {kernels[0].path}: {kernels[0].error}"
             )
-        refused = [k.path for k in kernels if k.error is not None or k.warnings]
+        unreadable = [k for k in kernels if k.error is not None]
+        if strict and unreadable:  # the archive, not bpftool: say what failed to read
+            raise PackError(
+                f"--strict: {count(len(unreadable), 'kernel')} could not be read, first "
+                f"{unreadable[0].path}: {unreadable[0].error}"
+            )
+        refused = [k.path for k in kernels if k.warnings]
         if strict and refused:
             raise PackError(
                 f"--strict: bpftool would refuse {len(refused)} kernel(s): "
@@ -711,11 +769,12 @@ def pack(
     distinct = {k.sha256: k.size for k in kernels if k.sha256 is not None}
     notes = []
     if hardlinks and not chosen.hardlinks_allowed:
-        notes.append(
+        notes.append(PackWarning(
+            "", WARN_HARDLINKS,
             f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
             "reader that follows links use --for "
-            + ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed)
-        )
+            + ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed),
+        ))  # fmt: skip
     return PackResult(
         output=out,
         compression="dir" if compression is None else compression,
@@ -725,7 +784,7 @@ def pack(
         btf_bytes=sum(k.size for k in kernels),
         distinct_bytes=sum(distinct.values()),
         hardlinks=hardlinks,
-        warnings=tuple([*notes, *_warnings(kernels, objs), *clashes, *name_warnings]),
+        pack_warnings=tuple([*notes, *_warnings(kernels, objs), *clashes, *name_warnings]),
         objects=tuple((o.name, o.sha256) for o in objs),
         jobs=workers,
         seconds=time.monotonic() - started,

@@ -51,7 +51,11 @@ def test_pack_with_header_32(
         assert data[32:] == old[name][24:], name
     with tarfile.open(wide) as tar:
         manifest = json.load(tar.extractfile("./btfmirror.json"))  # type: ignore[arg-type]
-    by_file = {k["file"].removeprefix("./"): k for k in manifest["kernels"]}
+    by_file = {
+        name["file"].removeprefix("./"): k
+        for k in manifest["kernels"]
+        for name in (k, *k.get("aliases", ()))
+    }
     for name, data in new.items():
         entry = by_file[name.removeprefix("./")]
         assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["size"] == len(data)

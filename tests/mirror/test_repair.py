@@ -1,0 +1,113 @@
+"""A damaged local archive (truncated in the cache): found by its blob id, restored, or named.
+
+The remote is a real git repository; the damaged file is checked against git's own
+``git hash-object`` after the repair, and the package is read with Python's tarfile.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from btfhub_mirror.mirror import Store
+from cli.app import app
+from tests.helpers import REPO
+
+from .gitfixtures import Origin, git
+
+runner = CliRunner()
+OBJ = str(REPO / "tests" / "bpf" / "build" / "core_fields.bpf.el.o")
+KYLIN = "kylin/V10/arm64/4.19.90-24.4.v2101.ky10.aarch64.btf.tar.xz"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), f"untyped exception: {result.exception!r}"
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def cache(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("BTFHUB_CACHE", str(store.root))
+    return store
+
+
+def _truncate(store: Store) -> Path:
+    local = store.archive_dir / KYLIN
+    data = local.read_bytes()
+    local.write_bytes(data[: len(data) // 2])
+    return local
+
+
+def _packed_members(path: Path) -> list[str]:
+    with tarfile.open(path) as tar:
+        return sorted(m.name for m in tar.getmembers() if m.name.endswith(".btf"))
+
+
+def test_pack_and_check_restore_a_truncated_archive(
+    origin: Origin, cache: Store, tmp_path: Path
+) -> None:
+    code, _, err = invoke("sync", "-d", "kylin", "-r", origin.url)
+    assert code == 0, err
+    expected = origin.blobs()[KYLIN][1]
+    local = _truncate(cache)
+
+    out = tmp_path / "p.tar.gz"
+    code, stdout, err = invoke("pack", OBJ, "-o", str(out), "--strict", "--jobs", "1")
+    assert code == 0, err
+    assert f"{KYLIN}: the local archive does not match its blob {expected[:12]}" in err
+    assert "NOT PACKED" not in stdout and "bpftool" not in err
+    assert git("hash-object", local).strip() == expected
+    assert _packed_members(out) == [
+        "./btfhub-archive/kylin/V10/arm64/4.19.90-24.4.v2101.ky10.aarch64.btf",
+        "./btfhub-archive/kylin/V10/arm64/4.19.90-52.22.v2207.ky10.aarch64.btf",
+    ]
+
+    _truncate(cache)
+    code, stdout, err = invoke("check", OBJ, "--json")
+    assert code in (0, 1) and "truncated xz data" not in err, err
+    assert len(json.loads(stdout)["kernels"]) == 2
+    assert git("hash-object", local).strip() == expected
+
+
+def test_offline_damage_names_the_cause_and_sync_repair_fixes_it(
+    origin: Origin, cache: Store, tmp_path: Path
+) -> None:
+    assert invoke("sync", "-r", origin.url)[0] == 0  # the catalog (trees, symlinks) only
+    packs = cache.repo_path(origin.url) / "objects" / "pack"
+    before = set(packs.iterdir())
+    assert invoke("sync", "-d", "kylin", "-r", origin.url)[0] == 0
+    for extra in set(packs.iterdir()) - before:  # the kylin blobs: the mirror loses its copies
+        extra.unlink()
+    local = _truncate(cache)
+    away = origin.root / "elsewhere"
+    shutil.move(origin.work, away)  # offline: the remote is gone
+
+    for args in (
+        ("pack", OBJ, "-o", str(tmp_path / "p.tar.gz"), "--jobs", "1"),
+        ("pack", OBJ, "-o", str(tmp_path / "p.tar.gz"), "--strict", "--jobs", "1"),
+        ("check", OBJ),
+    ):
+        code, _, err = invoke(*args)
+        last = err.strip().splitlines()[-1]
+        assert code == 1 and last.startswith(f"error: {local}: the local archive is damaged"), err
+        assert "run `btfmirror sync --repair` once the remote is reachable" in last
+        assert "bpftool" not in err and "truncated xz data" not in err
+    assert not (tmp_path / "p.tar.gz").exists()
+
+    shutil.move(away, origin.work)
+    code, out, err = invoke("sync", "--repair", "-r", origin.url, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["repaired"] == [KYLIN] and summary["fetched"] == 1
+    assert summary["already_present"] == 1  # the other kylin kernel, checked and intact
+    assert git("hash-object", local).strip() == origin.blobs()[KYLIN][1]
+    code, out, err = invoke("sync", "--repair", "-r", origin.url, "--json")
+    assert code == 0 and json.loads(out)["repaired"] == [], err
