@@ -48,12 +48,14 @@ def write_atomic_with(
     *,
     mode: int = 0o644,
     parents: bool = True,
+    check: Callable[[Path], None] | None = None,
 ) -> T:
     """Write ``path`` through a temporary file in the same directory that ``fill`` writes into,
     renamed into place, so readers see the old file or the new one, never a partial one (Ctrl-C
     included: the temporary file is removed on any failure). Returns what ``fill`` returns.
     Missing parent directories are made only with ``parents`` (the cache's own files; a user's
-    output goes through :func:`check_output_path` instead).
+    output goes through :func:`check_output_path` instead). ``check`` reads the complete
+    temporary file before the rename; what it raises leaves ``path`` as it was.
     """
     target = Path(path)
     tmp: str | None = None
@@ -63,6 +65,8 @@ def write_atomic_with(
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as out:
             result = fill(out)
+        if check is not None:
+            check(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, target)
         tmp = None
@@ -137,17 +141,25 @@ def _swap_in(tmp: Path, target: Path) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def write_dir_atomic_with(path: str | os.PathLike[str], fill: Callable[[Path], T]) -> T:
+def write_dir_atomic_with(
+    path: str | os.PathLike[str],
+    fill: Callable[[Path], T],
+    *,
+    check: Callable[[Path], None] | None = None,
+) -> T:
     """Build a directory tree through ``fill`` in a temporary directory beside ``path``, then
     put it at ``path`` in one rename: readers see nothing or the old tree, then the new one,
     never a partial tree (an interrupted ``fill`` leaves no trace). An existing ``path`` must
     be a directory; the caller decides whether it may be replaced. Returns what ``fill``
-    returns."""
+    returns. ``check`` reads the complete tree before the rename, as in
+    :func:`write_atomic_with`."""
     target = Path(path)
     tmp: Path | None = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         result = fill(tmp)
+        if check is not None:
+            check(tmp)
         try:
             os.rename(tmp, target)  # atomic when nothing or an empty directory is there
         except OSError as err:

@@ -38,10 +38,10 @@ import os
 import posixpath
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import __version__
 from ..btf.wire import HEADER_LEN, HEADER_LENS
@@ -65,6 +65,10 @@ from .consumers import (
     KernelIdentity,
     consumer_named,
 )
+
+if TYPE_CHECKING:
+    from .verify import ConsumerReport
+
 from .tarball import (
     USTAR_NAME_MAX,
     Compression,
@@ -137,6 +141,7 @@ WARN_BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on 
 WARN_UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
 WARN_LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
 WARN_NAME_CLASH = "name-clash"  # two kernels compute one name: the first keeps it
+WARN_UNREAD = "unread"  # the consumer's reader, run on the package written, misses it
 WARN_HARDLINKS = "hardlinks"  # --hardlinks for a reader that copies a link as 0 bytes
 
 
@@ -184,6 +189,9 @@ class PackResult:
     jobs: int
     seconds: float
     consumer: str = DEFAULT_CONSUMER
+    #: The consumer's reading of the package written (:func:`~.verify.verify_package`); None
+    #: where no consumer reads its format (``-o x.tar.xz`` without ``--for``).
+    verified: ConsumerReport | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -223,6 +231,7 @@ class PackResult:
             "jobs": self.jobs,
             "seconds": round(self.seconds, 3),
             "entries": [k.to_json(consumer) for k in self.kernels],
+            "verify": None if self.verified is None else self.verified.to_json(),
         }
 
 
@@ -498,10 +507,16 @@ def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
     assert k.identity is not None and k.member is not None
     ident = k.identity
     entry: dict[str, Any] = {
-        "file": consumer.entry_name(k.member), "distro": ident.distro, "version": ident.version,
-        "arch": ident.arch, "release": ident.release, "sha256": k.sha256, "size": k.size,
+        "file": consumer.entry_name(k.member), "sha256": k.sha256, "size": k.size,
         "source_blob": k.blob_oid,
     }  # fmt: skip
+    # The identity is spelled out only where the file is not btfhub-archive's own name, which
+    # says it already: ~125 bytes less in a default package, which must not grow (#13).
+    if k.member != f"{consumer.layout_dir}{ident.btfhub_name}":
+        entry |= {
+            "distro": ident.distro, "version": ident.version, "arch": ident.arch,
+            "release": ident.release,
+        }  # fmt: skip
     if k.aliases:
         entry["aliases"] = [
             {"file": consumer.entry_name(a.name), "reasons": list(a.reasons)} for a in k.aliases
@@ -581,7 +596,7 @@ def _announce(members: Iterable[Member], progress: Progress) -> Iterator[Member]
 
 def _write_output(
     output: Path, members: list[Member], compression: Compression, mtime: int,
-    dot_slash: bool, progress: Progress,
+    dot_slash: bool, progress: Progress, check: Callable[[Path], None] | None,
 ) -> int:
     """Write the archive to a temporary file beside ``output``, then rename it; its size."""
     progress.phase(f"writing {output.name}", len(members))
@@ -593,7 +608,50 @@ def _write_output(
         return out.tell()
 
     # The directory was checked before any work (check_output_path): never made here.
-    return write_atomic_with(output, fill, parents=False)
+    return write_atomic_with(output, fill, parents=False, check=check)
+
+
+def _verifier(
+    consumer: Consumer, strict: bool, expected: int, into: list[ConsumerReport],
+    progress: Progress,
+) -> Callable[[Path], None]:
+    """A check of the written package, before it is renamed into place: ``consumer``'s reader
+    must find every kernel (``btfmirror verify --for``); ``strict`` makes a miss a PackError,
+    which leaves the output as it was."""
+
+    def check(path: Path) -> None:
+        from .verify import verify_package  # verify reads this module's layout constants
+
+        progress.phase(f"verifying as {consumer.name} reads it", None)
+        report = verify_package(path, consumer.name).report_for(consumer.name)
+        into.append(report)
+        if strict and not report.ok:
+            first = next((k for k in report.kernels if not k.ok), None)
+            why = report.problem or (
+                f"{first.kernel.btfhub_name}: {first.miss}" if first is not None else "no kernel"
+            )
+            raise PackError(
+                f"--strict: {consumer.name}'s reader would miss {report.missed} of {expected} "
+                f"kernel(s) in the package ({why}); nothing written"
+            )
+
+    return check
+
+
+def _unread_warnings(report: ConsumerReport) -> list[PackWarning]:
+    """A warning for every kernel ``report``'s reader misses in the package written."""
+    if report.problem is not None:
+        return [PackWarning("", WARN_UNREAD, f"{report.consumer}: {report.problem}")]
+    return [
+        PackWarning(
+            k.kernel.btfhub_name.removesuffix(".btf"),
+            WARN_UNREAD,
+            f"{report.consumer}'s reader would not find it: {k.miss}",
+            detail=k.name,
+        )
+        for k in report.kernels
+        if not k.ok
+    ]
 
 
 def _is_dir_package(path: Path) -> bool:
@@ -626,7 +684,10 @@ def check_dir_output(path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def _write_tree(output: Path, members: list[Member], mtime: int, progress: Progress) -> int:
+def _write_tree(
+    output: Path, members: list[Member], mtime: int, progress: Progress,
+    check: Callable[[Path], None] | None,
+) -> int:
     """Write the members as a directory tree in a temporary directory beside ``output``, then
     put it in place in one rename (:func:`write_dir_atomic_with`); the files' total size."""
     progress.phase(f"writing {output.name}/", len(members))
@@ -653,7 +714,7 @@ def _write_tree(output: Path, members: list[Member], mtime: int, progress: Progr
         os.utime(root, (mtime, mtime))
         return total
 
-    return write_dir_atomic_with(output, fill)
+    return write_dir_atomic_with(output, fill, check=check)
 
 
 def default_output(consumer: str | None) -> Path:
@@ -761,11 +822,20 @@ def pack(
         name_warnings = _check_names(kernels, chosen, strict_names=explicit)
         manifest = _manifest(kernels, objs, pkg, hardlinks, chosen)
         members = _members(kernels, outcomes, manifest, pkg, chosen, hardlinks)
+        verified: list[ConsumerReport] = []
+        # The consumer's own reader is run on what was written, before it replaces anything;
+        # not on a format no consumer reads (-o x.tar.xz without --for).
+        packed = sum(k.member is not None for k in kernels)
+        check = (
+            _verifier(chosen, strict, packed, verified, progress)
+            if explicit or compression == chosen.rules.compression
+            else None
+        )
         if compression is None:
-            size = _write_tree(out, members, fixed_mtime, progress)
+            size = _write_tree(out, members, fixed_mtime, progress, check)
         else:
             size = _write_output(out, members, compression, fixed_mtime, chosen.dot_slash,
-                                 progress)  # fmt: skip
+                                 progress, check)  # fmt: skip
     distinct = {k.sha256: k.size for k in kernels if k.sha256 is not None}
     notes = []
     if hardlinks and not chosen.hardlinks_allowed:
@@ -784,9 +854,13 @@ def pack(
         btf_bytes=sum(k.size for k in kernels),
         distinct_bytes=sum(distinct.values()),
         hardlinks=hardlinks,
-        pack_warnings=tuple([*notes, *_warnings(kernels, objs), *clashes, *name_warnings]),
+        pack_warnings=(
+            *notes, *_warnings(kernels, objs), *clashes, *name_warnings,
+            *(_unread_warnings(verified[0]) if verified else ()),
+        ),
         objects=tuple((o.name, o.sha256) for o in objs),
         jobs=workers,
         seconds=time.monotonic() - started,
         consumer=chosen.name,
+        verified=verified[0] if verified else None,
     )

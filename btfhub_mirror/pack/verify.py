@@ -335,14 +335,18 @@ def parse_manifest(data: bytes, source: str) -> Manifest:
             raise ArchiveError(f"{at}: not a JSON object")
         file_name = _get(entry, "file", str, at)
         names = [file_name]
-        if fmt == 1:
-            kernel = identity_of_name(file_name)
-            if kernel is None:
+        # Format 1, and format 2 where "file" is btfhub-archive's own name, leave the
+        # identity to the name.
+        if fmt == 1 or "distro" not in entry:
+            named = identity_of_name(file_name)
+            if named is None:
                 raise ArchiveError(f"{at}: 'file' {file_name!r} names no kernel")
+            kernel = named
         else:
             kernel = KernelIdentity(
                 *(_get(entry, k, str, at) for k in ("distro", "version", "arch", "release"))
             )
+        if fmt != 1:
             for j, alias in enumerate(_get(entry, "aliases", list, at, optional=True) or []):
                 if not isinstance(alias, dict):
                     raise ArchiveError(f"{at}: aliases[{j}]: not a JSON object")
