@@ -112,6 +112,8 @@ class PackedKernel:
     index_reused: bool = False
     identity: KernelIdentity | None = None
     aliases: tuple[Alias, ...] = ()  # written right after ``member``, the same bytes
+    #: Relocations libbpf refuses with the full BTF as with this one: the program fails to load.
+    load_failures: tuple[str, ...] = ()
 
     @property
     def stored_as(self) -> str | None:
@@ -130,6 +132,7 @@ class PackedKernel:
             "relocations": self.relocations,
             "unmatched": self.unmatched,
             "warnings": list(self.warnings),
+            "load_failures": list(self.load_failures),
             "error": self.error,
             "hardlink_to": None if self.link_to is None else spell(self.link_to),
         }
@@ -137,6 +140,7 @@ class PackedKernel:
 
 #: Kinds of :class:`PackWarning`.
 WARN_NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
+WARN_LOAD_FAILURE = "load-failure"  # libbpf refuses a relocation, with the full BTF too
 WARN_BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
 WARN_UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
 WARN_LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
@@ -419,7 +423,7 @@ def _kernels(
         kernels.append(PackedKernel(
             entry.path, member, digest, len(out.data), entry.blob_oid, out.relocations,
             out.unmatched, out.warnings, None, link if hardlinks and link != member else None,
-            out.index_reused, ident, claim.aliases,
+            out.index_reused, ident, claim.aliases, out.load_failures,
         ))  # fmt: skip
     return kernels, clashes
 
@@ -474,6 +478,9 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackW
             ))  # fmt: skip
             continue
         out += [
+            PackWarning(where, WARN_LOAD_FAILURE, w, names, detail=w) for w in k.load_failures
+        ]
+        out += [
             PackWarning(where, WARN_BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w)
             for w in k.warnings
         ]
@@ -525,6 +532,8 @@ def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
         entry["hardlink_to"] = consumer.entry_name(k.link_to)
     if k.warnings:
         entry["warnings"] = list(k.warnings)
+    if k.load_failures:
+        entry["load_failures"] = list(k.load_failures)
     return entry
 
 
@@ -812,7 +821,7 @@ def pack(
                 f"--strict: {count(len(unreadable), 'kernel')} could not be read, first "
                 f"{unreadable[0].path}: {unreadable[0].error}"
             )
-        refused = [k.path for k in kernels if k.warnings]
+        refused = [k.path for k in kernels if k.warnings or k.load_failures]
         if strict and refused:
             raise PackError(
                 f"--strict: bpftool would refuse {len(refused)} kernel(s): "

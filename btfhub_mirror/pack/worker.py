@@ -41,6 +41,7 @@ class Outcome:
     unmatched: int = 0
     index_reused: bool = False
     error: str | None = None
+    load_failures: tuple[str, ...] = ()  # relocations libbpf refuses with the full BTF too
 
 
 _OBJECTS: list[BpfObject] = []
@@ -95,5 +96,7 @@ def minimize_kernel(task: Task) -> Outcome:
     except (BtfmirrorError, OSError) as err:
         return Outcome(task.path, None, error=str(err))
     # A relocation libbpf refuses with the full BTF: the kernel is listed as failing to load.
-    warnings = (*(f.warning for f in result.failures), *result.warnings)
-    return Outcome(task.path, result.data, warnings, result.relocations, result.unmatched, reused)
+    return Outcome(
+        task.path, result.data, tuple(result.warnings), result.relocations, result.unmatched,
+        reused, load_failures=tuple(f.warning for f in result.failures),
+    )  # fmt: skip

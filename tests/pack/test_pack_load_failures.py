@@ -56,9 +56,13 @@ def test_default_keeps_the_failure_and_lists_the_kernel(synced: Store, tmp_path:
         assert files[kylin_member(kernel)] == expected.data
     with tarfile.open(result.output) as tar:
         manifest = json.loads(tar.extractfile("./btfmirror.json").read())  # type: ignore[union-attr]
-    warned = [k for k in manifest["kernels"] if k.get("warnings")]
+    warned = [k for k in manifest["kernels"] if k.get("load_failures")]
     assert len(warned) == len(KYLIN)
-    assert all(LOAD_FAILURE in k["warnings"][0] for k in warned)
+    assert all(LOAD_FAILURE in k["load_failures"][0] for k in warned)
+    assert not any(k.get("warnings") for k in manifest["kernels"])  # not a bpftool-only abort
+    kinds = {w.kind for w in result.pack_warnings if LOAD_FAILURE in w.message}
+    assert kinds == {"load-failure"}
+    assert not any("bpftool would abort" in w for w in result.warnings)
 
 
 def test_first_match_packs_the_first_candidate(synced: Store, tmp_path: Path) -> None:
