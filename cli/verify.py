@@ -38,8 +38,14 @@ def _table(report: ConsumerReport) -> None:
     _print_lines(_columns(rows))
 
 
+#: Misses listed one by one for a consumer the package is not judged by; past this, one line
+#: counts them (--json and --for CONSUMER list every one).
+MISSES_SHOWN = 2
+
+
 def _matrix(report: VerifyReport) -> None:
-    """Every consumer: kernels by consumers, then each miss and why."""
+    """Every consumer: kernels by consumers, then why each missed: every miss of the consumer
+    the package is judged by, the first few of the others (they are usually another layout)."""
     names = [c.consumer for c in report.consumers]
     rows: list[tuple[str, ...]] = [("kernel", *names)]
     for i, kernel in enumerate(report.kernels):
@@ -50,14 +56,22 @@ def _matrix(report: VerifyReport) -> None:
         if consumer.problem is not None:
             console.print(f"{consumer.consumer}: {consumer.problem}", markup=False, soft_wrap=True)
             continue
-        for check in consumer.kernels:
-            if not check.ok:
-                console.print(
-                    f"{consumer.consumer}: {check.kernel.btfhub_name.removesuffix('.btf')}: "
-                    f"{check.miss}",
-                    markup=False,
-                    soft_wrap=True,
-                )
+        misses = [c for c in consumer.kernels if not c.ok]
+        shown = misses if consumer.consumer == report.judged_by else misses[:MISSES_SHOWN]
+        for check in shown:
+            console.print(
+                f"{consumer.consumer}: {check.kernel.btfhub_name.removesuffix('.btf')}: "
+                f"{check.miss}",
+                markup=False,
+                soft_wrap=True,
+            )
+        if len(misses) > len(shown):
+            console.print(
+                f"{consumer.consumer}: {len(misses) - len(shown)} more kernel(s) missed "
+                f"(btfmirror verify --for {consumer.consumer} lists them)",
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @handle_errors

@@ -478,6 +478,9 @@ def test_cli_exit_codes_and_json(btfs: dict[K, bytes], tmp_path: Path) -> None:
     assert matrix.exit_code == 0, matrix.stderr
     header = matrix.stdout.splitlines()[0].split()
     assert header == ["kernel", *CONSUMERS]
+    # inspektor-gadget misses all 4 (other layout): the first two said, the rest counted.
+    ig_lines = [x for x in matrix.stdout.splitlines() if x.startswith("inspektor-gadget: ")]
+    assert len(ig_lines) == 3 and "2 more kernel(s) missed" in ig_lines[-1], ig_lines
     wrong = runner.invoke(app, ["verify", str(good), "--for", "inspektor-gadget", "--json"])
     assert wrong.exit_code == 1
     doc = json.loads(wrong.stdout)
@@ -487,6 +490,12 @@ def test_cli_exit_codes_and_json(btfs: dict[K, bytes], tmp_path: Path) -> None:
     assert "inspektor-gadget misses 4 of 4" in wrong.stderr
     broken = write(tmp_path, [e for e in entries_for(btfs, "bcc")
                               if e.name != reader_name("bcc", S390)], ".tar.gz")  # fmt: skip
+    two_missing = write(tmp_path, [e for e in entries_for(btfs, "bcc") if e.name not in
+                                   (reader_name("bcc", S390), reader_name("bcc", X86),
+                                    reader_name("bcc", ARM))], ".tar.gz")  # fmt: skip
+    listed = runner.invoke(app, ["verify", str(two_missing)])
+    assert listed.exit_code == 1  # the judged consumer's misses are all listed
+    assert sum(x.startswith("bcc: ") for x in listed.stdout.splitlines()) == 3
     assert runner.invoke(app, ["verify", str(broken)]).exit_code == 1
     assert runner.invoke(app, ["verify", str(good), "--for", "nope"]).exit_code == 2
     assert runner.invoke(app, ["verify", str(tmp_path / "none.tar.gz")]).exit_code == 3
