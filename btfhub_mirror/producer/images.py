@@ -72,9 +72,12 @@ COMPRESSION_MAGICS: dict[str, bytes] = {
     "lz4": b"\x02\x21\x4c\x18",
     "lzo": b"\x89\x4c\x5a\x4f",
 }
-#: Compressions no well-kept Python library reads (the legacy lz4 frame the kernel writes with
-#: ``lz4 -l``, and lzop's format).
-UNSUPPORTED_COMPRESSIONS = ("lz4", "lzo")
+#: Compressions no well-kept Python library reads (lzop's format).
+UNSUPPORTED_COMPRESSIONS = ("lzo",)
+#: The kernel's lz4 is the legacy format ``lz4 -l`` writes (lib/decompress_unlz4.c): the magic,
+#: then chunks, each a little-endian u32 size and one LZ4 block of at most 8 MiB out.
+LZ4_LEGACY_MAGIC = 0x184C2102
+LZ4_LEGACY_CHUNK = 8 << 20
 
 _BANNER_RE = re.compile(rb"Linux version (\S{1,200}) \(")
 
@@ -148,6 +151,8 @@ def decompress(data: bytes | memoryview, kind: str, source: str, limit: int) -> 
             bz = bz2.BZ2Decompressor()
             out = bz.decompress(raw, max_length=limit + 1)
             complete = bz.eof
+        elif kind == "lz4":
+            out, complete = _unlz4_legacy(raw, source, limit)
         elif kind == "zstd":
             reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
                 io.BytesIO(raw), read_across_frames=False
@@ -170,6 +175,33 @@ def decompress(data: bytes | memoryview, kind: str, source: str, limit: int) -> 
     if not complete or not out:
         raise KernelImageError(f"{source}: truncated {kind} data")
     return out
+
+
+def _unlz4_legacy(raw: bytes, source: str, limit: int) -> tuple[bytes, bool]:
+    """Decode the kernel's legacy lz4 stream as lib/decompress_unlz4.c does; trailing bytes
+    too short for the next chunk (a bzImage appends the 4-byte decompressed size) end it."""
+    import lz4.block
+
+    pos, total, chunks = 4, 0, []
+    while pos + 4 <= len(raw):
+        size = struct.unpack_from("<I", raw, pos)[0]
+        if size == LZ4_LEGACY_MAGIC:  # concatenated streams repeat the magic
+            pos += 4
+            continue
+        if size == 0 or pos + 4 + size > len(raw):
+            break
+        try:
+            chunk = lz4.block.decompress(
+                raw[pos + 4 : pos + 4 + size], uncompressed_size=LZ4_LEGACY_CHUNK
+            )
+        except lz4.block.LZ4BlockError as err:
+            raise KernelImageError(f"{source}: corrupt lz4 chunk at byte {pos}: {err}") from err
+        total += len(chunk)
+        if total > limit:
+            raise KernelImageError(f"{source}: lz4 data decompresses to more than {limit} bytes")
+        chunks.append(chunk)
+        pos += 4 + size
+    return b"".join(chunks), bool(chunks)
 
 
 def bzimage_payload(data: bytes, source: str) -> tuple[str, bytes] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -102,6 +103,16 @@ def bzimages(vmlinux_elf: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         path = tmp / f"bzImage-{name}"
         path.write_bytes(bzimage(packed))
         out[name] = path
+    lz4 = shutil.which("lz4")
+    if lz4 is not None:
+        # As the kernel's cmd_lz4_with_size: `lz4 -l -9`, then the size appended (Debian 12's
+        # and Ubuntu's kernels are lz4).
+        packed = subprocess.run(
+            [lz4, "-l", "-9", "-c"], input=elf, check=True, capture_output=True
+        ).stdout
+        path = tmp / "bzImage-lz4"
+        path.write_bytes(bzimage(packed + struct.pack("<I", len(elf))))
+        out["lz4"] = path
     return out
 
 

@@ -131,10 +131,12 @@ def test_elf_vmlinux_gives_its_btf_arch_and_release(
     assert gnu_untar(archive / TARGET) == sample_btf.read_bytes()
 
 
-@pytest.mark.parametrize("compression", ["gzip", "xz"])
+@pytest.mark.parametrize("compression", ["gzip", "xz", "lz4"])
 def test_bzimage_payload(
     archive: Path, bzimages: dict[str, Path], sample_btf: Path, compression: str
 ) -> None:
+    if compression == "lz4":
+        need_tool("lz4")
     result = add_sources(archive, [bzimages[compression]], Identity("acme", "1.0"))
     (kernel,) = result.kernels
     assert kernel.path == f"acme/1.0/x86_64/{RELEASE}.btf.tar.xz"
