@@ -150,7 +150,18 @@ class _Collector:
         self.path = path
         self.limits = limits
         self.found: list[_Found] = []
-        self.total = 0
+        self.total = 0  # bytes of the images kept
+        self.walked = 0  # bytes of every entry's data, kept or skipped
+
+    def count(self, size: int, where: str) -> None:
+        """Count an entry's data towards the total cap before it is read or skipped (the
+        decompressed stream's own cap also allows for headers, so it alone is looser)."""
+        self.walked += size
+        if self.walked > self.limits.max_total_size:
+            raise PackageError(
+                self.path,
+                f"{where}: the payload holds more than {self.limits.max_total_size} bytes",
+            )
 
     def wants(self, name: str, size: int, where: str) -> tuple[int, str] | None:
         match = image_match(name)
@@ -415,6 +426,7 @@ def _read_deb_data(
                 raise PackageError(
                     path, f"{member.name}: entry {entry.name[:80]!r}...: name too long"
                 )
+            collector.count(entry.size, f"{member.name}: {entry.name[:200]!r}")
             name = clean_name(entry.name)
             if name is None or not entry.isreg():
                 continue
@@ -699,6 +711,7 @@ def read_rpm(path: str, handle: BinaryIO, file_size: int, limits: PackageLimits)
     stream = _decompressed(section, expected, limits, path, "payload", limits.max_total_size)
 
     def on_entry(entry: CpioEntry, read: Callable[[], bytes]) -> None:
+        collector.count(entry.size, f"payload: {entry.name[:200]!r}")
         clean = clean_name(entry.name)
         if clean is None or not stat.S_ISREG(entry.mode):
             return
