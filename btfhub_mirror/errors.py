@@ -192,3 +192,13 @@ class DamagedArchiveError(ArchiveError):
             f"{expected[:12]}) and could not be fetched again: {reason}; run "
             "`btfmirror sync --repair` once the remote is reachable"
         )
+
+
+class PackageError(ArchiveError):
+    """A distro kernel package (.deb, .ddeb, .rpm) that cannot be read safely: names the file
+    and the part of it at fault (an ar member, an rpm header and byte offset, a payload entry)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")
