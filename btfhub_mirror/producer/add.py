@@ -8,7 +8,6 @@ clean work tree.
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 from collections import Counter
@@ -26,6 +25,7 @@ from ..kernels import ARCH_ALIASES, fold_name, parse_release
 from ..pack.tarball import Member, source_date_epoch, write_archive
 from . import archive_repo
 from .images import MAX_IMAGE_SIZE, FoundBtf, check_size, find_btf
+from .packages import read_package
 from .pahole import dwarf_to_btf
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
@@ -130,12 +130,7 @@ def _is_package(path: Path, head: bytes) -> bool:
 
 
 def _from_package(path: Path) -> tuple[FoundBtf, Identity]:
-    try:
-        # h18b's reader of .deb and .rpm (btfhub_mirror.producer.packages).
-        packages: Any = importlib.import_module(f"{__package__}.packages")
-    except ModuleNotFoundError as err:
-        raise UsageError(f"{path}: reading distro packages is not available here") from err
-    contents = packages.read_package(path)
+    contents = read_package(path)
     found_id = Identity(contents.distro, contents.version, contents.arch, contents.release)
     failures = []
     for image in contents.images:
@@ -163,12 +158,13 @@ def read_source(path: Path) -> tuple[FoundBtf, Identity]:
     """The BTF of one source and what the source itself says of its kernel."""
     if not path.is_file():
         raise NotFoundError(f"{path}: no such file")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if _is_package(path, head):  # the reader streams it, with its own caps
+        return _from_package(path)
     data = read_capped(path, MAX_IMAGE_SIZE)
     if len(data) > MAX_IMAGE_SIZE:
         raise KernelImageError(f"{path}: larger than {MAX_IMAGE_SIZE} bytes")
-    if _is_package(path, data[:8]):
-        del data
-        return _from_package(path)
     if path.name.endswith(ARCHIVE_SUFFIX):  # a btfhub archive itself: re-add its BTF
         release = path.name[: -len(ARCHIVE_SUFFIX)]
         btf = read_btf_archive(data, source=str(path))
