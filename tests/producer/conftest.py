@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import lzma
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from tests.helpers import SAMPLE, need_tool
 from tests.mirror.conftest import _origin_template
@@ -91,14 +93,17 @@ def bzimage(payload: bytes, *, setup_sects: int = 2, version: int = 0x020F) -> b
 
 @pytest.fixture(scope="session")
 def bzimages(vmlinux_elf: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """bzImages whose payload is the ELF, gzip- and xz-compressed by the standard library's
-    gzip/xz (the formats the kernel's `gzip -n -f -9` and `xz --check=crc32` write)."""
+    """bzImages whose payload is the ELF compressed in each of the kernel's formats (gzip, xz
+    --check=crc32, zstd, bzip2, lzma-alone; lz4 -l by the lz4 tool where it is installed)."""
     tmp = tmp_path_factory.mktemp("bzimage")
     elf = vmlinux_elf.read_bytes()
     out = {}
     for name, packed in (
         ("gzip", gzip.compress(elf, mtime=0)),
         ("xz", lzma.compress(elf, check=lzma.CHECK_CRC32)),
+        ("zstd", zstandard.ZstdCompressor(level=3).compress(elf)),
+        ("bzip2", bz2.compress(elf, 9)),
+        ("lzma", lzma.compress(elf, format=lzma.FORMAT_ALONE)),
     ):
         path = tmp / f"bzImage-{name}"
         path.write_bytes(bzimage(packed))

@@ -131,7 +131,7 @@ def test_elf_vmlinux_gives_its_btf_arch_and_release(
     assert gnu_untar(archive / TARGET) == sample_btf.read_bytes()
 
 
-@pytest.mark.parametrize("compression", ["gzip", "xz", "lz4"])
+@pytest.mark.parametrize("compression", ["gzip", "xz", "zstd", "bzip2", "lzma", "lz4"])
 def test_bzimage_payload(
     archive: Path, bzimages: dict[str, Path], sample_btf: Path, compression: str
 ) -> None:
