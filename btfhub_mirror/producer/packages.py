@@ -30,16 +30,16 @@ import io
 import os
 import re
 import stat
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from ..errors import ArchiveError, PackageError
+from ..pack import tarwalk
 from ..runtime.extract import (
+    MAX_META_SIZE,
     ExtractLimits,
     _CappedReader,
-    _CappedTarInfo,
     archive_errors,
     compression_of,
     open_capped,
@@ -298,6 +298,131 @@ def _read_exact(handle: BinaryIO, size: int, path: str, where: str) -> bytes:
     return data
 
 
+# --- payloads (tar, cpio) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadEntry:
+    """One entry of a payload (tar or cpio), as its header says it."""
+
+    name: str  # as stored (clean it before matching)
+    regular: bool
+    size: int
+
+
+#: An entry and a function returning its data (call it at most once; unread data is skipped).
+EntryVisitor = Callable[[PayloadEntry, Callable[[], bytes]], None]
+
+_TAR_BLOCK = 512
+_TAR_REGULAR = (b"0", b"\0", b"7")  # '7' (contiguous) is a regular file to every reader
+#: Types Python's tarfile and GNU tar give no data blocks, whatever their size field says.
+_TAR_HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
+
+
+class _Exact:
+    """Exact reads from a decompressed payload; a short read is a truncated payload."""
+
+    def __init__(self, stream: BinaryIO, path: str, what: str):
+        self.stream = stream
+        self.path = path
+        self.what = what
+        self.offset = 0
+
+    def read(self, size: int, where: str) -> bytes:
+        # One read(size) of a BufferedReader fills a single size-byte object: a kept image
+        # costs its size once, not twice.
+        data = self.stream.read(size)
+        self.offset += len(data)
+        if len(data) != size:
+            raise PackageError(self.path, f"{self.what}: truncated in {where}")
+        return data
+
+    def skip(self, size: int, where: str) -> None:
+        while size > 0:
+            step = min(size, _MIB)
+            self.read(step, where)
+            size -= step
+
+
+def walk_tar(
+    stream: BinaryIO, limits: PackageLimits, path: str, what: str, visit: EntryVisitor
+) -> None:
+    """Walk a (decompressed) tar header by header, streaming: ``visit`` sees each file.
+
+    Header fields, checksums and PAX records are read by the project's tar header parser
+    (:mod:`btfhub_mirror.pack.tarwalk`); GNU long names and PAX ``path``/``size`` apply to
+    the next entry, as GNU tar and Python's tarfile apply them.
+    """
+    reader = _Exact(stream, path, what)
+    pending: dict[str, str] = {}
+    for index in range(limits.max_members + 1):
+        block = stream.read(_TAR_BLOCK)
+        reader.offset += len(block)
+        if not block or block.count(0) == _TAR_BLOCK:
+            return  # the end blocks (or a tar ended without them, as GNU tar accepts)
+        where = f"tar header {index} at byte {reader.offset - len(block)}"
+        if len(block) != _TAR_BLOCK:
+            raise PackageError(path, f"{what}: truncated in {where}")
+        if index == limits.max_members:
+            raise PackageError(path, f"{what}: more than {limits.max_members} entries")
+        if not tarwalk._checksum_ok(block, where):
+            raise PackageError(path, f"{what}: {where}: bad header checksum (not a tar?)")
+        name = tarwalk._cstring(block[:100])
+        if block[257:262] == b"ustar" and (prefix := tarwalk._cstring(block[345:500])):
+            name = f"{prefix}/{name}"
+        kind = block[156:157]
+        size = tarwalk._number(block[124:136], "size", where)
+        if kind in tarwalk.META_TYPES:
+            if size > MAX_META_SIZE:
+                raise PackageError(path, f"{what}: {where}: a {size}-byte metadata header")
+            data = reader.read(size, where)
+            reader.skip(-size % _TAR_BLOCK, where)
+            if kind == tarwalk.PAX:
+                records = tarwalk._pax_records(data, where)
+                pending.update((k, records[k]) for k in ("path", "size") if k in records)
+            elif kind == tarwalk.GNU_LONGNAME:
+                pending["path"] = tarwalk._cstring(data)
+            continue
+        name = pending.pop("path", name)
+        if "size" in pending:
+            size_text = pending.pop("size")
+            if not size_text.isdigit():
+                raise PackageError(path, f"{what}: {where}: PAX size {size_text!r}")
+            size = int(size_text)
+        if kind == b"S":
+            raise PackageError(path, f"{what}: {where}: a GNU sparse entry; refusing")
+        if len(name) > limits.max_name_length:
+            raise PackageError(path, f"{what}: {where}: name longer than {limits.max_name_length}")
+        if kind in _TAR_HEADER_ONLY:
+            continue
+        taken = False
+
+        def take(size: int = size, where: str = where) -> bytes:
+            nonlocal taken
+            taken = True
+            return reader.read(size, where)
+
+        visit(PayloadEntry(name, kind in _TAR_REGULAR, size), take)
+        if not taken:
+            reader.skip(size, where)
+        reader.skip(-size % _TAR_BLOCK, where)
+
+
+def _image_visitor(collector: _Collector, what: str) -> EntryVisitor:
+    """Keeps the regular files named like kernel images; counts every entry's bytes."""
+
+    def visit(entry: PayloadEntry, read: Callable[[], bytes]) -> None:
+        collector.count(entry.size, f"{what}: {entry.name[:200]!r}")
+        name = clean_name(entry.name)
+        if name is None or not entry.regular:
+            return
+        match = collector.wants(name, entry.size, f"{what}: {name}")
+        if match is not None:
+            collector.add(match, name, read())
+
+    return visit
+
+
 # --- .deb -----------------------------------------------------------------------------------
 
 AR_MAGIC = b"!<arch>\n"
@@ -380,19 +505,15 @@ def _read_control(
         raise PackageError(path, f"{member.name}: {member.size} bytes, over the control cap")
     handle.seek(member.offset)
     raw = io.BytesIO(_read_exact(handle, member.size, path, member.name))
-    text: str | None = None
+    found: list[bytes] = []
+
+    def visit(entry: PayloadEntry, read: Callable[[], bytes]) -> None:
+        if entry.regular and clean_name(entry.name) == "control" and not found:
+            found.append(read())  # within max_control_size: the stream's cap holds it
+
     stream = _decompressed(raw, expected, limits, path, member.name, limits.max_control_size)
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
-        for count, entry in enumerate(tar, start=1):
-            if count > limits.max_members:
-                raise PackageError(path, f"{member.name}: more than {limits.max_members} entries")
-            if clean_name(entry.name) == "control" and entry.isreg():
-                if entry.size > limits.max_control_size:
-                    raise PackageError(path, f"{member.name}: control is {entry.size} bytes")
-                body = tar.extractfile(entry)
-                assert body is not None
-                text = body.read().decode("utf-8", "replace")
-                break
+    walk_tar(stream, limits, path, member.name, visit)
+    text = found[0].decode("utf-8", "replace") if found else None
     if text is None:
         raise PackageError(path, f"{member.name}: no control file")
     fields = parse_control(text)
@@ -418,28 +539,7 @@ def _read_deb_data(
 ) -> None:
     section = _section(handle, member.offset, member.size)
     stream = _decompressed(section, expected, limits, path, member.name, limits.max_total_size)
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
-        for count, entry in enumerate(tar, start=1):
-            if count > limits.max_members:
-                raise PackageError(path, f"{member.name}: more than {limits.max_members} entries")
-            if len(entry.name) > limits.max_name_length:
-                raise PackageError(
-                    path, f"{member.name}: entry {entry.name[:80]!r}...: name too long"
-                )
-            collector.count(entry.size, f"{member.name}: {entry.name[:200]!r}")
-            name = clean_name(entry.name)
-            if name is None or not entry.isreg():
-                continue
-            where = f"{member.name}: {name}"
-            match = collector.wants(name, entry.size, where)
-            if match is None:
-                continue
-            body = tar.extractfile(entry)
-            assert body is not None
-            data = body.read()
-            if len(data) != entry.size:
-                raise PackageError(path, f"{where}: truncated")
-            collector.add(match, name, data)
+    walk_tar(stream, limits, path, member.name, _image_visitor(collector, member.name))
 
 
 #: Debian's dpkg architecture → btfhub-archive's arch directory.
@@ -584,13 +684,6 @@ def read_rpm_header(
     return RpmHeader(strings, size)
 
 
-@dataclass(frozen=True, slots=True)
-class CpioEntry:
-    name: str
-    mode: int
-    size: int
-
-
 _CPIO_HEADER = 110
 _CPIO_MAGICS = (b"070701", b"070702")
 
@@ -602,61 +695,43 @@ def _hex(field: bytes, what: str, path: str, where: str) -> int:
         raise PackageError(path, f"{where}: {what} {field!r} is not hexadecimal") from None
 
 
-def read_cpio(
-    stream: BinaryIO,
-    limits: PackageLimits,
-    path: str,
-    on_entry: Callable[[CpioEntry, Callable[[], bytes]], None],
-) -> None:
-    """Walk a newc cpio: ``on_entry(entry, read)`` for each entry; unread data is skipped."""
-    offset = 0
+def read_cpio(stream: BinaryIO, limits: PackageLimits, path: str, visit: EntryVisitor) -> None:
+    """Walk a (decompressed) newc cpio, streaming: ``visit`` sees each entry.
 
-    def exact(size: int, where: str) -> bytes:
-        nonlocal offset
-        out = bytearray()
-        while len(out) < size:
-            chunk = stream.read(min(size - len(out), 1024 * 1024))
-            if not chunk:
-                raise PackageError(path, f"payload: truncated cpio in {where}")
-            out += chunk
-        offset += size
-        return bytes(out)
-
-    def skip(size: int, where: str) -> None:
-        while size > 0:
-            step = min(size, 1024 * 1024)
-            exact(step, where)
-            size -= step
-
+    newc (``070701``; ``070702`` adds a checksum nobody checks): a 110-byte header of 8-digit
+    hex fields, the NUL-terminated name, both padded to 4 bytes, then the data, padded to 4;
+    ``TRAILER!!!`` ends it.
+    """
+    reader = _Exact(stream, path, "payload")
     for index in range(limits.max_members + 1):
-        where = f"cpio entry {index} at payload byte {offset}"
-        head = exact(_CPIO_HEADER, where)
+        where = f"cpio entry {index} at payload byte {reader.offset}"
+        head = reader.read(_CPIO_HEADER, where)
         if head[:6] not in _CPIO_MAGICS:
-            kind = "stripped (07070X) cpio" if head[:6] == b"07070X" else repr(head[:6])
+            kind = "a stripped (07070X) cpio" if head[:6] == b"07070X" else repr(head[:6])
             raise PackageError(path, f"payload: {where}: {kind}, not a newc cpio")
         mode = _hex(head[14:22], "mode", path, where)
         size = _hex(head[54:62], "filesize", path, where)
         name_size = _hex(head[94:102], "namesize", path, where)
         if name_size == 0 or name_size > limits.max_name_length:
             raise PackageError(path, f"payload: {where}: name size {name_size}")
-        raw_name = exact(name_size, where)
-        skip(-(_CPIO_HEADER + name_size) % 4, where)
-        name = raw_name.rstrip(b"\0").decode("utf-8", "replace")
+        raw_name = reader.read(name_size, where)
+        reader.skip(-(_CPIO_HEADER + name_size) % 4, where)
+        name = raw_name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         if name == "TRAILER!!!":
             return
         if index == limits.max_members:
             raise PackageError(path, f"payload: more than {limits.max_members} entries")
-        read = False
+        taken = False
 
         def take(size: int = size, where: str = where) -> bytes:
-            nonlocal read
-            read = True
-            return exact(size, where)
+            nonlocal taken
+            taken = True
+            return reader.read(size, where)
 
-        on_entry(CpioEntry(name, mode, size), take)
-        if not read:
-            skip(size, where)
-        skip(-size % 4, where)
+        visit(PayloadEntry(name, stat.S_ISREG(mode), size), take)
+        if not taken:
+            reader.skip(size, where)
+        reader.skip(-size % 4, where)
 
 
 #: rpm arch → btfhub-archive's arch directory.
@@ -710,16 +785,7 @@ def read_rpm(path: str, handle: BinaryIO, file_size: int, limits: PackageLimits)
     collector = _Collector(path, limits)
     stream = _decompressed(section, expected, limits, path, "payload", limits.max_total_size)
 
-    def on_entry(entry: CpioEntry, read: Callable[[], bytes]) -> None:
-        collector.count(entry.size, f"payload: {entry.name[:200]!r}")
-        clean = clean_name(entry.name)
-        if clean is None or not stat.S_ISREG(entry.mode):
-            return
-        match = collector.wants(clean, entry.size, f"payload: {clean}")
-        if match is not None:
-            collector.add(match, clean, read())
-
-    read_cpio(stream, limits, path, on_entry)
+    read_cpio(stream, limits, path, _image_visitor(collector, "payload"))
     # uname -r of RHEL-family kernels is VERSION-RELEASE.ARCH; SUSE's is not (5.14.21-150400
     # .24.46-default): the /lib/modules/<release>/ path is the kernel's own word for it.
     release = collector.release(f"{version}-{rel}.{arch}")
