@@ -81,6 +81,16 @@ class ElfFormatError(BtfmirrorError):
     """An ELF object (BPF program) that cannot be read."""
 
 
+class KernelImageError(BtfmirrorError):
+    """A kernel image, vmlinux or BTF given to ``add`` that yields no usable kernel BTF (not a
+    kernel image, truncated, an unsupported compression, BTF of the wrong byte order)."""
+
+
+class PaholeError(BtfmirrorError):
+    """``pahole -J`` (dwarves) is needed to turn DWARF into BTF and is missing, too old, or
+    failed on the given vmlinux."""
+
+
 class GitCommandError(BtfmirrorError):
     """A git command failed: names the command and repeats git's own last words."""
 

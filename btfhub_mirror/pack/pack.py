@@ -112,6 +112,7 @@ class PackedKernel:
     index_reused: bool = False
     identity: KernelIdentity | None = None
     aliases: tuple[Alias, ...] = ()  # written right after ``member``, the same bytes
+    remote: str = ""  # the remote the catalog took the kernel from (btfhub's, or your own)
 
     @property
     def stored_as(self) -> str | None:
@@ -132,6 +133,7 @@ class PackedKernel:
             "warnings": list(self.warnings),
             "error": self.error,
             "hardlink_to": None if self.link_to is None else spell(self.link_to),
+            "remote": self.remote,
         }
 
 
@@ -408,7 +410,8 @@ def _kernels(
             # not packed, and so reported (:func:`_warnings`)
             error = out.error if out.data is None else (claim.clash if claim else None)
             kernels.append(PackedKernel(
-                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident
+                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident,
+                remote=entry.remote,
             ))  # fmt: skip
             continue
         if claim.clash is not None:
@@ -419,7 +422,7 @@ def _kernels(
         kernels.append(PackedKernel(
             entry.path, member, digest, len(out.data), entry.blob_oid, out.relocations,
             out.unmatched, out.warnings, None, link if hardlinks and link != member else None,
-            out.index_reused, ident, claim.aliases,
+            out.index_reused, ident, claim.aliases, entry.remote,
         ))  # fmt: skip
     return kernels, clashes
 
@@ -503,7 +506,14 @@ def _archive_order(kernels: list[PackedKernel]) -> list[PackedKernel]:
     return [k for group in ordered for k in group]
 
 
-def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
+def _manifest_remotes(kernels: list[PackedKernel]) -> list[str]:
+    """The remotes the packed kernels came from, in archive order of first use."""
+    return list(dict.fromkeys(k.remote for k in kernels if k.member is not None))
+
+
+def _manifest_entry(
+    k: PackedKernel, consumer: Consumer, remotes: list[str]
+) -> dict[str, Any]:
     assert k.identity is not None and k.member is not None
     ident = k.identity
     entry: dict[str, Any] = {
@@ -525,6 +535,10 @@ def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
         entry["hardlink_to"] = consumer.entry_name(k.link_to)
     if k.warnings:
         entry["warnings"] = list(k.warnings)
+    # Each kernel's origin is ``remotes[entry.get("remote", 0)]``: the index is written only
+    # when the kernels come from several remotes (a btfhub-only package stays as small).
+    if len(remotes) > 1:
+        entry["remote"] = remotes.index(k.remote)
     return entry
 
 
@@ -533,6 +547,8 @@ def _manifest(
     hardlinks: bool, consumer: Consumer,
 ) -> bytes:
     """``btfmirror.json``: compact, kernels in archive order so repeated hashes compress."""
+    ordered = _archive_order(kernels)
+    remotes = _manifest_remotes(ordered)
     doc = {
         "format": MANIFEST_FORMAT,
         "consumer": consumer.name,
@@ -542,7 +558,8 @@ def _manifest(
         if package_json is None
         else {"sha256": hashlib.sha256(package_json).hexdigest()},
         "hardlinks": hardlinks,
-        "kernels": [_manifest_entry(k, consumer) for k in _archive_order(kernels)],
+        "remotes": remotes,
+        "kernels": [_manifest_entry(k, consumer, remotes) for k in ordered],
         "skipped": [{"path": k.path, "error": k.error} for k in kernels if k.member is None],
     }
     return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()
