@@ -114,6 +114,9 @@ _IMAGE_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
 )
 #: What a uname -r looks like (kernel version first): excludes meta names like "amd64".
 _RELEASE = re.compile(r"\d+\.\d+[0-9A-Za-z.+_~-]*")
+#: Files kept next to an image under its name plus a suffix (Fedora's .vmlinuz.hmac, detached
+#: signatures, checksums): never images themselves.
+_NOT_IMAGE_SUFFIXES = (".hmac", ".sig", ".p7s", ".asc", ".sha256", ".sha512")
 
 
 def clean_name(name: str) -> str | None:
@@ -128,6 +131,8 @@ def clean_name(name: str) -> str | None:
 
 def image_match(name: str) -> tuple[int, str] | None:
     """(rank, release) when the clean ``name`` is a kernel image's place, else None."""
+    if name.endswith(_NOT_IMAGE_SUFFIXES):
+        return None
     for pattern, rank in _IMAGE_PATTERNS:
         found = pattern.fullmatch(name)
         if found and _RELEASE.fullmatch(found["r"]):
@@ -590,8 +595,12 @@ def read_deb(path: str, handle: BinaryIO, file_size: int, limits: PackageLimits)
     data_seen = False
     for member in members:
         if (compression := _member_compression(member.name, "control.tar")) is not None:
+            if control is not None:  # dpkg-deb refuses a second one too
+                raise PackageError(path, f"ar member {member.name!r}: a second control.tar")
             control = _read_control(handle, member, compression, limits, path)
         elif (compression := _member_compression(member.name, "data.tar")) is not None:
+            if data_seen:
+                raise PackageError(path, f"ar member {member.name!r}: a second data.tar")
             _read_deb_data(handle, member, compression, limits, path, collector)
             data_seen = True
         elif member.name.startswith(("control.tar", "data.tar")):

@@ -162,7 +162,18 @@ def test_traversal_and_odd_names_are_no_images(tmp_path: Path) -> None:
     assert f"boot/vmlinuz-{RELEASE}" in members
     assert not any(".." in m or "9.9.9" in m or "8.8.8" in m or "7.7.7" in m for m in members)
     assert "boot/vmlinuz-amd64" not in members
+    assert not any(m.endswith(".hmac") for m in members)
     assert contents.release == RELEASE
+
+
+def test_second_data_member_is_refused(tmp_path: Path) -> None:
+    need_tool("ar")
+    tar = _tar({f"boot/vmlinuz-{RELEASE}": b"one"})
+    deb = ar_deb(tmp_path, "data.tar", tar)
+    (tmp_path / "data.tar.gz").write_bytes(_gzip(_tar({f"boot/vmlinuz-{RELEASE}": b"two"})))
+    subprocess.run(["ar", "qD", str(deb), "data.tar.gz"], check=True, cwd=tmp_path)
+    with pytest.raises(PackageError, match=r"a second data\.tar"):
+        read_package(deb)
 
 
 def test_not_a_package_is_typed(tmp_path: Path) -> None:
