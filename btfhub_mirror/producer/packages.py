@@ -21,6 +21,15 @@ Everything is untrusted. Each number read is bounds-checked against the file and
 (the project's :func:`~btfhub_mirror.runtime.extract.open_capped`), entries are skipped without
 keeping their bytes, and only the kernel images returned are held in memory. Entry names are
 only matched, never used as paths: a name with ``..`` or NUL is simply no kernel image.
+
+Metadata is taken only where the package says it; the rest is None and ``add`` asks for the
+flag. ``uname -r`` is the image's own path (``boot/vmlinuz-<r>``, ``lib/modules/<r>/``), which
+agrees with the package name (``linux-image-<r>[-dbg]``) or VERSION-RELEASE.ARCH on Debian and
+the RHEL family and is the only right one on SUSE. Arch maps dpkg's/rpm's names onto
+btfhub-archive's (amd64 → x86_64, aarch64 → arm64, ppc64el → ppc64le). Distro and version: a
+Debian suite marker (``+deb12``, ``~bpo11``, ``.deb11.``) or the Debian Kernel Team's own
+series (6.1.0-N is bookworm's), Ubuntu's maintainer and ``~20.04`` backport suffix, rpm dist
+tags ``fcNN`` / ``amznN``, and ``elN`` only with a vendor saying CentOS, Red Hat or Oracle.
 """
 
 from __future__ import annotations
@@ -30,16 +39,16 @@ import io
 import os
 import re
 import stat
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from ..errors import ArchiveError, PackageError
+from ..pack import tarwalk
 from ..runtime.extract import (
+    MAX_META_SIZE,
     ExtractLimits,
     _CappedReader,
-    _CappedTarInfo,
     archive_errors,
     compression_of,
     open_capped,
@@ -53,27 +62,29 @@ _GIB = 1024 * _MIB
 class PackageLimits:
     """Caps on what reading one package may cost.
 
-    Sized from real kernel packages: Debian 12's ``linux-image-6.1.0-*-amd64`` is a ~100 MB
-    .deb of ~4,000 files unpacking to ~400 MB; its ``-dbg`` is a ~1 GB .deb unpacking to ~5 GB,
-    of which the debug vmlinux is ~600 MB. RHEL/Fedora ``kernel-debuginfo`` is similar.
+    Sized from real Debian 12 kernel packages (6.1.0-57, ``apt-cache show`` and the files):
+    ``linux-image-*-amd64`` is a 71 MB .deb installing 400 MB; ``-cloud-amd64`` 27 MB, 1,379
+    entries; ``linux-image-*-amd64-dbg`` an 859 MB .deb installing 5.6 GB; the cloud ``-dbg``
+    283 MB installing 1.75 GB, whose one debug vmlinux is 590 MB. Reading that -dbg takes 16 s
+    and 619 MB of RSS: the vmlinux once, everything else streamed.
     """
 
-    #: Decompressed payload bytes walked (kept or skipped): a time bound more than a memory one
-    #: (skipped bytes are streamed), three times the largest real debug package.
+    #: Decompressed payload bytes walked (kept or skipped): a bound on time (~100 MB/s of xz)
+    #: rather than memory, as skipped bytes are streamed; three times the 5.6 GB -dbg.
     max_total_size: int = 16 * _GIB
-    #: Entries in a payload (tar or cpio): a debug package has ~10,000.
+    #: Entries in a payload (tar or cpio): a kernel package has a few thousand.
     max_members: int = 200_000
     #: One kernel image or vmlinux kept in memory: a debug vmlinux is ~600 MB.
     max_image_size: int = 2 * _GIB
-    #: All images kept together (a debug package has one vmlinux, the others are links).
+    #: All images kept together (a -dbg package has one vmlinux; the others are links).
     max_images_total: int = 3 * _GIB
-    #: ``control.tar`` decompressed, and its ``control`` file.
+    #: ``control.tar`` decompressed (its ``control`` file is a few KB).
     max_control_size: int = 16 * _MIB
     #: An rpm header's index entries: rpm's own HEADER_TAGS_MAX.
     max_header_entries: int = 0xFFFF
-    #: An rpm header's data store: ample for the file list of a kernel-debuginfo (a few MB).
+    #: An rpm header's data store (rpm allows 256 MiB): a kernel-debuginfo's file list is MBs.
     max_header_store: int = 64 * _MIB
-    #: One entry name (cpio ``namesize``, ar names are 16 bytes).
+    #: One entry name (a cpio ``namesize``, a tar name after PAX / GNU long names); PATH_MAX.
     max_name_length: int = 4096
 
 
@@ -114,6 +125,9 @@ _IMAGE_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
 )
 #: What a uname -r looks like (kernel version first): excludes meta names like "amd64".
 _RELEASE = re.compile(r"\d+\.\d+[0-9A-Za-z.+_~-]*")
+#: Files kept next to an image under its name plus a suffix (Fedora's .vmlinuz.hmac, detached
+#: signatures, checksums): never images themselves.
+_NOT_IMAGE_SUFFIXES = (".hmac", ".sig", ".p7s", ".asc", ".sha256", ".sha512")
 
 
 def clean_name(name: str) -> str | None:
@@ -128,6 +142,8 @@ def clean_name(name: str) -> str | None:
 
 def image_match(name: str) -> tuple[int, str] | None:
     """(rank, release) when the clean ``name`` is a kernel image's place, else None."""
+    if name.endswith(_NOT_IMAGE_SUFFIXES):
+        return None
     for pattern, rank in _IMAGE_PATTERNS:
         found = pattern.fullmatch(name)
         if found and _RELEASE.fullmatch(found["r"]):
@@ -298,6 +314,131 @@ def _read_exact(handle: BinaryIO, size: int, path: str, where: str) -> bytes:
     return data
 
 
+# --- payloads (tar, cpio) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadEntry:
+    """One entry of a payload (tar or cpio), as its header says it."""
+
+    name: str  # as stored (clean it before matching)
+    regular: bool
+    size: int
+
+
+#: An entry and a function returning its data (call it at most once; unread data is skipped).
+EntryVisitor = Callable[[PayloadEntry, Callable[[], bytes]], None]
+
+_TAR_BLOCK = 512
+_TAR_REGULAR = (b"0", b"\0", b"7")  # '7' (contiguous) is a regular file to every reader
+#: Types Python's tarfile and GNU tar give no data blocks, whatever their size field says.
+_TAR_HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
+
+
+class _Exact:
+    """Exact reads from a decompressed payload; a short read is a truncated payload."""
+
+    def __init__(self, stream: BinaryIO, path: str, what: str):
+        self.stream = stream
+        self.path = path
+        self.what = what
+        self.offset = 0
+
+    def read(self, size: int, where: str) -> bytes:
+        # One read(size) of a BufferedReader fills a single size-byte object: a kept image
+        # costs its size once, not twice.
+        data = self.stream.read(size)
+        self.offset += len(data)
+        if len(data) != size:
+            raise PackageError(self.path, f"{self.what}: truncated in {where}")
+        return data
+
+    def skip(self, size: int, where: str) -> None:
+        while size > 0:
+            step = min(size, _MIB)
+            self.read(step, where)
+            size -= step
+
+
+def walk_tar(
+    stream: BinaryIO, limits: PackageLimits, path: str, what: str, visit: EntryVisitor
+) -> None:
+    """Walk a (decompressed) tar header by header, streaming: ``visit`` sees each file.
+
+    Header fields, checksums and PAX records are read by the project's tar header parser
+    (:mod:`btfhub_mirror.pack.tarwalk`); GNU long names and PAX ``path``/``size`` apply to
+    the next entry, as GNU tar and Python's tarfile apply them.
+    """
+    reader = _Exact(stream, path, what)
+    pending: dict[str, str] = {}
+    for index in range(limits.max_members + 1):
+        block = stream.read(_TAR_BLOCK)
+        reader.offset += len(block)
+        if not block or block.count(0) == _TAR_BLOCK:
+            return  # the end blocks (or a tar ended without them, as GNU tar accepts)
+        where = f"tar header {index} at byte {reader.offset - len(block)}"
+        if len(block) != _TAR_BLOCK:
+            raise PackageError(path, f"{what}: truncated in {where}")
+        if index == limits.max_members:
+            raise PackageError(path, f"{what}: more than {limits.max_members} entries")
+        if not tarwalk._checksum_ok(block, where):
+            raise PackageError(path, f"{what}: {where}: bad header checksum (not a tar?)")
+        name = tarwalk._cstring(block[:100])
+        if block[257:262] == b"ustar" and (prefix := tarwalk._cstring(block[345:500])):
+            name = f"{prefix}/{name}"
+        kind = block[156:157]
+        size = tarwalk._number(block[124:136], "size", where)
+        if kind in tarwalk.META_TYPES:
+            if size > MAX_META_SIZE:
+                raise PackageError(path, f"{what}: {where}: a {size}-byte metadata header")
+            data = reader.read(size, where)
+            reader.skip(-size % _TAR_BLOCK, where)
+            if kind == tarwalk.PAX:
+                records = tarwalk._pax_records(data, where)
+                pending.update((k, records[k]) for k in ("path", "size") if k in records)
+            elif kind == tarwalk.GNU_LONGNAME:
+                pending["path"] = tarwalk._cstring(data)
+            continue
+        name = pending.pop("path", name)
+        if "size" in pending:
+            size_text = pending.pop("size")
+            if not size_text.isdigit():
+                raise PackageError(path, f"{what}: {where}: PAX size {size_text!r}")
+            size = int(size_text)
+        if kind == b"S":
+            raise PackageError(path, f"{what}: {where}: a GNU sparse entry; refusing")
+        if len(name) > limits.max_name_length:
+            raise PackageError(path, f"{what}: {where}: name longer than {limits.max_name_length}")
+        if kind in _TAR_HEADER_ONLY:
+            continue
+        taken = False
+
+        def take(size: int = size, where: str = where) -> bytes:
+            nonlocal taken
+            taken = True
+            return reader.read(size, where)
+
+        visit(PayloadEntry(name, kind in _TAR_REGULAR, size), take)
+        if not taken:
+            reader.skip(size, where)
+        reader.skip(-size % _TAR_BLOCK, where)
+
+
+def _image_visitor(collector: _Collector, what: str) -> EntryVisitor:
+    """Keeps the regular files named like kernel images; counts every entry's bytes."""
+
+    def visit(entry: PayloadEntry, read: Callable[[], bytes]) -> None:
+        collector.count(entry.size, f"{what}: {entry.name[:200]!r}")
+        name = clean_name(entry.name)
+        if name is None or not entry.regular:
+            return
+        match = collector.wants(name, entry.size, f"{what}: {name}")
+        if match is not None:
+            collector.add(match, name, read())
+
+    return visit
+
+
 # --- .deb -----------------------------------------------------------------------------------
 
 AR_MAGIC = b"!<arch>\n"
@@ -380,19 +521,15 @@ def _read_control(
         raise PackageError(path, f"{member.name}: {member.size} bytes, over the control cap")
     handle.seek(member.offset)
     raw = io.BytesIO(_read_exact(handle, member.size, path, member.name))
-    text: str | None = None
+    found: list[bytes] = []
+
+    def visit(entry: PayloadEntry, read: Callable[[], bytes]) -> None:
+        if entry.regular and clean_name(entry.name) == "control" and not found:
+            found.append(read())  # within max_control_size: the stream's cap holds it
+
     stream = _decompressed(raw, expected, limits, path, member.name, limits.max_control_size)
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
-        for count, entry in enumerate(tar, start=1):
-            if count > limits.max_members:
-                raise PackageError(path, f"{member.name}: more than {limits.max_members} entries")
-            if clean_name(entry.name) == "control" and entry.isreg():
-                if entry.size > limits.max_control_size:
-                    raise PackageError(path, f"{member.name}: control is {entry.size} bytes")
-                body = tar.extractfile(entry)
-                assert body is not None
-                text = body.read().decode("utf-8", "replace")
-                break
+    walk_tar(stream, limits, path, member.name, visit)
+    text = found[0].decode("utf-8", "replace") if found else None
     if text is None:
         raise PackageError(path, f"{member.name}: no control file")
     fields = parse_control(text)
@@ -418,28 +555,7 @@ def _read_deb_data(
 ) -> None:
     section = _section(handle, member.offset, member.size)
     stream = _decompressed(section, expected, limits, path, member.name, limits.max_total_size)
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
-        for count, entry in enumerate(tar, start=1):
-            if count > limits.max_members:
-                raise PackageError(path, f"{member.name}: more than {limits.max_members} entries")
-            if len(entry.name) > limits.max_name_length:
-                raise PackageError(
-                    path, f"{member.name}: entry {entry.name[:80]!r}...: name too long"
-                )
-            collector.count(entry.size, f"{member.name}: {entry.name[:200]!r}")
-            name = clean_name(entry.name)
-            if name is None or not entry.isreg():
-                continue
-            where = f"{member.name}: {name}"
-            match = collector.wants(name, entry.size, where)
-            if match is None:
-                continue
-            body = tar.extractfile(entry)
-            assert body is not None
-            data = body.read()
-            if len(data) != entry.size:
-                raise PackageError(path, f"{where}: truncated")
-            collector.add(match, name, data)
+    walk_tar(stream, limits, path, member.name, _image_visitor(collector, member.name))
 
 
 #: Debian's dpkg architecture → btfhub-archive's arch directory.
@@ -490,8 +606,12 @@ def read_deb(path: str, handle: BinaryIO, file_size: int, limits: PackageLimits)
     data_seen = False
     for member in members:
         if (compression := _member_compression(member.name, "control.tar")) is not None:
+            if control is not None:  # dpkg-deb refuses a second one too
+                raise PackageError(path, f"ar member {member.name!r}: a second control.tar")
             control = _read_control(handle, member, compression, limits, path)
         elif (compression := _member_compression(member.name, "data.tar")) is not None:
+            if data_seen:
+                raise PackageError(path, f"ar member {member.name!r}: a second data.tar")
             _read_deb_data(handle, member, compression, limits, path, collector)
             data_seen = True
         elif member.name.startswith(("control.tar", "data.tar")):
@@ -584,13 +704,6 @@ def read_rpm_header(
     return RpmHeader(strings, size)
 
 
-@dataclass(frozen=True, slots=True)
-class CpioEntry:
-    name: str
-    mode: int
-    size: int
-
-
 _CPIO_HEADER = 110
 _CPIO_MAGICS = (b"070701", b"070702")
 
@@ -602,61 +715,43 @@ def _hex(field: bytes, what: str, path: str, where: str) -> int:
         raise PackageError(path, f"{where}: {what} {field!r} is not hexadecimal") from None
 
 
-def read_cpio(
-    stream: BinaryIO,
-    limits: PackageLimits,
-    path: str,
-    on_entry: Callable[[CpioEntry, Callable[[], bytes]], None],
-) -> None:
-    """Walk a newc cpio: ``on_entry(entry, read)`` for each entry; unread data is skipped."""
-    offset = 0
+def read_cpio(stream: BinaryIO, limits: PackageLimits, path: str, visit: EntryVisitor) -> None:
+    """Walk a (decompressed) newc cpio, streaming: ``visit`` sees each entry.
 
-    def exact(size: int, where: str) -> bytes:
-        nonlocal offset
-        out = bytearray()
-        while len(out) < size:
-            chunk = stream.read(min(size - len(out), 1024 * 1024))
-            if not chunk:
-                raise PackageError(path, f"payload: truncated cpio in {where}")
-            out += chunk
-        offset += size
-        return bytes(out)
-
-    def skip(size: int, where: str) -> None:
-        while size > 0:
-            step = min(size, 1024 * 1024)
-            exact(step, where)
-            size -= step
-
+    newc (``070701``; ``070702`` adds a checksum nobody checks): a 110-byte header of 8-digit
+    hex fields, the NUL-terminated name, both padded to 4 bytes, then the data, padded to 4;
+    ``TRAILER!!!`` ends it.
+    """
+    reader = _Exact(stream, path, "payload")
     for index in range(limits.max_members + 1):
-        where = f"cpio entry {index} at payload byte {offset}"
-        head = exact(_CPIO_HEADER, where)
+        where = f"cpio entry {index} at payload byte {reader.offset}"
+        head = reader.read(_CPIO_HEADER, where)
         if head[:6] not in _CPIO_MAGICS:
-            kind = "stripped (07070X) cpio" if head[:6] == b"07070X" else repr(head[:6])
+            kind = "a stripped (07070X) cpio" if head[:6] == b"07070X" else repr(head[:6])
             raise PackageError(path, f"payload: {where}: {kind}, not a newc cpio")
         mode = _hex(head[14:22], "mode", path, where)
         size = _hex(head[54:62], "filesize", path, where)
         name_size = _hex(head[94:102], "namesize", path, where)
         if name_size == 0 or name_size > limits.max_name_length:
             raise PackageError(path, f"payload: {where}: name size {name_size}")
-        raw_name = exact(name_size, where)
-        skip(-(_CPIO_HEADER + name_size) % 4, where)
-        name = raw_name.rstrip(b"\0").decode("utf-8", "replace")
+        raw_name = reader.read(name_size, where)
+        reader.skip(-(_CPIO_HEADER + name_size) % 4, where)
+        name = raw_name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         if name == "TRAILER!!!":
             return
         if index == limits.max_members:
             raise PackageError(path, f"payload: more than {limits.max_members} entries")
-        read = False
+        taken = False
 
         def take(size: int = size, where: str = where) -> bytes:
-            nonlocal read
-            read = True
-            return exact(size, where)
+            nonlocal taken
+            taken = True
+            return reader.read(size, where)
 
-        on_entry(CpioEntry(name, mode, size), take)
-        if not read:
-            skip(size, where)
-        skip(-size % 4, where)
+        visit(PayloadEntry(name, stat.S_ISREG(mode), size), take)
+        if not taken:
+            reader.skip(size, where)
+        reader.skip(-size % 4, where)
 
 
 #: rpm arch → btfhub-archive's arch directory.
@@ -710,16 +805,7 @@ def read_rpm(path: str, handle: BinaryIO, file_size: int, limits: PackageLimits)
     collector = _Collector(path, limits)
     stream = _decompressed(section, expected, limits, path, "payload", limits.max_total_size)
 
-    def on_entry(entry: CpioEntry, read: Callable[[], bytes]) -> None:
-        collector.count(entry.size, f"payload: {entry.name[:200]!r}")
-        clean = clean_name(entry.name)
-        if clean is None or not stat.S_ISREG(entry.mode):
-            return
-        match = collector.wants(clean, entry.size, f"payload: {clean}")
-        if match is not None:
-            collector.add(match, clean, read())
-
-    read_cpio(stream, limits, path, on_entry)
+    read_cpio(stream, limits, path, _image_visitor(collector, "payload"))
     # uname -r of RHEL-family kernels is VERSION-RELEASE.ARCH; SUSE's is not (5.14.21-150400
     # .24.46-default): the /lib/modules/<release>/ path is the kernel's own word for it.
     release = collector.release(f"{version}-{rel}.{arch}")

@@ -162,7 +162,18 @@ def test_traversal_and_odd_names_are_no_images(tmp_path: Path) -> None:
     assert f"boot/vmlinuz-{RELEASE}" in members
     assert not any(".." in m or "9.9.9" in m or "8.8.8" in m or "7.7.7" in m for m in members)
     assert "boot/vmlinuz-amd64" not in members
+    assert not any(m.endswith(".hmac") for m in members)
     assert contents.release == RELEASE
+
+
+def test_second_data_member_is_refused(tmp_path: Path) -> None:
+    need_tool("ar")
+    tar = _tar({f"boot/vmlinuz-{RELEASE}": b"one"})
+    deb = ar_deb(tmp_path, "data.tar", tar)
+    (tmp_path / "data.tar.gz").write_bytes(_gzip(_tar({f"boot/vmlinuz-{RELEASE}": b"two"})))
+    subprocess.run(["ar", "qD", str(deb), "data.tar.gz"], check=True, cwd=tmp_path)
+    with pytest.raises(PackageError, match=r"a second data\.tar"):
+        read_package(deb)
 
 
 def test_not_a_package_is_typed(tmp_path: Path) -> None:
@@ -177,8 +188,8 @@ from btfhub_mirror.errors import PackageError
 from btfhub_mirror.producer.packages import PackageLimits, read_package
 limits = PackageLimits(max_total_size=int(sys.argv[2])) if len(sys.argv) > 2 else None
 try:
-    read_package(sys.argv[1], **({"limits": limits} if limits else {}))
-    print("READ")
+    got = read_package(sys.argv[1], **({"limits": limits} if limits else {}))
+    print("READ" if got.images else "NO IMAGES")
 except PackageError as err:
     print("TYPED", err)
 finally:
@@ -225,6 +236,16 @@ def test_skipped_bytes_over_the_total_cap_are_refused_in_bounded_memory(tmp_path
     verdict, hwm_kb = _child(str(ar_deb(tmp_path, "data.tar.xz", bomb)), str(64 << 20))
     assert verdict.startswith("TYPED") and "more than" in verdict, verdict
     assert hwm_kb < 150 * 1024
+
+
+def test_a_kept_image_costs_its_size_once(tmp_path: Path) -> None:
+    # A 256 MiB vmlinux (a debug one is ~600 MB): read through the decompressor into one
+    # object, not copied from chunk lists (tarfile's stream reader held it three times).
+    size = 256 << 20
+    bomb = _xz_tar_stream(tmp_path, f"usr/lib/debug/boot/vmlinux-{RELEASE}", size)
+    verdict, hwm_kb = _child(str(ar_deb(tmp_path, "data.tar.xz", bomb)))
+    assert verdict == "READ"
+    assert hwm_kb < (size + (size >> 1)) >> 10, hwm_kb
 
 
 class _Zeros(io.RawIOBase):
