@@ -81,6 +81,16 @@ class ElfFormatError(BtfmirrorError):
     """An ELF object (BPF program) that cannot be read."""
 
 
+class KernelImageError(BtfmirrorError):
+    """A kernel image, vmlinux or BTF given to ``add`` that yields no usable kernel BTF (not a
+    kernel image, truncated, an unsupported compression, BTF of the wrong byte order)."""
+
+
+class PaholeError(BtfmirrorError):
+    """``pahole -J`` (dwarves) is needed to turn DWARF into BTF and is missing, too old, or
+    failed on the given vmlinux."""
+
+
 class GitCommandError(BtfmirrorError):
     """A git command failed: names the command and repeats git's own last words."""
 
@@ -182,3 +192,13 @@ class DamagedArchiveError(ArchiveError):
             f"{expected[:12]}) and could not be fetched again: {reason}; run "
             "`btfmirror sync --repair` once the remote is reachable"
         )
+
+
+class PackageError(ArchiveError):
+    """A distro kernel package (.deb, .ddeb, .rpm) that cannot be read safely: names the file
+    and the part of it at fault (an ar member, an rpm header and byte offset, a payload entry)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")

@@ -6,7 +6,7 @@ import typer
 
 from btfhub_mirror import __version__
 
-from . import btf, mirror
+from . import archive, btf, mirror
 from ._errors import install_signal_handlers
 from .check import check_command
 from .minimize import minimize
@@ -23,6 +23,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(btf.app, name="btf")
+app.add_typer(archive.app, name="archive")
+app.command("add")(archive.add_command)
 mirror.register(app)
 app.command("select")(select)
 app.command("relocs")(relocs)

@@ -12,7 +12,7 @@ if [ "${1:-}" = --setup-only ]; then
 fi
 
 missing=()
-for tool in bpftool clang llvm-objdump git chromium cc go tmux; do
+for tool in bpftool clang llvm-objdump llvm-objcopy git chromium cc go tmux pahole rpmbuild lz4; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
@@ -22,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         echo "==> installing system tools (missing: ${missing[*]})"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            bpftool clang llvm libbpf-dev git chromium gcc zlib1g-dev golang-go tmux >/dev/null
+            bpftool clang llvm libbpf-dev git chromium gcc zlib1g-dev golang-go tmux dwarves rpm lz4 >/dev/null
     else
         echo "==> not root: tests needing ${missing[*]} will be skipped"
     fi

@@ -114,6 +114,7 @@ class PackedKernel:
     aliases: tuple[Alias, ...] = ()  # written right after ``member``, the same bytes
     #: Relocations libbpf refuses with the full BTF as with this one: the program fails to load.
     load_failures: tuple[str, ...] = ()
+    remote: str = ""  # the remote the catalog took the kernel from (btfhub's, or your own)
 
     @property
     def stored_as(self) -> str | None:
@@ -135,6 +136,7 @@ class PackedKernel:
             "load_failures": list(self.load_failures),
             "error": self.error,
             "hardlink_to": None if self.link_to is None else spell(self.link_to),
+            "remote": self.remote,
         }
 
 
@@ -412,7 +414,8 @@ def _kernels(
             # not packed, and so reported (:func:`_warnings`)
             error = out.error if out.data is None else (claim.clash if claim else None)
             kernels.append(PackedKernel(
-                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident
+                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident,
+                remote=entry.remote,
             ))  # fmt: skip
             continue
         if claim.clash is not None:
@@ -423,7 +426,7 @@ def _kernels(
         kernels.append(PackedKernel(
             entry.path, member, digest, len(out.data), entry.blob_oid, out.relocations,
             out.unmatched, out.warnings, None, link if hardlinks and link != member else None,
-            out.index_reused, ident, claim.aliases, out.load_failures,
+            out.index_reused, ident, claim.aliases, out.load_failures, entry.remote,
         ))  # fmt: skip
     return kernels, clashes
 
@@ -510,7 +513,14 @@ def _archive_order(kernels: list[PackedKernel]) -> list[PackedKernel]:
     return [k for group in ordered for k in group]
 
 
-def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
+def _manifest_remotes(kernels: list[PackedKernel]) -> list[str]:
+    """The remotes the packed kernels came from, in archive order of first use."""
+    return list(dict.fromkeys(k.remote for k in kernels if k.member is not None))
+
+
+def _manifest_entry(
+    k: PackedKernel, consumer: Consumer, remotes: list[str]
+) -> dict[str, Any]:
     assert k.identity is not None and k.member is not None
     ident = k.identity
     entry: dict[str, Any] = {
@@ -534,6 +544,10 @@ def _manifest_entry(k: PackedKernel, consumer: Consumer) -> dict[str, Any]:
         entry["warnings"] = list(k.warnings)
     if k.load_failures:
         entry["load_failures"] = list(k.load_failures)
+    # Each kernel's origin is ``remotes[entry.get("remote", 0)]``: the index is written only
+    # when the kernels come from several remotes (a btfhub-only package stays as small).
+    if len(remotes) > 1:
+        entry["remote"] = remotes.index(k.remote)
     return entry
 
 
@@ -542,6 +556,8 @@ def _manifest(
     hardlinks: bool, consumer: Consumer,
 ) -> bytes:
     """``btfmirror.json``: compact, kernels in archive order so repeated hashes compress."""
+    ordered = _archive_order(kernels)
+    remotes = _manifest_remotes(ordered)
     doc = {
         "format": MANIFEST_FORMAT,
         "consumer": consumer.name,
@@ -551,7 +567,8 @@ def _manifest(
         if package_json is None
         else {"sha256": hashlib.sha256(package_json).hexdigest()},
         "hardlinks": hardlinks,
-        "kernels": [_manifest_entry(k, consumer) for k in _archive_order(kernels)],
+        "remotes": remotes,
+        "kernels": [_manifest_entry(k, consumer, remotes) for k in ordered],
         "skipped": [{"path": k.path, "error": k.error} for k in kernels if k.member is None],
     }
     return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()

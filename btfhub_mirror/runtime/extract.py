@@ -147,7 +147,9 @@ class _CappedReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer)
-        data = self._inner.read(len(view))
+        # At most a chunk per call: a caller's read(n) of a big member then fills its own
+        # buffer without a second n-byte copy being made here.
+        data = self._inner.read(min(len(view), _CHUNK))
         self.count += len(data)
         if self.count > self._limit:
             raise ArchiveError(
