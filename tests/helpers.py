@@ -63,3 +63,17 @@ def sample_archives() -> list[Path]:
 
 def sample_id(path: Path) -> str:
     return str(path.relative_to(SAMPLE)).removesuffix(".btf.tar.xz")
+
+
+def invoke_cli(*args: str) -> tuple[int, str, str]:
+    """``btfmirror ARGS`` in this process: (exit code, stdout, stderr). An exception other
+    than the exit itself fails the test: every expected failure is a typed, one-line error."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), f"untyped exception: {result.exception!r}"
+    return result.exit_code, result.stdout, result.stderr

@@ -582,16 +582,3 @@ class BlobReader:
         buffer = io.BytesIO()
         self.copy(oid, buffer, limit)
         return buffer.getvalue()
-
-
-def blob_id(data: bytes) -> str:
-    """The git blob id of ``data``."""
-    return str(pygit2.hash(data))
-
-
-def file_blob_id(path: Path) -> str | None:
-    """The git blob id of a file's contents, None when it cannot be read."""
-    try:
-        return str(pygit2.hashfile(str(path)))
-    except (OSError, pygit2.GitError, ValueError):
-        return None

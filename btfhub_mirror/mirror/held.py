@@ -22,7 +22,7 @@ from ..kernels import KernelFilter
 from ..paths import REMOTES_ENV, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
 from .store import Store, list_kernels
-from .verify import damaged_archives, repair_archives
+from .verify import damaged_archives, local_blob_id, repair_archives
 
 #: How often the selection is redone when a sync slips in between fetching and reading.
 MAX_ATTEMPTS = 3
@@ -41,8 +41,6 @@ def _local(store: Store, flt: KernelFilter) -> list[KernelEntry]:
 def _complete(store: Store, flt: KernelFilter) -> bool:
     """Whether every selected kernel still offered upstream is local and intact (its blob id
     checks), i.e. whether ensure_local would fetch nothing. Reads only."""
-    from .sync import local_blob_id  # the git machinery: only with a selection
-
     return all(
         entry.local_path is not None and local_blob_id(store, entry) == entry.blob_oid
         for entry in list_kernels(store, flt, include_removed=False).entries

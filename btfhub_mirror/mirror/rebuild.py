@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from ..catalog import OfferedEntry, transaction
 from ..catalog.queries import PRESENT, STALE, add_removed, mark_local
-from .gitrepo import file_blob_id
 from .store import Store, iter_local_files
+from .verify import file_blob_id
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
 

@@ -63,10 +63,10 @@ from .gitrepo import (
     MirrorRepo,
     TreeFile,
     canonical_url,
-    file_blob_id,
     remote_name,
 )  # fmt: skip
 from .store import Store, link_aliases, unsafe_path
+from .verify import local_blob_id
 
 ARCHIVE_SUFFIX = ".btf.tar.xz"
 #: Git modes of the blobs that can be archive entries (a file, an executable file).
@@ -328,12 +328,6 @@ def _refresh_remote(
     entries = _classify(files, repo, url, offer, skips)
     state = RemoteState(url, repo.tip(), repo.branch(), entries, cloned)
     return repo, state, repo.pack_bytes() - before
-
-
-def local_blob_id(store: Store, entry: KernelEntry) -> str | None:
-    """The blob id of ``entry``'s local file; None when absent, unreadable or a symlink."""
-    local = store.local_file(entry.path)
-    return None if local.is_symlink() else file_blob_id(local)
 
 
 def _check_local(

@@ -52,6 +52,15 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
+def local_blob_id(store: Store, entry: KernelEntry) -> str | None:
+    """The blob id of ``entry``'s local file; None when absent, unreadable, a symlink, or a
+    path outside the cache's ``archive/`` (never read)."""
+    try:
+        return file_blob_id(store.local_file(entry.path))
+    except RemoteContentError:
+        return None
+
+
 def damaged_archives(
     store: Store, entries: Sequence[KernelEntry], *, stale: bool = False
 ) -> list[DamagedArchive]:
@@ -69,10 +78,7 @@ def damaged_archives(
             and (store.archive_dir / e.path).is_file()
         )]  # fmt: skip
     for entry in entries:
-        try:
-            actual = file_blob_id(store.local_file(entry.path))
-        except RemoteContentError:  # a path outside archive/: never read
-            actual = None
+        actual = local_blob_id(store, entry)
         if actual != entry.blob_oid:
             out.append(DamagedArchive(entry, actual))
     return out

@@ -42,7 +42,14 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
-from .tarball import DESCRIPTIONS, Compression, compression_for, strip_suffix, tar_name
+from .tarball import (
+    DESCRIPTIONS,
+    SUFFIXES,
+    Compression,
+    compression_for,
+    strip_suffix,
+    tar_name,
+)
 
 ARCHIVE_DIR = "btfhub-archive"
 
@@ -168,11 +175,21 @@ class Consumer:
     name: str
     reader_name: str  # who reads it, for messages and the README
     rules: ReaderRules
-    suffix: str  # the output's suffix: ".tar.gz", ".tar", "" for a directory
     dot_slash: bool  # entries are written as ``./name``, as ``tar -czf out .`` does
     layout_dir: str  # "btfhub-archive/" or "": where ``<ID>/...`` starts
     keep_btfhub_names: bool  # also write btfhub-archive's own names (arm64, unquoted ID)
-    hardlinks_allowed: bool  # only where the reader follows links
+
+    @property
+    def suffix(self) -> str:
+        """The output's suffix: the first of :data:`~.tarball.SUFFIXES` for the compression the
+        reader takes (``.tar.gz``, ``.tar``); "" for a directory."""
+        wanted = self.rules.compression
+        return "" if wanted is None else next(s for s, c in SUFFIXES.items() if c == wanted)
+
+    @property
+    def hardlinks_allowed(self) -> bool:
+        """``--hardlinks`` only where the reader follows links."""
+        return self.rules.follows_hardlinks
 
     def entry_name(self, relative: str) -> str:
         """A name relative to the package root as this consumer's entries spell it."""
@@ -228,11 +245,6 @@ def alias_reasons(rules: ReaderRules, kernel: KernelIdentity) -> tuple[AliasReas
     return tuple(reasons)
 
 
-_C_READER = dict(
-    keeps_id_quotes=True, needs_quoted_version_id=True, raw_headers=True,
-    follows_hardlinks=False, extracts=False, max_name=99,
-)  # fmt: skip
-
 CONSUMERS: dict[str, Consumer] = {
     c.name: c
     for c in (
@@ -249,11 +261,9 @@ CONSUMERS: dict[str, Consumer] = {
                 extracts=False,
                 max_name=99,
             ),
-            ".tar.gz",
             dot_slash=True,
             layout_dir=f"{ARCHIVE_DIR}/",
             keep_btfhub_names=True,
-            hardlinks_allowed=False,
         ),
         Consumer(
             "ecli",
@@ -268,21 +278,26 @@ CONSUMERS: dict[str, Consumer] = {
                 extracts=True,
                 max_name=None,
             ),
-            ".tar",
             dot_slash=True,
             layout_dir=f"{ARCHIVE_DIR}/",
             keep_btfhub_names=True,
-            hardlinks_allowed=True,
         ),
         Consumer(
             "bcc",
             "bcc libbpf-tools (ensure_core_btf in btf_helpers.c)",
-            ReaderRules("tar.gz", "./", **_C_READER),  # type: ignore[arg-type]
-            ".tar.gz",
+            ReaderRules(
+                "tar.gz",
+                "./",
+                keeps_id_quotes=True,  # sscanf("ID=%64s")
+                needs_quoted_version_id=True,  # sscanf("VERSION_ID=\"%64s"), minus its last byte
+                raw_headers=True,
+                follows_hardlinks=False,
+                extracts=False,
+                max_name=99,  # built in char name[100]
+            ),
             dot_slash=True,
             layout_dir="",
             keep_btfhub_names=False,
-            hardlinks_allowed=False,
         ),
         Consumer(
             "inspektor-gadget",
@@ -297,11 +312,9 @@ CONSUMERS: dict[str, Consumer] = {
                 extracts=False,
                 max_name=None,
             ),
-            ".tar.gz",
             dot_slash=False,
             layout_dir="",
             keep_btfhub_names=False,
-            hardlinks_allowed=False,
         ),
         Consumer(
             "dir",
@@ -316,11 +329,9 @@ CONSUMERS: dict[str, Consumer] = {
                 extracts=True,
                 max_name=None,
             ),
-            "",
             dot_slash=False,
             layout_dir="",
             keep_btfhub_names=False,
-            hardlinks_allowed=False,
         ),
     )
 }

@@ -752,6 +752,10 @@ def default_output(consumer: str | None) -> Path:
     return Path(f"{DEFAULT_OUTPUT_STEM}{chosen.suffix}")
 
 
+#: The consumers whose readers follow hard links, for the --hardlinks messages.
+_LINK_FOLLOWERS = ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed)
+
+
 def _checked_output(
     output: str | os.PathLike[str], chosen: Consumer, explicit: bool, hardlinks: bool
 ) -> tuple[Path, Compression | None]:
@@ -761,7 +765,7 @@ def _checked_output(
         raise UsageError(
             f"--hardlinks: {chosen.reader_name} does not follow hard links (it would read an "
             "empty file); only --for "
-            + ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed)
+            + _LINK_FOLLOWERS
             + " takes them"
         )
     if chosen.rules.compression is None:
@@ -869,7 +873,7 @@ def pack(
             "", WARN_HARDLINKS,
             f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
             "reader that follows links use --for "
-            + ", ".join(c.name for c in CONSUMERS.values() if c.hardlinks_allowed),
+            + _LINK_FOLLOWERS,
         ))  # fmt: skip
     return PackResult(
         output=out,

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ArchiveError, NotFoundError
+from ..errors import ArchiveError
 from ..runtime.extract import (
     DEFAULT_LIMITS,
     ExtractLimits,
     archive_errors,
     compression_of,
     open_capped,
+    open_package,
 )
 from .consumers import (
     ARCHIVE_DIR,
@@ -474,13 +475,7 @@ _EMPTY = summarize(b"", "")
 
 def _read_tar(path: Path, limits: ExtractLimits) -> tuple[Compression, _TarPackage, bytes | None]:
     source = str(path)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise NotFoundError(f"{path} does not exist") from None
-    except OSError as err:
-        raise ArchiveError(f"cannot read {path}: {err.strerror or err}") from err
-    with handle, archive_errors(source):
+    with open_package(path) as handle, archive_errors(source):
         compression = compression_of(handle.read(6))
         handle.seek(0)
         listing = walk_tar(

@@ -47,7 +47,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 import zstandard
 
 from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, ZSTD_MAX_WINDOW, xz_error
-from ..errors import ArchiveError
+from ..errors import ArchiveError, NotFoundError
 
 if TYPE_CHECKING:
     from ..pack.tarball import Compression
@@ -183,6 +183,18 @@ class _CappedXzReader(io.RawIOBase):
             if out:
                 view[: len(out)] = out
                 return len(out)
+
+
+def open_package(path: Path) -> BinaryIO:
+    """``path`` opened for reading: NotFoundError when it is missing, ArchiveError when it
+    cannot be read (the errors ``select`` and ``verify`` give)."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist") from None
+    except OSError as err:
+        raise ArchiveError(f"cannot read {path}: {err.strerror or err}") from err
+    return cast(BinaryIO, handle)
 
 
 def compression_of(head: bytes) -> Compression:

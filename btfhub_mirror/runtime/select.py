@@ -25,7 +25,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
 
 from ..errors import ArchiveError, FileWriteError, NoBtfFoundError, NotFoundError, UsageError
 from ..kernels import KernelRelease, parse_release
@@ -36,6 +35,7 @@ from .extract import (
     PACKAGE_JSON,
     ExtractLimits,
     NeedsFullExtraction,
+    open_package,
     unpack_tar,
 )
 from .identity import SystemIdentity, current_identity
@@ -309,7 +309,7 @@ def select_btf(
     # A missing or unreadable package is an error even where the kernel has BTF: a deployment
     # that ships the wrong path must fail on the machine it is tested on, not on the old one.
     if not archive.is_dir():
-        _open_package(archive).close()
+        open_package(archive).close()
     if ident is None:
         if kernel_has_btf(vmlinux):
             return SelectResult(None, False, custom_btf_needed=False, vmlinux=vmlinux)
@@ -329,16 +329,6 @@ def select_btf(
     return _select_from_package(
         archive, ident, explicit, nearest, extract_to, vmlinux, limits, progress
     )
-
-
-def _open_package(archive: Path) -> BinaryIO:
-    try:
-        handle = archive.open("rb")
-    except FileNotFoundError:
-        raise NotFoundError(f"{archive} does not exist") from None
-    except OSError as err:
-        raise ArchiveError(f"cannot read {archive}: {err.strerror or err}") from err
-    return cast(BinaryIO, handle)
 
 
 def _wanted(ident: SystemIdentity, nearest: bool) -> Callable[[str], bool]:
@@ -399,7 +389,7 @@ def _select_unpacked(
     wanted: Callable[[str], bool] | None,
 ) -> SelectResult:
     progress.phase(f"unpacking {archive}" if wanted is None else f"reading {archive}")
-    with _open_package(archive) as handle:
+    with open_package(archive) as handle:
         unpacked = unpack_tar(handle, limits=limits, source=str(archive), wanted=wanted)
     if unpacked.archive is None:
         raise NoBtfFoundError(

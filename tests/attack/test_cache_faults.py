@@ -23,17 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from btfhub_mirror.errors import CacheError, CatalogCorruptError
 from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store, cache_status, list_kernels
 from btfhub_mirror.mirror.sync import sync
-from cli.app import app
 from tests.helpers import REPO, TESTS, need_tool, require
+from tests.helpers import invoke_cli as invoke
 from tests.mirror.gitfixtures import Origin, isolate_from_real_remotes
 
-runner = CliRunner()
 OBJ = TESTS / "bpf" / "build" / "core_fields.bpf.el.o"
 KYLIN = KernelFilter.create(distros=["kylin"])
 
@@ -66,14 +64,6 @@ def synced(origin: Origin, monkeypatch: pytest.MonkeyPatch) -> Store:
     origin.commit("upstream removes a kernel")
     sync(store, KYLIN)  # the debian file stays local, its entry removed
     return store
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit
-    ), f"untyped exception: {result.exception!r}"
-    return result.exit_code, result.stdout, result.stderr
 
 
 def one_line(err: str) -> str:

@@ -12,25 +12,15 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from btfhub_mirror.mirror import Store
-from cli.app import app
 from tests.helpers import REPO
+from tests.helpers import invoke_cli as invoke
 
 from .gitfixtures import Origin, git
 
-runner = CliRunner()
 OBJ = str(REPO / "tests" / "bpf" / "build" / "core_fields.bpf.el.o")
 KYLIN = "kylin/V10/arm64/4.19.90-24.4.v2101.ky10.aarch64.btf.tar.xz"
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit
-    ), f"untyped exception: {result.exception!r}"
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
