@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark: btfmirror's minimizer next to `bpftool gen min_core_btf`, as ratios.
 
-    .venv/bin/python scripts/bench_minimize.py [--object OBJ] [--repeat N]
+    .venv/bin/python scripts/bench_minimize.py [--object OBJ] [--repeat N] [--cli-only]
 
-For each sample kernel: bpftool on the raw .btf (best of N runs, process included), btfmirror
-cold (read the .btf.tar.xz, decompress, parse, minimize) and with the saved per-kernel index
-(best of N), in one process as `pack` runs it. Then all test objects at once, and the peak RSS
-of one process minimizing the 27 MB centos BTF, next to bpftool's.
+First, one-off commands as a user runs them, each a whole process (interpreter start-up and
+imports included): `btfmirror minimize K.btf.tar.xz -o OUT OBJ` on corpus kernels of different
+sizes, next to `tar xJf K && bpftool gen min_core_btf K.btf OUT OBJ` (median of 3, runs
+interleaved), once with an empty cache (the kernel never seen) and once more with the cache the
+first run left (the second run on the same kernel); then `relocs --btf` and `check --btf` the
+same way. Then, for each sample kernel: bpftool on the raw .btf (best of N runs, process
+included), btfmirror cold (read the .btf.tar.xz, decompress, parse, minimize) and with the
+saved per-kernel index (best of N), in one process as `pack` runs it. Then all test objects at
+once, and the peak RSS of one process minimizing the 27 MB centos BTF, next to bpftool's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import minimize
 
 SAMPLE = REPO / "tests" / "data" / "btfhub-sample"
+CORPUS = Path("/work/shared/data/btfhub-corpus")
+#: Kernels of different sizes: a deduplicated 5.10 (3.5 MB BTF), a 4.19 that is not
+#: deduplicated (btfhub's own file), a 6.1, and the largest real one (27 MB, centos 8).
+CLI_KERNELS = (
+    "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz",
+    "bclinux/21.10U3/x86_64/4.19.90-2107.6.0.0248.35.oe1.bclinux.x86_64.btf.tar.xz",
+    "debian/12/x86_64/6.1.0-50-amd64.btf.tar.xz",
+    "centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64.btf.tar.xz",
+)
 BUILD = REPO / "tests" / "bpf" / "build"
 CENTOS = SAMPLE / "centos/8/arm64/4.18.0-147.5.1.el8_1.aarch64.btf.tar.xz"
 
@@ -62,10 +76,74 @@ def child_peak_rss(cmd: list[str]) -> int:
     return int(usage.ru_maxrss)
 
 
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, ok: int = 0
+) -> float:
+    """Wall time of ``cmd`` as a whole process; it must exit 0 (or ``ok``: check's verdict)."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, ok):
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def median3(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
+    """One-off commands as whole processes: btfmirror (this checkout's code, as the console
+    script runs it) next to tar + bpftool, the kernel never seen and seen once before."""
+    btfmirror = [sys.executable, "-c", "from cli.app import main; main()"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    kernels = [CORPUS / k for k in CLI_KERNELS if (CORPUS / k).exists()]
+    if not kernels:
+        kernels = sorted(SAMPLE.rglob("*.btf.tar.xz"))[:3]
+    print(f"one-off commands, whole processes, {obj.name}; median of {runs} (ms)")
+    print(f"{'kernel':44} {'tar+bt':>7} {'first':>7} {'second':>7} {'first/':>7} {'second/':>8}"
+          f" {'relocs1':>7} {'relocs2':>7} {'check1':>7} {'check2':>7}")
+    print(f"{'':44} {'':>7} {'':>7} {'':>7} {'tar+bt':>7} {'tar+bt':>8}")
+    for kernel in kernels:
+        ref, first, second = [], [], []
+        extra: dict[str, list[float]] = {"relocs1": [], "relocs2": [], "check1": [], "check2": []}
+        for i in range(runs):
+            unpacked = work / f"x{i}"
+            unpacked.mkdir()
+            member = kernel.name.removesuffix(".tar.xz")
+            ref.append(timed(["sh", "-c", 'tar xJf "$1" && exec "$2" gen min_core_btf "$3" '
+                              '"$4" "$5"', "sh", str(kernel), bpftool, member,
+                              str(work / "ref.btf"), str(obj)], cwd=unpacked))
+            shutil.rmtree(unpacked)
+            cache = work / f"cache{i}"  # never seen: an empty cache of its own
+            run_env = {**env, "BTFHUB_CACHE": str(cache)}
+            cmd = [*btfmirror, "minimize", str(kernel), "-o", str(work / "ours.btf"), str(obj)]
+            first.append(timed(cmd, run_env))
+            if (work / "ours.btf").read_bytes() != (work / "ref.btf").read_bytes():
+                raise SystemExit(f"{kernel}: btfmirror's output differs from bpftool's")
+            second.append(timed(cmd, run_env))
+            for name, command in (("relocs", ["relocs", str(obj), "--btf", str(kernel)]),
+                                  ("check", ["check", str(obj), "--btf", str(kernel)])):
+                fresh = {**env, "BTFHUB_CACHE": str(work / f"{name}{i}")}
+                extra[f"{name}1"].append(timed([*btfmirror, *command], fresh, ok=1))
+                extra[f"{name}2"].append(timed([*btfmirror, *command], fresh, ok=1))
+            shutil.rmtree(cache, ignore_errors=True)
+        t_ref, t_first, t_second = median3(ref), median3(first), median3(second)
+        rest = " ".join(f"{median3(v) * 1e3:7.0f}" for v in extra.values())
+        name = str(kernel.relative_to(kernel.parents[3])).removesuffix(".btf.tar.xz")
+        print(f"{name[:44]:44} {t_ref * 1e3:7.0f} {t_first * 1e3:7.0f} {t_second * 1e3:7.0f} "
+              f"{t_first / t_ref:6.2f}x {t_second / t_ref:7.2f}x {rest}")
+    t_help = median3([timed([*btfmirror, "--help"], env) for _ in range(runs)])
+    t_bare = median3([timed([sys.executable, "-c", "pass"]) for _ in range(runs)])
+    print(f"  start-up alone: `btfmirror --help` {t_help * 1e3:.0f} ms, "
+          f"bare interpreter {t_bare * 1e3:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--object", type=Path, default=BUILD / "core_fields.bpf.el.o")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cli-only", action="store_true", help="only the one-off commands")
     args = parser.parse_args()
     bpftool = shutil.which("bpftool")
     if bpftool is None:
@@ -75,6 +153,10 @@ def main() -> None:
     all_objs = sorted(BUILD.glob("*.bpf.el.o"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        (work / "cli").mkdir()
+        cli_section(bpftool, args.object, work / "cli", 3)
+        if args.cli_only:
+            return
         # First, while this process is small: Linux carries a process's peak RSS across
         # fork+exec, so a child started later would report at least our own peak.
         raw = work / "centos.btf"
