@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .btf.core import Resolution, format_spec, resolve_all
 from .btf.ext import CoreReloKind
@@ -13,6 +13,9 @@ from .btf.load import load_btf
 from .btf.parse import Btf
 from .elf import BpfObject, RelocationRow, relocation_row
 from .errors import ElfFormatError
+
+if TYPE_CHECKING:
+    from .btf.cache import BtfCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,11 @@ def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedR
 
 
 def resolve_files(
-    objects: Sequence[str | os.PathLike[str]], kernel: str | os.PathLike[str]
+    objects: Sequence[str | os.PathLike[str]],
+    kernel: str | os.PathLike[str],
+    cache: BtfCache | None = None,
 ) -> list[ResolvedRelocation]:
-    """Open the objects and the kernel BTF, then :func:`resolve_objects`."""
-    return resolve_objects([BpfObject.open(p) for p in objects], load_btf(kernel))
+    """Open the objects and the kernel BTF (through ``cache`` if given), then
+    :func:`resolve_objects`."""
+    opened = [BpfObject.open(p) for p in objects]  # first: a bad object is reported first
+    return resolve_objects(opened, load_btf(kernel) if cache is None else cache.open(kernel)[0])

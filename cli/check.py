@@ -68,13 +68,17 @@ def check_command(
     Verdicts: ok, degraded (guarded code is skipped on that kernel) or fails.
     Exit status 1 when any kernel fails, so CI can gate on it.
     """
+    from btfhub_mirror.btf.cache import BtfCache
     from btfhub_mirror.check import check, render_html  # heavy: load on use
 
     flt = kernel_filter(distro, version, arch, kernels)
     if html is not None:
         check_output_path(html)  # before the work, not after it
     with RichProgress() as progress:
-        result = check(objects, flt=flt, btf_files=btf or (), wait=not no_wait, progress=progress)
+        result = check(
+            objects, flt=flt, btf_files=btf or (), wait=not no_wait, progress=progress,
+            btf_cache=BtfCache.default(),
+        )
     if html is not None:
         write_atomic(html, render_html(result).encode(), parents=False)
     if as_json:

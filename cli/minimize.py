@@ -42,11 +42,14 @@ def minimize(
     candidate instead. Where only bpftool aborts (FWD, TYPE_TAG), the type is kept with a
     warning. --strict fails wherever bpftool does.
     """
-    from btfhub_mirror.btf.write import with_header_len  # load on use
+    from btfhub_mirror.btf.cache import BtfCache  # load on use
+    from btfhub_mirror.btf.write import with_header_len
     from btfhub_mirror.minimize import minimize_files
 
     check_output_path(output)
-    result = minimize_files(kernel, objects, strict=strict, first_match=first_match)
+    result = minimize_files(
+        kernel, objects, strict=strict, first_match=first_match, cache=BtfCache.default()
+    )
     data = with_header_len(result.data, btf_header.length)
     write_atomic(output, data, parents=False)
     if as_json:

@@ -59,7 +59,9 @@ def _print_columns(header: list[str], lines: list[list[str]]) -> None:
 
 
 def _print_resolved(objects: list[Path], btf: Path, as_json: bool) -> None:
-    resolved = resolve_files(objects, btf)
+    from btfhub_mirror.btf.cache import BtfCache
+
+    resolved = resolve_files(objects, btf, BtfCache.default())
     if as_json:
         print_json({"target": str(btf), "relocations": [r.to_json() for r in resolved]})
         return

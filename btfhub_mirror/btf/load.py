@@ -16,7 +16,8 @@ from .parse import Btf, parse_btf
 ELF_MAGIC = b"\x7fELF"
 
 
-def _read_file(path: Path) -> bytes:
+def read_btf_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a BTF file in any container, at most :data:`MAX_BTF_SIZE` of them."""
     data = read_capped(path, MAX_BTF_SIZE)
     if len(data) > MAX_BTF_SIZE:
         raise BtfFormatError(
@@ -53,15 +54,18 @@ def load_btf_bytes(data: bytes, *, source: str, base: Btf | None = None) -> Btf:
     return parse_btf(data, base=base, source=source)
 
 
+def raw_btf_of(data: bytes, *, source: str) -> bytes:
+    """Raw BTF bytes of a file's contents ``data`` (decompressing or extracting from ELF)."""
+    if is_xz(data):
+        return read_btf_archive(data, source=source)
+    if data[:4] == ELF_MAGIC:
+        return elf_btf_section(data, source=source)
+    return data
+
+
 def read_btf_source(path: str | os.PathLike[str]) -> bytes:
     """Raw BTF bytes of ``path`` (decompressing or extracting from ELF as needed)."""
-    p = Path(path)
-    data = _read_file(p)
-    if is_xz(data):
-        return read_btf_archive(data, source=str(p))
-    if data[:4] == ELF_MAGIC:
-        return elf_btf_section(data, source=str(p))
-    return data
+    return raw_btf_of(read_btf_file(path), source=str(Path(path)))
 
 
 def load_btf(path: str | os.PathLike[str], *, base: Btf | None = None) -> Btf:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..btf.cache import BtfCache
 from ..btf.index import open_indexed
 from ..btf.load import load_btf
 from ..btf.parse import Btf
@@ -108,11 +109,12 @@ def _catalog_kernels(
 
 
 def _file_kernels(
-    files: Sequence[str | os.PathLike[str]], progress: Progress
+    files: Sequence[str | os.PathLike[str]], progress: Progress, cache: BtfCache | None
 ) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
     progress.phase("checking BTF files", len(files))
     for path in files:
-        yield KernelRef(str(path), str(path)), load_btf(path), None
+        btf = load_btf(path) if cache is None else cache.open(path)[0]
+        yield KernelRef(str(path), str(path)), btf, None
         progress.advance(1, str(path))
 
 
@@ -124,13 +126,15 @@ def check(
     store: Store | None = None,
     wait: bool = True,
     progress: Progress = NULL_PROGRESS,
+    btf_cache: BtfCache | None = None,
 ) -> CheckResult:
     """Check ``objects`` against the catalog kernels ``flt`` selects and the ``btf_files``.
 
     Catalog kernels are fetched when missing (like ``sync``) and opened through their saved
     index under ``<cache>/index/``; ``store`` defaults to the default cache. Without a filter
     and without files, every kernel already local is checked (as ``pack`` does); with files
-    only, the catalog is not used. Kernels are opened one at a time.
+    only, the catalog is not used. Kernels are opened one at a time; the files through
+    ``btf_cache`` when given (decompressed once per content).
     """
     if not objects:
         raise UsageError("give at least one BPF object to check")
@@ -143,7 +147,7 @@ def check(
                              with_files=bool(btf_files))
         )
     if btf_files:
-        sources.append(_file_kernels(btf_files, progress))
+        sources.append(_file_kernels(btf_files, progress, btf_cache))
     for source in sources:
         # closing(): if checking raises, the generator (and the cache lock it holds) ends now.
         with contextlib.closing(source):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..btf.core import Resolution, candidate_spec, format_spec, resolve_all
 from ..btf.ext import CoreReloKind
@@ -37,6 +38,9 @@ from ..elf import BpfObject
 from ..errors import UsageError
 from .emit import emit
 from .record import Marks, MinimizeError, Recorder
+
+if TYPE_CHECKING:
+    from ..btf.cache import BtfCache
 
 __all__ = [
     "LOAD_FAILURE",
@@ -219,12 +223,14 @@ def minimize_files(
     *,
     strict: bool = False,
     first_match: bool = False,
+    cache: BtfCache | None = None,
 ) -> MinimizeResult:
-    """Minimize the kernel BTF at ``kernel`` (.btf, .btf.tar.xz, sysfs) for object files."""
+    """Minimize the kernel BTF at ``kernel`` (.btf, .btf.tar.xz, sysfs) for object files;
+    with ``cache``, the kernel is opened through it (decompressed once per content)."""
     _check_modes(strict, first_match)
     if not objects:
         raise MinimizeError("no BPF objects given")
-    source = load_btf(kernel)
+    source = load_btf(kernel) if cache is None else cache.open(kernel)[0]
     opened = [BpfObject.open(p) for p in objects]
     for path, obj in zip(objects, opened, strict=True):
         # libbpf loads an object only on a kernel of its own byte order; a minimized BTF for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -107,3 +108,39 @@ def test_an_object_of_the_other_byte_order_is_refused(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "big-endian" in lines[0] and "-target bpfel" in lines[0]
     assert not out.exists()
+
+
+def test_one_off_commands_keep_the_kernel_in_the_cache(tmp_path: Path) -> None:
+    """minimize, relocs --btf and check --btf on a .btf.tar.xz save its BTF under the cache,
+    named by the file's sha256; the second run reads it and says the same."""
+    import hashlib
+    import os
+
+    cache = Path(os.environ["BTFHUB_CACHE"]) / "btf-cache"  # tests/conftest.py: our own
+    entry = cache / (hashlib.sha256(DEBIAN11.read_bytes()).hexdigest() + ".btf")
+    obj = BUILD / "core_fields.bpf.el.o"
+    out = tmp_path / "min.btf"
+    expected = minimize(load_btf(DEBIAN11), [BpfObject.open(obj)]).data
+    runs = [
+        ["minimize", str(DEBIAN11), str(obj), "-o", str(out)],
+        ["relocs", str(obj), "--btf", str(DEBIAN11)],
+        ["check", str(obj), "--btf", str(DEBIAN11), "--json"],
+    ]
+    for args in runs:
+        shutil.rmtree(cache, ignore_errors=True)
+        first = runner.invoke(app, args)
+        assert first.exit_code == 0, first.output
+        assert entry.exists(), args
+        mtime = entry.stat().st_mtime_ns
+        os.utime(entry, ns=(0, 0))
+        second = runner.invoke(app, args)
+        assert second.exit_code == 0 and entry.stat().st_mtime_ns > 0  # used: touched
+        assert entry.stat().st_mtime_ns >= mtime
+        if args[0] == "minimize":
+            assert out.read_bytes() == expected
+        elif args[0] == "check":
+            first_json, second_json = json.loads(first.stdout), json.loads(second.stdout)
+            first_json.pop("seconds"), second_json.pop("seconds")
+            assert first_json == second_json
+        else:
+            assert second.stdout == first.stdout
