@@ -11,20 +11,13 @@ context manager around the library call::
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Column
+from ._console import err_console, real_console
 
-from ._console import err_console
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 #: Widest the phase label may be on a live bar (80 columns: label 36, bar 16, count, ETA).
 LABEL_WIDTH = 36
@@ -35,7 +28,7 @@ class RichProgress:
     """Progress on stderr: live bars on a terminal, plain lines elsewhere."""
 
     def __init__(self, console: Console | None = None, *, live: bool | None = None) -> None:
-        self._console = console or err_console
+        self._console = real_console(console or err_console)
         self._live = self._console.is_terminal if live is None else live
         self._bar: Progress | None = None
         self._task: TaskID | None = None
@@ -43,6 +36,16 @@ class RichProgress:
 
     def __enter__(self) -> RichProgress:
         if self._live:
+            from rich.progress import (  # a live bar only: rich loads on use
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.table import Column
+
             # Fixed-width label (cut with an ellipsis), bar, count and ETA first: at 80 columns
             # they all stay visible; git's detail (bytes, rate) takes what is left, if any.
             self._bar = Progress(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-
-from rich.console import Console, RenderableType
-from rich.measure import Measurement
+from typing import TYPE_CHECKING
 
 from btfhub_mirror.kernels import release_sort_key
 
 from ._console import console as default_console
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 #: Between aligned columns.
 GAP = "  "
@@ -25,6 +26,8 @@ _NUMBER_RE = re.compile(r"(\d+)")
 
 def fits(renderable: RenderableType, console: Console | None = None) -> bool:
     """Whether ``renderable`` goes on a terminal at its natural width, nothing wrapped."""
+    from rich.measure import Measurement  # rich loads on use
+
     out = console or default_console
     if not out.is_terminal:
         return False

@@ -1,37 +1,96 @@
-"""Entry point: the ``btfmirror`` typer application."""
+"""Entry point: the ``btfmirror`` typer application.
+
+Each command's module is imported when the application is built, and a run builds only the
+command it runs (``btfmirror minimize ...`` never imports the mirror, git, SQLite or the other
+commands, nor lets typer inspect their signatures); ``btfmirror --help`` and ``app`` have them
+all.
+"""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 import typer
 
 from btfhub_mirror import __version__
 
-from . import archive, btf, mirror
 from ._errors import install_signal_handlers
-from .check import check_command
-from .minimize import minimize
-from .pack import pack_command
-from .relocs import relocs
-from .select import select
-from .verify import verify_command
 
-app = typer.Typer(
-    name="btfmirror",
-    help="Mirror btfhub-archive selectively and ship minimized BTF with CO-RE eBPF programs.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+
+def _btf(app: typer.Typer) -> None:
+    from . import btf
+
+    app.add_typer(btf.app, name="btf")
+
+
+def _archive(app: typer.Typer) -> None:
+    from . import archive
+
+    app.add_typer(archive.app, name="archive")
+
+
+def _add(app: typer.Typer) -> None:
+    from . import archive
+
+    app.command("add")(archive.add_command)
+
+
+def _mirror(app: typer.Typer) -> None:
+    from . import mirror
+
+    mirror.register(app)
+
+
+def _select(app: typer.Typer) -> None:
+    from .select import select
+
+    app.command("select")(select)
+
+
+def _relocs(app: typer.Typer) -> None:
+    from .relocs import relocs
+
+    app.command("relocs")(relocs)
+
+
+def _minimize(app: typer.Typer) -> None:
+    from .minimize import minimize
+
+    app.command("minimize")(minimize)
+
+
+def _pack(app: typer.Typer) -> None:
+    from .pack import pack_command
+
+    app.command("pack")(pack_command)
+
+
+def _check(app: typer.Typer) -> None:
+    from .check import check_command
+
+    app.command("check")(check_command)
+
+
+def _verify(app: typer.Typer) -> None:
+    from .verify import verify_command
+
+    app.command("verify")(verify_command)
+
+
+#: (command names, how to register them), in the order ``--help`` lists them.
+COMMANDS: tuple[tuple[tuple[str, ...], Callable[[typer.Typer], None]], ...] = (
+    (("btf",), _btf),
+    (("archive",), _archive),
+    (("add",), _add),
+    (("sync", "list", "status"), _mirror),
+    (("select",), _select),
+    (("relocs",), _relocs),
+    (("minimize",), _minimize),
+    (("pack",), _pack),
+    (("check",), _check),
+    (("verify",), _verify),
 )
-app.add_typer(btf.app, name="btf")
-app.add_typer(archive.app, name="archive")
-app.command("add")(archive.add_command)
-mirror.register(app)
-app.command("select")(select)
-app.command("relocs")(relocs)
-app.command("minimize")(minimize)
-app.command("pack")(pack_command)
-app.command("check")(check_command)
-app.command("verify")(verify_command)
 
 
 def _version(value: bool) -> None:
@@ -40,7 +99,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main_callback(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
@@ -49,6 +107,33 @@ def main_callback(
     """btfmirror: BTF for kernels that have none."""
 
 
+def build_app(command: str | None = None) -> typer.Typer:
+    """The application with every command, or only ``command`` (one run needs no other)."""
+    app = typer.Typer(
+        name="btfmirror",
+        help="Mirror btfhub-archive selectively and ship minimized BTF with CO-RE eBPF programs.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for names, register in COMMANDS:
+        if command is None or command in names:
+            register(app)
+    app.callback()(main_callback)  # also keeps a one-command app a group: `btfmirror NAME`
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``, the whole application, built on first use (tests, ``--help``)."""
+    if name == "app":
+        app = build_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main() -> None:
     install_signal_handlers()
-    app()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    known = any(first in names for names, _ in COMMANDS)
+    build_app(first if known else None)()

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from btfhub_mirror.fsutil import check_output_path, write_atomic
 from btfhub_mirror.progress import count
@@ -19,6 +17,9 @@ from ._progress import RichProgress
 from ._table import fits, kernel_sort_key, record, soft_wrap
 
 if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
     from btfhub_mirror.check import CheckResult, KernelReport
 
 #: Exit status when at least one selected kernel fails (CI gates on it).
@@ -98,6 +99,9 @@ def _sorted(result: CheckResult) -> list[KernelReport]:
 
 
 def _print_summary(result: CheckResult) -> None:
+    from rich.table import Table  # rich loads on use
+    from rich.text import Text
+
     kernels = _sorted(result)
     table = Table("kernel", "verdict", "relocations", "first reasons")
     for k in kernels:
@@ -132,6 +136,9 @@ def _print_summary(result: CheckResult) -> None:
 
 
 def _print_detail(result: CheckResult, report: KernelReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console.print(Text(f"\n{report.kernel.label}: {report.verdict.value}", style="bold"),
                   soft_wrap=True)
     table = Table("object", "section", "#", "kind", "path", "state", "target / detail")

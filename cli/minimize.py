@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from btfhub_mirror.fsutil import check_output_path, write_atomic
 
 from ._btf_header import BtfHeader, BtfHeaderOption
-from ._console import console, err_console, print_json
+from ._console import err_console, print_json
 from ._errors import handle_errors
 
 
@@ -67,9 +68,8 @@ def minimize(
         return
     for warning in [*(f.warning for f in result.failures), *result.warnings]:
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
-    console.print(
+    # Plain text, as rich would print it without markup: rich is not even imported for it.
+    sys.stdout.write(
         f"{output}: {len(data)} bytes, {result.type_count} types "
-        f"for {result.relocations} relocations ({result.unmatched} without a match)",
-        markup=False,
-        soft_wrap=True,
+        f"for {result.relocations} relocations ({result.unmatched} without a match)\n"
     )

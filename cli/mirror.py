@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-
-from btfhub_mirror.mirror import DirsResult, Store, cache_status, list_dirs, list_kernels
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
 from ._table import columns_fit, print_lines, record
+
+if TYPE_CHECKING:
+    # The mirror (SQLite catalog) and rich load when a command runs: the one-off commands
+    # (minimize, relocs, check --btf) never pay for them.
+    from btfhub_mirror.mirror import DirsResult
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -66,6 +68,7 @@ def sync_command(
     The cache is $BTFHUB_CACHE or the platform cache directory; its archive/ directory is laid
     out like btfhub-archive.
     """
+    from btfhub_mirror.mirror import Store
     from btfhub_mirror.mirror.sync import sync  # imports git and pygit2: only when syncing
 
     flt = kernel_filter(distro, version, arch, kernels)
@@ -138,6 +141,8 @@ def list_command(
     elsewhere tab-separated rows: distro, version, arch, kernel, local state[, removed].
     Nothing selected: "no kernel matches ..." on stderr, exit status 0.
     """
+    from btfhub_mirror.mirror import Store, list_dirs, list_kernels
+
     flt = kernel_filter(distro, version, arch, kernels)
     if distros:
         _print_dirs(list_dirs(Store.default(), flt, local_only=local), as_json)
@@ -223,6 +228,10 @@ def print_columns(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> 
 @handle_errors
 def status_command(as_json: JsonOption = False) -> None:
     """Remotes, tips, entries per distro and arch, disk use and last sync."""
+    from rich.table import Table
+
+    from btfhub_mirror.mirror import Store, cache_status
+
     result = cache_status(Store.default())
     if as_json:
         print_json(result.to_json())

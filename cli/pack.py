@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from btfhub_mirror.mirror import Store
 from btfhub_mirror.progress import count
 
 from ._btf_header import BtfHeader, BtfHeaderOption
@@ -190,6 +189,7 @@ def pack_command(
 
     The same inputs give the same bytes (mtime: $SOURCE_DATE_EPOCH or 0).
     """
+    from btfhub_mirror.mirror import Store
     from btfhub_mirror.pack import default_output, pack  # heavy: load on use
 
     flt = kernel_filter(distro, version, arch, kernels)

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import typer
 
-from btfhub_mirror.elf import list_relocations
-from btfhub_mirror.resolve import resolve_files
-
 from ._console import print_json
 from ._errors import handle_errors
 
@@ -32,6 +29,8 @@ def relocs(
     One line per relocation in .BTF.ext order (libbpf's order), as aligned columns that are
     never cut, so the output can be grepped or diffed.
     """
+    from btfhub_mirror.elf import list_relocations  # load on use
+
     if btf is not None:
         _print_resolved(objects, btf, as_json)
         return
@@ -60,6 +59,7 @@ def _print_columns(header: list[str], lines: list[list[str]]) -> None:
 
 def _print_resolved(objects: list[Path], btf: Path, as_json: bool) -> None:
     from btfhub_mirror.btf.cache import BtfCache
+    from btfhub_mirror.resolve import resolve_files
 
     resolved = resolve_files(objects, btf, BtfCache.default())
     if as_json:

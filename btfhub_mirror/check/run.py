@@ -9,20 +9,23 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..btf.cache import BtfCache
 from ..btf.index import open_indexed
 from ..btf.load import load_btf
 from ..btf.parse import Btf
-from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import NotFoundError, UsageError
 from ..kernels import KernelFilter
-from ..mirror.held import held_local
-from ..mirror.store import Store
 from ..progress import NULL_PROGRESS, Progress
 from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
+
+if TYPE_CHECKING:
+    # The mirror and its SQLite catalog load only when catalog kernels are checked: `check
+    # --btf FILE` alone never needs them.
+    from ..catalog.queries import KernelEntry
+    from ..mirror.store import Store
 
 JSON_SCHEMA = 1
 
@@ -80,6 +83,8 @@ def index_dir_for(store: Store, entry: KernelEntry) -> Path:
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress, with_files: bool
 ) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
+    from ..mirror.held import held_local
+
     hint = (
         "select kernels (--distro, --version, --arch, --kernels) to fetch them, "
         "or give --btf FILE"
@@ -142,6 +147,8 @@ def check(
     checker = Checker([BpfObject.open(p) for p in objects])
     sources: list[Generator[tuple[KernelRef, Btf, bool | None], None, None]] = []
     if not btf_files or (flt is not None and not flt.is_empty):
+        from ..mirror.store import Store
+
         sources.append(
             _catalog_kernels(flt or KernelFilter.create(), store or Store.default(), wait, progress,
                              with_files=bool(btf_files))
