@@ -1,8 +1,11 @@
 """BPF object files (``clang -target bpf -g``): sections, BTF, ``.BTF.ext``, programs, maps.
 
-pyelftools reads the ELF container. Like cilium/ebpf's ``SafeELFFile``, every failure of the
-backend (``ELFError``, ``struct.error``, ``IndexError``...) on a hostile file becomes an
-:class:`ElfFormatError` naming the file and what was being read.
+The ELF header and the section headers are read here (:class:`_ElfLayout`, a few struct
+unpacks: importing pyelftools costs more than a whole one-off ``minimize`` of a kernel seen
+before); pyelftools reads symbols and relocations, when ``.ksyms`` asks for them. Like
+cilium/ebpf's ``SafeELFFile``, every failure of either reader (``ELFError``, ``struct.error``,
+``IndexError``...) on a hostile file becomes an :class:`ElfFormatError` naming the file and
+what was being read.
 """
 
 from __future__ import annotations
@@ -108,6 +111,98 @@ ELF_MAGIC = b"\x7fELF"
 EXPECTED_OBJECT = "a BPF object built with clang -target bpf -g"
 
 
+#: pyelftools' names of section types (``ENUM_SH_TYPE_BASE``, which it uses for EM_BPF): the
+#: same strings as before it was not imported for them; other values are their number.
+_SH_TYPE_NAMES = {
+    0: "SHT_NULL", 1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA",
+    5: "SHT_HASH", 6: "SHT_DYNAMIC", 7: "SHT_NOTE", 8: "SHT_NOBITS", 9: "SHT_REL",
+    10: "SHT_SHLIB", 11: "SHT_DYNSYM", 14: "SHT_INIT_ARRAY", 15: "SHT_FINI_ARRAY",
+    16: "SHT_PREINIT_ARRAY", 17: "SHT_GROUP", 18: "SHT_SYMTAB_SHNDX", 19: "SHT_RELR",
+    20: "SHT_NUM", 0x60000000: "SHT_LOOS", 0x6FFFFFF5: "SHT_GNU_ATTRIBUTES",
+    0x6FFFFFF6: "SHT_GNU_HASH", 0x6FFFFFF7: "SHT_GNU_LIBLIST", 0x6FFFFFFD: "SHT_GNU_verdef",
+    0x6FFFFFFE: "SHT_GNU_verneed", 0x6FFFFFFF: "SHT_GNU_versym", 0x80000000: "SHT_LOUSER",
+    0xFFFFFFFF: "SHT_HIUSER", 0x6FFFFFF3: "SHT_SUNW_LDYNSYM", 0x6FFFFFFC: "SHT_SUNW_syminfo",
+}  # fmt: skip
+_SHN_XINDEX = 0xFFFF
+
+
+def _machine_name(machine: int) -> str:
+    """pyelftools' name of an ``e_machine`` (EM_X86_64...), for the error about it only."""
+    from elftools.elf.enums import ENUM_E_MACHINE
+
+    names = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
+    return str(names.get(machine, machine))
+
+
+class _ElfLayout:
+    """The ELF header and section header table of ``data`` (either class, either byte
+    order), read as pyelftools reads them: ``e_shnum``/``e_shstrndx`` escapes through
+    section 0, names from the section name table decoded as UTF-8 with replacement. Every
+    read is bounds-checked by ``struct`` (a short file raises ``struct.error``); what is wrong
+    raises ValueError, which :meth:`BpfObject._reading` words with the file and the part."""
+
+    def __init__(self, data: bytes):
+        if len(data) < 16:
+            raise ValueError("file too short for an ELF header")
+        ei_class, ei_data = data[4], data[5]
+        if ei_class not in (1, 2):
+            raise ValueError(f"invalid EI_CLASS {ei_class}")
+        if ei_data not in (1, 2):
+            raise ValueError(f"invalid EI_DATA {ei_data}")
+        self.data = data
+        self.little = ei_data == 1
+        order = "<" if self.little else ">"
+        wide = ei_class == 2
+        # e_machine, then e_shoff, e_shentsize, e_shnum, e_shstrndx
+        (self.machine,) = struct.unpack_from(order + "H", data, 18)
+        if wide:
+            (self.shoff,) = struct.unpack_from(order + "Q", data, 40)
+            self.shentsize, self.shnum, self.shstrndx = struct.unpack_from(order + "3H", data, 58)
+            self._shdr = struct.Struct(order + "IIQQQQIIQQ")
+        else:
+            (self.shoff,) = struct.unpack_from(order + "I", data, 32)
+            self.shentsize, self.shnum, self.shstrndx = struct.unpack_from(order + "3H", data, 46)
+            self._shdr = struct.Struct(order + "IIIIIIIIII")
+
+    def _header(self, index: int) -> tuple[int, ...]:
+        # name, type, flags, addr, offset, size, link, info, addralign, entsize
+        return self._shdr.unpack_from(self.data, self.shoff + index * self.shentsize)
+
+    def section_extents(self) -> list[tuple[int, int]]:
+        """(offset, size) of each section, by index."""
+        self._headers = self._all_headers()
+        return [(h[4], h[5]) for h in self._headers]
+
+    def _all_headers(self) -> list[tuple[int, ...]]:
+        if self.shoff == 0:
+            return []
+        count = self.shnum
+        if count == 0:  # e_shnum >= SHN_LORESERVE: the count is section 0's sh_size
+            count = self._header(0)[5]
+        if self.shentsize < self._shdr.size:
+            raise ValueError(f"section header size {self.shentsize} is too small")
+        if count * self.shentsize > len(self.data):
+            raise ValueError(f"{count} section headers do not fit in the file")
+        return [self._header(i) for i in range(count)]
+
+    def section_infos(self, extents: Sequence[tuple[int, int]]) -> Iterator[SectionInfo]:
+        headers = self._headers
+        if not headers:
+            return
+        strndx = self.shstrndx if self.shstrndx != _SHN_XINDEX else headers[0][6]
+        if strndx >= len(headers):
+            raise ValueError(f"section name table index {strndx} is out of range")
+        names_at = headers[strndx][4]
+        data = self.data
+        for index, header in enumerate(headers):
+            start = names_at + header[0]
+            end = data.find(b"\0", start)
+            raw = data[start : end if end >= 0 else len(data)]
+            name = raw.decode("utf-8", errors="replace") if raw else ""
+            kind = _SH_TYPE_NAMES.get(header[1], str(header[1]))
+            yield SectionInfo(index, name, kind, header[5], header[2])
+
+
 class BpfObject:
     """A BPF ELF object. Parsing of BTF and ``.BTF.ext`` happens on first use."""
 
@@ -117,18 +212,16 @@ class BpfObject:
         if data[:4] != ELF_MAGIC:  # a JSON file, an archive, a BTF blob: say what was expected
             raise ElfFormatError(f"{source}: not an ELF file (expected {EXPECTED_OBJECT})")
         with self._reading("ELF header"):
-            from elftools.elf.elffile import ELFFile
-
-            self._elf = ELFFile(io.BytesIO(data))
-            machine = self._elf["e_machine"]
-            little = bool(self._elf.little_endian)
-        if machine not in ("EM_BPF", EM_BPF):
+            layout = _ElfLayout(data)
+        if layout.machine != EM_BPF:
             raise ElfFormatError(
-                f"{source}: not a BPF object (machine {machine}; expected {EXPECTED_OBJECT})"
+                f"{source}: not a BPF object (machine {_machine_name(layout.machine)}; "
+                f"expected {EXPECTED_OBJECT})"
             )
-        self.byte_order: ByteOrder = "little" if little else "big"
+        self.byte_order: ByteOrder = "little" if layout.little else "big"
         with self._reading("section headers"):
-            self.sections: tuple[SectionInfo, ...] = tuple(self._section_infos())
+            self._extents = layout.section_extents()
+            self.sections: tuple[SectionInfo, ...] = tuple(layout.section_infos(self._extents))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> BpfObject:
@@ -157,11 +250,13 @@ class BpfObject:
                 f"{self.source}: reading {what}: {err or type(err).__name__}"
             ) from err
 
-    def _section_infos(self) -> Iterator[SectionInfo]:
-        for index, sec in enumerate(self._elf.iter_sections()):
-            yield SectionInfo(
-                index, str(sec.name), str(sec["sh_type"]), int(sec["sh_size"]), int(sec["sh_flags"])
-            )
+    @cached_property
+    def _elf(self) -> Any:
+        """pyelftools' view of the file, for symbols and relocations (loaded on use)."""
+        with self._reading("ELF header"):
+            from elftools.elf.elffile import ELFFile
+
+            return ELFFile(io.BytesIO(self.data))
 
     def section_names(self) -> list[str]:
         return [s.name for s in self.sections]
@@ -180,7 +275,8 @@ class BpfObject:
             if info.flags & SHF_COMPRESSED:
                 # clang never compresses BPF sections; refusing avoids decompression bombs.
                 raise ElfFormatError(f"{self.source}: section {info.name} is compressed")
-            data = bytes(self._elf.get_section(info.index).data())
+            offset, size = self._extents[info.index]
+            data = self.data[offset : offset + size]
             if len(data) != info.size:
                 raise ElfFormatError(
                     f"{self.source}: section {info.name} is truncated "

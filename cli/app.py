@@ -1,9 +1,9 @@
 """Entry point: the ``btfmirror`` typer application.
 
-Each command's module is imported when the application is built, and a run builds only the
-command it runs (``btfmirror minimize ...`` never imports the mirror, git, SQLite or the other
-commands, nor lets typer inspect their signatures); ``btfmirror --help`` and ``app`` have them
-all.
+The command modules import what their commands need when they run (the mirror, git, SQLite,
+rich), so importing them all is cheap; a run of a listed command builds an application with
+that command alone, so typer does not inspect the others' signatures either. ``btfmirror
+--help`` and :data:`app` have them all.
 """
 
 from __future__ import annotations
@@ -123,17 +123,14 @@ def build_app(command: str | None = None) -> typer.Typer:
     return app
 
 
-def __getattr__(name: str) -> typer.Typer:
-    """``app``, the whole application, built on first use (tests, ``--help``)."""
-    if name == "app":
-        app = build_app()
-        globals()["app"] = app
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The whole application (``--help``, the tests, and commands added to it below).
+app = build_app()
 
 
 def main() -> None:
     install_signal_handlers()
     first = sys.argv[1] if len(sys.argv) > 1 else None
+    # typer inspects every registered command's signature on each run: a run of one of the
+    # listed commands builds an application with that command alone.
     known = any(first in names for names, _ in COMMANDS)
-    build_app(first if known else None)()
+    (build_app(first) if known else app)()
