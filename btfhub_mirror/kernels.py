@@ -15,7 +15,6 @@ Kernel patterns come in two forms:
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import operator
 import re
@@ -153,6 +152,8 @@ def closest_name(value: str, known: Iterable[str]) -> str | None:
     by_fold: dict[str, str] = {}
     for name in known:
         by_fold.setdefault(fold_name(name), name)
+    import difflib  # a suggestion is rare; the import (heapq...) costs every command's start
+
     match = difflib.get_close_matches(fold_name(value), list(by_fold), n=1, cutoff=SUGGEST_CUTOFF)
     return by_fold[match[0]] if match else None
 

@@ -1,20 +1,23 @@
 """A content-keyed cache of decompressed kernel BTF, for one-off commands on loose files.
 
 ``minimize``, ``relocs --btf`` and ``check --btf`` on a ``K.btf.tar.xz`` outside the mirror
-spend most of their time in xz. The first time a file is read its raw BTF is saved under
-``<cache>/btf-cache/<sha256 of the file>.btf``, so the next run on the same content (whatever
-its name or place) reads that instead; a changed file has another hash and misses.
+spend most of their time in xz. The first time a file is read, its raw BTF and the type index
+the parser made of it are saved under ``<cache>/btf-cache/<sha256 of the file>.btf``, so the
+next run on the same content (whatever its name or place) reads one file instead: no xz, no
+walk over every type. A changed file has another hash and misses. The expensive CO-RE name
+table is not built at all, on either run (see :func:`attach_search_lookup`).
 
-What is saved is the raw BTF itself behind a 64-byte header, not a derived index: on a hit it
-is parsed again by the ordinary bounds-checked parser, so a damaged or hostile entry is no more
-trusted than a ``.btf`` the user names (a bad one is a :class:`BtfFormatError`, which makes the
-cache drop the entry and rebuild it from the source). The header carries the key and a crc32 of
-the body, so a truncated, bit-flipped or misnamed entry is rebuilt without being parsed. The
-walk this costs is small next to xz; the expensive CO-RE name table is not built at all (see
-:func:`attach_search_lookup`).
+    header (64 bytes): magic "BTFMRAW\\x02", u64 raw length, u32 type count, byte order of
+                       the arrays, sha256 of the source file, zero padding
+    raw BTF (padded to 4), u32 offsets[n], u32 name_offs[n], u8 kinds[n] (padded to 4)
+    HMAC-SHA256 of all the above, under this cache's own key
 
-    header: magic "BTFMRAW\\x01", u64 body length, sha256 of the source (32 bytes),
-            u32 crc32 of the body, zero padding to 64 bytes; then the raw BTF
+A saved index is trusted only because it is authentic: the HMAC key is a random secret in
+``btf-cache/.key``, made on the first write, readable by its owner alone (a key file of
+another user, or open to others, disables the cache: anyone could forge entries then). An
+entry that is truncated, bit-flipped, written by another cache, misnamed or for another byte
+order fails the checks and is rebuilt from the source, never parsed; the check costs about as
+much as a crc (HMAC-SHA256 runs at over 1.5 GB/s here).
 
 The cache is bounded: after each new entry the oldest-used entries go until the directory
 holds at most :data:`DEFAULT_MAX_BYTES` (512 MiB, about a hundred typical kernels; a hit
@@ -27,10 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import struct
+import sys
 import time
-import zlib
 from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,11 +46,16 @@ from ..paths import cache_dir
 from .core import essential_name
 from .index import attach_essential_lookup
 from .load import raw_btf_of, read_btf_file
-from .parse import Btf, parse_btf
+from .parse import Btf, TypeIndex, parse_btf, parse_header
 
-MAGIC = b"BTFMRAW\x01"
-_HEADER = struct.Struct("<8sQ32sI")  # little-endian on every host
+MAGIC = b"BTFMRAW\x02"
+#: magic, raw BTF length, type count, byte order of the arrays (b"<" or b">"), source sha256
+_HEADER = struct.Struct("<8sQIc32s")
 HEADER_SIZE = 64
+MAC_SIZE = 32
+KEY_NAME = ".key"
+KEY_SIZE = 32
+_HOST_ORDER = b"<" if sys.byteorder == "little" else b">"
 SUFFIX = ".btf"
 #: The cache's documented size cap: entries beyond it are removed, least recently used first.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -79,52 +88,118 @@ class BtfCache:
         data = read_btf_file(path)
         digest = hashlib.sha256(data).digest()
         entry = self.entry_path(digest)
-        raw = self._read(entry, digest)
-        if raw is not None:
-            try:
-                btf = parse_btf(raw, source=source)
-            except BtfFormatError:
-                btf = None  # a damaged entry that passed the crc: rebuilt below
-            if btf is not None:
-                with contextlib.suppress(OSError):  # LRU order; a read-only cache keeps its own
-                    os.utime(entry)
-                attach_search_lookup(btf)
-                return btf, True
+        key = self._key(create=False)
+        btf = None if key is None else self._read(entry, digest, key, source)
+        if btf is not None:
+            with contextlib.suppress(OSError):  # LRU order; a read-only cache keeps its order
+                os.utime(entry)
+            attach_search_lookup(btf)
+            return btf, True
         raw = raw_btf_of(data, source=source)
         del data  # the compressed bytes are not needed any more (memory: 27 MB kernels)
         btf = parse_btf(raw, source=source)  # a bad source fails here, before anything is saved
         attach_search_lookup(btf)
-        self._write(entry, digest, raw)
+        self._write(entry, digest, raw, btf)
         return btf, False
 
-    def _read(self, entry: Path, digest: bytes) -> bytes | None:
-        """The body of ``entry`` if it is whole and is the one for ``digest``; else None."""
+    def _key(self, *, create: bool) -> bytes | None:
+        """This cache's secret, made on first write; None where it cannot be trusted (another
+        owner, readable or writable by others: anyone could forge entries) or made."""
+        path = self.root / KEY_NAME
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            if not create:
+                return None
+            return self._make_key(path)
+        except OSError:
+            return None
+        try:
+            stat = os.fstat(fd)
+            secret = os.read(fd, KEY_SIZE + 1)
+        finally:
+            os.close(fd)
+        if stat.st_uid != os.geteuid() or stat.st_mode & 0o077 or len(secret) != KEY_SIZE:
+            return None
+        return secret
+
+    def _make_key(self, path: Path) -> bytes | None:
+        secret = os.urandom(KEY_SIZE)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: of two processes making it at once one wins; the other's entry is
+            # written with a key nobody holds, which only makes it miss and be rebuilt.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return self._key(create=False)
+        except OSError:
+            return None  # a read-only cache
+        try:
+            os.write(fd, secret)
+        finally:
+            os.close(fd)
+        return secret
+
+    def _read(self, entry: Path, digest: bytes, key: bytes, source: str) -> Btf | None:
+        """The BTF saved in ``entry`` if it is whole, this cache's and the one for ``digest``;
+        else None (rebuilt by the caller)."""
         try:
             with open(entry, "rb") as handle:
-                header = handle.read(HEADER_SIZE)
-                if len(header) != HEADER_SIZE:
-                    return None
-                magic, length, key, crc = _HEADER.unpack_from(header)
-                if magic != MAGIC or key != digest or length > self.max_bytes:
-                    return None
-                body = handle.read(length + 1)  # one more: a longer file is not this entry
+                data = handle.read(self.max_bytes + 1)
         except OSError:
             return None  # missing, removed by another process's eviction, unreadable
-        if len(body) != length or zlib.crc32(body) != crc:
+        if len(data) < HEADER_SIZE + MAC_SIZE or len(data) > self.max_bytes:
             return None
-        return body
+        magic, raw_len, count, order, got = _HEADER.unpack_from(data)
+        if magic != MAGIC or got != digest or order != _HOST_ORDER:
+            return None
+        raw_end = HEADER_SIZE + raw_len
+        arrays = raw_end + _pad4(raw_len)
+        if len(data) != arrays + 9 * count + _pad4(count) + MAC_SIZE:
+            return None
+        view = memoryview(data)
+        mac = hmac.new(key, view[:-MAC_SIZE], "sha256").digest()
+        if not hmac.compare_digest(mac, view[-MAC_SIZE:]):
+            return None  # damaged, truncated, or not written by this cache
+        offsets = view[arrays : arrays + 4 * count].cast("I")
+        name_offs = view[arrays + 4 * count : arrays + 8 * count].cast("I")
+        kinds = view[arrays + 8 * count : arrays + 9 * count]
+        raw = view[HEADER_SIZE:raw_end]
+        # Authentic: this index is what the parser made of these very bytes when the entry
+        # was written, so the walk over every type is not repeated.
+        try:
+            header, byte_order = parse_header(raw, source)
+            return Btf(raw, header, byte_order, source=source,
+                       type_index=TypeIndex(offsets, kinds, name_offs))  # fmt: skip
+        except BtfFormatError:
+            return None  # cannot happen for an authentic entry: rebuilt all the same
 
-    def _write(self, entry: Path, digest: bytes, raw: bytes) -> None:
-        if HEADER_SIZE + len(raw) > self.max_bytes:
+    def _write(self, entry: Path, digest: bytes, raw: bytes, btf: Btf) -> None:
+        index = btf.type_index()
+        count = len(index.offsets)
+        size = HEADER_SIZE + len(raw) + _pad4(len(raw)) + 9 * count + _pad4(count) + MAC_SIZE
+        if size > self.max_bytes:
             return  # larger than the whole cache: never kept
-        header = _HEADER.pack(MAGIC, len(raw), digest, zlib.crc32(raw)).ljust(HEADER_SIZE, b"\0")
+        key = self._key(create=True)
+        if key is None:
+            return
+        header = _HEADER.pack(MAGIC, len(raw), count, _HOST_ORDER, digest)
+        parts = [
+            header.ljust(HEADER_SIZE, b"\0"), raw, b"\0" * _pad4(len(raw)),
+            _host_u32(index.offsets), _host_u32(index.name_offs), bytes(index.kinds),
+            b"\0" * _pad4(count),
+        ]  # fmt: skip
+        mac = hmac.new(key, digestmod="sha256")
+        for part in parts:
+            mac.update(part)
 
         def fill(out: BinaryIO) -> None:
-            out.write(header)
-            out.write(raw)  # no joined copy of a 27 MB body
+            for part in parts:  # no joined copy of a 27 MB body
+                out.write(part)
+            out.write(mac.digest())
 
         try:
-            write_atomic_with(entry, fill)
+            write_atomic_with(entry, fill, mode=0o600)
         except FileWriteError:
             return  # a read-only or full cache: just slower next time
         self.evict(keep=entry)
@@ -162,6 +237,10 @@ class BtfCache:
                 removed.append(path)
             total -= size
         return removed
+
+
+def _pad4(n: int) -> int:
+    return (4 - n % 4) % 4
 
 
 def _unlink(path: Path) -> bool:

@@ -33,7 +33,10 @@ def digest_of(path: Path) -> str:
 
 
 def entries(cache: BtfCache) -> set[str]:
-    return {p.name for p in cache.root.iterdir()} if cache.root.exists() else set()
+    """The entries, without the key file."""
+    if not cache.root.exists():
+        return set()
+    return {p.name for p in cache.root.iterdir() if p.name != ".key"}
 
 
 def test_second_open_is_a_hit_keyed_by_the_file_hash(tmp_path: Path) -> None:
@@ -43,7 +46,7 @@ def test_second_open_is_a_hit_keyed_by_the_file_hash(tmp_path: Path) -> None:
     assert not hit and entries(cache) == {digest_of(kernel) + ".btf"}
     warm, hit = cache.open(kernel)
     assert hit
-    assert warm.data == read_btf_source(kernel)
+    assert bytes(warm.data) == read_btf_source(kernel)
     assert list(dump_raw(warm)) == list(dump_raw(cold))
     objects = [BpfObject.open(p) for p in OBJECTS]
     assert minimize(warm, objects).data == minimize(cold, objects).data
@@ -58,7 +61,7 @@ def test_the_same_content_under_another_name_hits_a_changed_file_misses(tmp_path
     assert cache.open(first)[1]  # the content is the key, not the name
     shutil.copyfile(second, path)  # same name, same size class, other content
     btf, hit = cache.open(path)
-    assert not hit and btf.data == read_btf_source(second)
+    assert not hit and bytes(btf.data) == read_btf_source(second)
     assert entries(cache) == {digest_of(first) + ".btf", digest_of(second) + ".btf"}
 
 
@@ -110,28 +113,23 @@ def _damage(kind: str, data: bytes) -> bytes:
     if kind == "longer":
         return data + b"\0"
     if kind == "hostile":
-        # A body that passes the crc (recomputed) but is not valid BTF: a type record that
-        # overruns the section. The parser refuses it; the cache rebuilds from the source.
-        import zlib
-
-        raw = body[HEADER_SIZE:]
-        raw[24 + 4 : 24 + 8] = (0x04FFFFFF).to_bytes(4, "little")  # STRUCT, vlen 2^24 - 1
-        header = bytearray(data[:HEADER_SIZE])
-        header[48:52] = zlib.crc32(raw).to_bytes(4, "little")
-        return bytes(header + raw)
+        # Someone without the key changes the BTF and the header's count: not authentic.
+        body[HEADER_SIZE + 28 : HEADER_SIZE + 32] = (0x04FFFFFF).to_bytes(4, "little")
+        body[16:20] = (1).to_bytes(4, "little")
+        return bytes(body)
     raise AssertionError(kind)
 
 
 @pytest.mark.parametrize("kind", ["truncated", "flipped", "garbage", "empty", "longer", "hostile"])
 def test_a_damaged_entry_is_rebuilt_never_trusted(tmp_path: Path, kind: str) -> None:
-    kernel = next(k for k in smallest(4) if "x86_64" in str(k))  # little-endian for "hostile"
+    kernel = smallest(1)[0]
     cache = BtfCache(tmp_path / "cache")
     cache.open(kernel)
     entry = cache.root / (digest_of(kernel) + ".btf")
     good = entry.read_bytes()
     entry.write_bytes(_damage(kind, good))
     btf, hit = cache.open(kernel)
-    assert not hit and btf.data == read_btf_source(kernel)
+    assert not hit and bytes(btf.data) == read_btf_source(kernel)
     assert entry.read_bytes() == good  # rewritten whole
     assert cache.open(kernel)[1]
 
@@ -145,7 +143,33 @@ def test_an_entry_under_another_key_is_not_used(tmp_path: Path) -> None:
         cache.root / (digest_of(first) + ".btf"), cache.root / (digest_of(second) + ".btf")
     )
     btf, hit = cache.open(second)
-    assert not hit and btf.data == read_btf_source(second)
+    assert not hit and bytes(btf.data) == read_btf_source(second)
+
+
+def test_a_key_others_could_read_or_write_disables_the_cache(tmp_path: Path) -> None:
+    kernel = smallest(1)[0]
+    cache = BtfCache(tmp_path / "cache")
+    cache.open(kernel)
+    assert cache.open(kernel)[1]
+    key = cache.root / ".key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    key.chmod(0o644)  # anyone could have read it, hence forged an entry
+    assert not cache.open(kernel)[1]
+    assert not cache.open(kernel)[1]  # and nothing is written under it either
+    key.chmod(0o600)
+    assert cache.open(kernel)[1]
+
+
+def test_an_entry_of_another_cache_is_not_trusted(tmp_path: Path) -> None:
+    kernel = smallest(1)[0]
+    mine, theirs = BtfCache(tmp_path / "mine"), BtfCache(tmp_path / "theirs")
+    theirs.open(kernel)
+    mine.root.mkdir()
+    shutil.copyfile(theirs.entry_path(bytes.fromhex(digest_of(kernel))),
+                    mine.entry_path(bytes.fromhex(digest_of(kernel))))  # fmt: skip
+    btf, hit = mine.open(kernel)  # mine makes its own key: their MAC does not verify
+    assert not hit and bytes(btf.data) == read_btf_source(kernel)
+    assert mine.open(kernel)[1]
 
 
 def test_an_unwritable_cache_is_not_an_error(tmp_path: Path) -> None:
@@ -185,7 +209,7 @@ def test_two_processes_racing_on_one_kernel(tmp_path: Path) -> None:
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0 and out == "ok\n", err
-    left = sorted(root.iterdir())
+    left = sorted(p for p in root.iterdir() if p.name != ".key")
     assert len(left) == 1 and left[0].suffix == ".btf", left
     cache = BtfCache(root, max_bytes=cap)
     assert any(cache.open(k)[1] for k in kernels)
