@@ -78,18 +78,30 @@ def child_peak_rss(cmd: list[str]) -> int:
 
 def timed(
     cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, ok: int = 0
-) -> float:
-    """Wall time of ``cmd`` as a whole process; it must exit 0 (or ``ok``: check's verdict)."""
+) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``cmd`` as a whole process, children included (wait4: its own
+    rusage; CPU time is the steadier figure on a shared machine). It must exit 0 (or ``ok``:
+    check's verdict)."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, ok):
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.decode(errors='replace')}")
-    return elapsed
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) not in (0, ok):
+        raise SystemExit(f"{' '.join(cmd)} failed: {err.decode(errors='replace')}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def median3(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """Median wall and median CPU time."""
+    return median3([w for w, _ in runs]), median3([c for _, c in runs])
 
 
 def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
@@ -100,13 +112,19 @@ def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
     kernels = [CORPUS / k for k in CLI_KERNELS if (CORPUS / k).exists()]
     if not kernels:
         kernels = sorted(SAMPLE.rglob("*.btf.tar.xz"))[:3]
-    print(f"one-off commands, whole processes, {obj.name}; median of {runs} (ms)")
-    print(f"{'kernel':44} {'tar+bt':>7} {'first':>7} {'second':>7} {'first/':>7} {'second/':>8}"
-          f" {'relocs1':>7} {'relocs2':>7} {'check1':>7} {'check2':>7}")
-    print(f"{'':44} {'':>7} {'':>7} {'':>7} {'tar+bt':>7} {'tar+bt':>8}")
+    print(f"one-off commands, whole processes, {obj.name}; median of {runs}; wall ms, and the "
+          "same ratios in CPU time (user+sys)")
+    print(f"{'kernel':40} {'tar+bt':>6} {'first':>6} {'second':>6} | {'first/':>6} {'second/':>7}"
+          f" | {'cpu':>5} {'cpu':>5} | {'relocs':>6} {'relocs':>6} {'check':>6} {'check':>6}")
+    print(f"{'':40} {'':>6} {'':>6} {'':>6} | {'tar+bt':>6} {'tar+bt':>7} | {'first':>5} "
+          f"{'secnd':>5} | {'first':>6} {'second':>6} {'first':>6} {'second':>6}")
     for kernel in kernels:
-        ref, first, second = [], [], []
-        extra: dict[str, list[float]] = {"relocs1": [], "relocs2": [], "check1": [], "check2": []}
+        ref: list[tuple[float, float]] = []
+        first: list[tuple[float, float]] = []
+        second: list[tuple[float, float]] = []
+        extra: dict[str, list[tuple[float, float]]] = {
+            "relocs1": [], "relocs2": [], "check1": [], "check2": []
+        }  # fmt: skip
         for i in range(runs):
             unpacked = work / f"x{i}"
             unpacked.mkdir()
@@ -122,19 +140,24 @@ def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
             if (work / "ours.btf").read_bytes() != (work / "ref.btf").read_bytes():
                 raise SystemExit(f"{kernel}: btfmirror's output differs from bpftool's")
             second.append(timed(cmd, run_env))
+            if (work / "ours.btf").read_bytes() != (work / "ref.btf").read_bytes():
+                raise SystemExit(f"{kernel}: the second run's output differs from bpftool's")
             for name, command in (("relocs", ["relocs", str(obj), "--btf", str(kernel)]),
                                   ("check", ["check", str(obj), "--btf", str(kernel)])):
                 fresh = {**env, "BTFHUB_CACHE": str(work / f"{name}{i}")}
                 extra[f"{name}1"].append(timed([*btfmirror, *command], fresh, ok=1))
                 extra[f"{name}2"].append(timed([*btfmirror, *command], fresh, ok=1))
             shutil.rmtree(cache, ignore_errors=True)
-        t_ref, t_first, t_second = median3(ref), median3(first), median3(second)
-        rest = " ".join(f"{median3(v) * 1e3:7.0f}" for v in extra.values())
+        (w_ref, c_ref), (w_first, c_first), (w_second, c_second) = map(
+            medians, (ref, first, second)
+        )
+        rest = " ".join(f"{medians(v)[0] * 1e3:6.0f}" for v in extra.values())
         name = str(kernel.relative_to(kernel.parents[3])).removesuffix(".btf.tar.xz")
-        print(f"{name[:44]:44} {t_ref * 1e3:7.0f} {t_first * 1e3:7.0f} {t_second * 1e3:7.0f} "
-              f"{t_first / t_ref:6.2f}x {t_second / t_ref:7.2f}x {rest}")
-    t_help = median3([timed([*btfmirror, "--help"], env) for _ in range(runs)])
-    t_bare = median3([timed([sys.executable, "-c", "pass"]) for _ in range(runs)])
+        print(f"{name[:40]:40} {w_ref * 1e3:6.0f} {w_first * 1e3:6.0f} {w_second * 1e3:6.0f} | "
+              f"{w_first / w_ref:5.2f}x {w_second / w_ref:6.2f}x | {c_first / c_ref:4.2f}x "
+              f"{c_second / c_ref:4.2f}x | {rest}")
+    t_help = medians([timed([*btfmirror, "--help"], env) for _ in range(runs)])[0]
+    t_bare = medians([timed([sys.executable, "-c", "pass"]) for _ in range(runs)])[0]
     print(f"  start-up alone: `btfmirror --help` {t_help * 1e3:.0f} ms, "
           f"bare interpreter {t_bare * 1e3:.0f} ms")
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..btf.cache import BtfCache
 from ..btf.index import open_indexed
 from ..btf.load import load_btf
 from ..btf.parse import Btf
@@ -24,6 +23,7 @@ from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
 if TYPE_CHECKING:
     # The mirror and its SQLite catalog load only when catalog kernels are checked: `check
     # --btf FILE` alone never needs them.
+    from ..btf.cache import BtfCache
     from ..catalog.queries import KernelEntry
     from ..mirror.store import Store
 
