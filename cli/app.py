@@ -1,9 +1,9 @@
 """Entry point: the ``btfmirror`` typer application.
 
 The command modules import what their commands need when they run (the mirror, git, SQLite,
-rich), so importing them all is cheap; a run of a listed command builds an application with
-that command alone, so typer does not inspect the others' signatures either. ``btfmirror
---help`` and :data:`app` have them all.
+rich); a run of a listed command builds an application with that command alone, so neither
+the other modules are imported nor their signatures inspected by typer. ``btfmirror --help``
+and :data:`app` have them all.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 import typer
+from typer.models import CommandInfo, TyperInfo
 
 from btfhub_mirror import __version__
 
@@ -107,15 +108,18 @@ def main_callback(
     """btfmirror: BTF for kernels that have none."""
 
 
+_SETTINGS: dict[str, object] = {
+    "name": "btfmirror",
+    "help": "Mirror btfhub-archive selectively and ship minimized BTF with CO-RE eBPF programs.",
+    "no_args_is_help": True,
+    "pretty_exceptions_enable": False,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+
+
 def build_app(command: str | None = None) -> typer.Typer:
     """The application with every command, or only ``command`` (one run needs no other)."""
-    app = typer.Typer(
-        name="btfmirror",
-        help="Mirror btfhub-archive selectively and ship minimized BTF with CO-RE eBPF programs.",
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
+    app = typer.Typer(**_SETTINGS)  # type: ignore[arg-type]
     for names, register in COMMANDS:
         if command is None or command in names:
             register(app)
@@ -123,8 +127,51 @@ def build_app(command: str | None = None) -> typer.Typer:
     return app
 
 
+class _Application(typer.Typer):
+    """The whole application, whose command modules are imported the first time anything
+    reads its commands (``--help``, the tests, typer building it), not when ``cli.app`` is
+    imported: a run of one listed command never needs them. Commands added to it in code
+    (``@app.command``) come after the built-in ones' registration as usual."""
+
+    _commands: list[CommandInfo]
+    _groups: list[TyperInfo]
+
+    def __init__(self) -> None:
+        self._loaded = True  # typer's own __init__ assigns the lists below
+        super().__init__(**_SETTINGS)  # type: ignore[arg-type]
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            added = self._commands
+            self._commands = []
+            for _, register in COMMANDS:
+                register(self)
+            self._commands.extend(added)
+            self.callback()(main_callback)
+
+    @property
+    def registered_commands(self) -> list[CommandInfo]:
+        self._load()
+        return self._commands
+
+    @registered_commands.setter
+    def registered_commands(self, value: list[CommandInfo]) -> None:
+        self._commands = value
+
+    @property
+    def registered_groups(self) -> list[TyperInfo]:
+        self._load()
+        return self._groups
+
+    @registered_groups.setter
+    def registered_groups(self, value: list[TyperInfo]) -> None:
+        self._groups = value
+
+
 #: The whole application (``--help``, the tests, and commands added to it below).
-app = build_app()
+app: typer.Typer = _Application()
 
 
 def main() -> None:
