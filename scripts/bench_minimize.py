@@ -8,10 +8,13 @@ imports included): `btfmirror minimize K.btf.tar.xz -o OUT OBJ` on corpus kernel
 sizes, next to `tar xJf K && bpftool gen min_core_btf K.btf OUT OBJ` (median of 3, runs
 interleaved), once with an empty cache (the kernel never seen) and once more with the cache the
 first run left (the second run on the same kernel); then `relocs --btf` and `check --btf` the
-same way. Then, for each sample kernel: bpftool on the raw .btf (best of N runs, process
-included), btfmirror cold (read the .btf.tar.xz, decompress, parse, minimize) and with the
-saved per-kernel index (best of N), in one process as `pack` runs it. Then all test objects at
-once, and the peak RSS of one process minimizing the 27 MB centos BTF, next to bpftool's.
+same way. Ratios are given in wall time and in CPU time (user+sys of the process and its
+children, from wait4), the steadier figure on a shared machine.
+
+Then, for each sample kernel: bpftool on the raw .btf (best of N runs, process included),
+btfmirror cold (read the .btf.tar.xz, decompress, parse, minimize) and with the saved
+per-kernel index (best of N), in one process as `pack` runs it. Then all test objects at once,
+and the peak RSS of one process minimizing the 27 MB centos BTF, next to bpftool's.
 """
 
 from __future__ import annotations
