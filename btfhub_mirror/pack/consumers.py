@@ -42,16 +42,8 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
-from .tarball import (
-    DESCRIPTIONS,
-    SUFFIXES,
-    Compression,
-    compression_for,
-    strip_suffix,
-    tar_name,
-)
-
-ARCHIVE_DIR = "btfhub-archive"
+from ..package import ARCHIVE_DIR, FORMATS, Compression, compression_for, strip_suffix
+from .tarball import tar_name
 
 AliasReason = Literal["uname-machine", "quoted-id", "version-id", "empty-version-id"]
 
@@ -181,10 +173,10 @@ class Consumer:
 
     @property
     def suffix(self) -> str:
-        """The output's suffix: the first of :data:`~.tarball.SUFFIXES` for the compression the
-        reader takes (``.tar.gz``, ``.tar``); "" for a directory."""
+        """The output's suffix: its format's first (:data:`~btfhub_mirror.package.FORMATS`)
+        for the compression the reader takes (``.tar.gz``, ``.tar``); "" for a directory."""
         wanted = self.rules.compression
-        return "" if wanted is None else next(s for s, c in SUFFIXES.items() if c == wanted)
+        return "" if wanted is None else FORMATS[wanted].suffix
 
     @property
     def hardlinks_allowed(self) -> bool:
@@ -209,7 +201,7 @@ class Consumer:
             got = None
         if got != wanted or not name.endswith(self.suffix):
             raise UsageError(
-                f"{path}: {self.name} reads only {DESCRIPTIONS[wanted]}; "
+                f"{path}: {self.name} reads only {FORMATS[wanted].description}; "
                 f"name it {strip_suffix(name)}{self.suffix}"
             )
         return wanted

@@ -54,10 +54,10 @@ from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.held import held_local
 from ..mirror.store import Store
+from ..package import ARCHIVE_DIR, MAX_PACKAGE_JSON, PACKAGE_JSON, Compression, compression_for
 from ..progress import NULL_PROGRESS, Progress, count
 from . import worker
 from .consumers import (
-    ARCHIVE_DIR,
     CONSUMERS,
     DEFAULT_CONSUMER,
     AliasReason,
@@ -69,22 +69,12 @@ from .consumers import (
 if TYPE_CHECKING:
     from .verify import ConsumerReport
 
-from .tarball import (
-    USTAR_NAME_MAX,
-    Compression,
-    Member,
-    compression_for,
-    source_date_epoch,
-    write_archive,
-)
+from .tarball import USTAR_NAME_MAX, Member, source_date_epoch, write_archive
 
-PACKAGE_JSON = "package.json"
 MANIFEST = "btfmirror.json"
 MANIFEST_FORMAT = 2
 #: The output when none is named: the name bcc's and bpf-compatible's Makefiles embed.
 DEFAULT_OUTPUT_STEM = "min_core_btfs"
-#: The same cap the runtime side puts on a package's package.json.
-MAX_PACKAGE_JSON = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,14 +45,8 @@ from typing import BinaryIO, cast
 
 from ..errors import ArchiveError, PackageError
 from ..pack import tarwalk
-from ..runtime.extract import (
-    MAX_META_SIZE,
-    ExtractLimits,
-    _CappedReader,
-    archive_errors,
-    compression_of,
-    open_capped,
-)
+from ..package import FORMATS, MAGIC_LEN, CappedReader, compression_of
+from ..runtime.extract import MAX_META_SIZE, ExtractLimits, archive_errors, open_capped
 
 _MIB = 1024 * 1024
 _GIB = 1024 * _MIB
@@ -253,26 +247,18 @@ def _section(handle: BinaryIO, start: int, size: int) -> BinaryIO:
     return cast(BinaryIO, io.BufferedReader(_Section(handle, start, size), _MIB))
 
 
+#: bzip2, which dpkg and rpm still take for a payload but no btfmirror package is written in.
 _BZ2_MAGIC = b"BZh"
-#: Decompressor names as deb member suffixes and rpm's PAYLOADCOMPRESSOR say them.
-_COMPRESSION_BY_NAME = {
-    "": "tar",
-    ".gz": "tar.gz",
-    "gzip": "tar.gz",
-    ".xz": "tar.xz",
-    "xz": "tar.xz",
-    ".zst": "tar.zst",
-    "zstd": "tar.zst",
+#: Decompressor names as deb member suffixes (``data.tar.xz``: ``.xz``) and rpm's
+#: PAYLOADCOMPRESSOR (``xz``) say them: the package formats' own, and bzip2.
+_COMPRESSION_BY_NAME: dict[str, str] = {
+    **{f.suffix.removeprefix(".tar"): f.compression for f in FORMATS.values()},
+    **{f.codec: f.compression for f in FORMATS.values()},
     ".bz2": "bz2",
     "bzip2": "bz2",
 }
-
-
-_SHOWN = {
-    "tar": "uncompressed",
-    "tar.gz": "gzip",
-    "tar.xz": "xz",
-    "tar.zst": "zstd",
+_SHOWN: dict[str, str] = {
+    **{f.compression: f.codec or "uncompressed" for f in FORMATS.values()},
     "bz2": "bzip2",
 }
 
@@ -283,7 +269,7 @@ def _decompressed(
     """``raw`` decompressed as ``expected`` says (checked against its magic), capped at ``cap``
     decompressed bytes."""
     start = raw.tell()
-    magic = raw.read(6)
+    magic = raw.read(MAGIC_LEN)
     raw.seek(start)
     actual = "bz2" if magic[:3] == _BZ2_MAGIC else compression_of(magic)
     if actual != expected:
@@ -292,7 +278,7 @@ def _decompressed(
         )
     extract = ExtractLimits(max_entries=limits.max_members, max_total_size=cap)
     if actual == "bz2":
-        stream = _CappedReader(cast(BinaryIO, bz2.BZ2File(raw)), cap, f"{path}: {where}")
+        stream = CappedReader(cast(BinaryIO, bz2.BZ2File(raw)), cap, f"{path}: {where}")
         return cast(BinaryIO, io.BufferedReader(stream))
     return open_capped(raw, extract, f"{path}: {where}")
 

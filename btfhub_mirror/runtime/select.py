@@ -28,11 +28,10 @@ from pathlib import Path
 
 from ..errors import ArchiveError, FileWriteError, NoBtfFoundError, NotFoundError, UsageError
 from ..kernels import KernelRelease, parse_release
+from ..package import ARCHIVE_DIR, PACKAGE_JSON
 from ..progress import NULL_PROGRESS, Progress
 from .extract import (
-    ARCHIVE_DIR,
     DEFAULT_LIMITS,
-    PACKAGE_JSON,
     ExtractLimits,
     NeedsFullExtraction,
     open_package,

@@ -11,15 +11,9 @@ from pathlib import Path
 import pytest
 
 from btfhub_mirror.errors import UsageError
-from btfhub_mirror.pack.tarball import (
-    Member,
-    compression_for,
-    source_date_epoch,
-    tar_name,
-    write_archive,
-)
+from btfhub_mirror.pack.tarball import Member, source_date_epoch, tar_name, write_archive
+from btfhub_mirror.package import compression_for, open_decompressed
 from btfhub_mirror.runtime import unpack_tar
-from btfhub_mirror.runtime.extract import open_decompressed
 from tests.helpers import need_tool
 
 FORMATS = ("tar", "tar.gz", "tar.xz", "tar.zst")
