@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from btfhub_mirror.mirror import DirsResult, Store, cache_status, list_dirs, list_kernels
+from btfhub_mirror.progress import count
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
@@ -242,7 +243,8 @@ def status_command(as_json: JsonOption = False) -> None:
     console.print(table)
     console.print(
         f"disk: archive {human_bytes(result.archive_bytes)}, git {human_bytes(result.git_bytes)}, "
-        f"catalog {human_bytes(result.catalog_bytes)}"
+        f"catalog {human_bytes(result.catalog_bytes)}, index {human_bytes(result.index_bytes)} "
+        f"({count(result.index_files, 'file')})"
     )
 
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..btf.index import open_indexed
 from ..btf.load import load_btf
 from ..btf.parse import Btf
-from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import NotFoundError, UsageError
 from ..kernels import KernelFilter
@@ -70,12 +67,6 @@ class CheckResult:
         }
 
 
-def index_dir_for(store: Store, entry: KernelEntry) -> Path:
-    """Where the saved index of a mirror kernel lives: ``<cache>/index/<distro>/<version>/<arch>``
-    (the one ``pack`` uses too), so the archive directory stays a pure btfhub layout."""
-    return store.root / "index" / posixpath.dirname(entry.path)
-
-
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress, with_files: bool
 ) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
@@ -96,7 +87,7 @@ def _catalog_kernels(
             assert e.local_path is not None
             label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
             try:
-                btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
+                btf, reused = open_indexed(e.local_path, index_dir=store.index_dir_for(e))
             except FileNotFoundError:
                 raise NotFoundError(
                     f"{label}: the catalog lists {e.local_path} but the file is gone "

@@ -9,6 +9,8 @@ Layout of the cache (``$BTFHUB_CACHE`` or the platform cache directory)::
     git/<name>.git      one bare, blobless, shallow mirror per remote
     archive/            <distro>/<version>/<arch>/<release>.btf.tar.xz, laid out exactly like
                         btfhub-archive (codename symlinks included), usable as an archive dir
+    index/              <distro>/<version>/<arch>/<release>.btf.btfmidx: the saved index of
+                        each kernel pack or check opened (:mod:`..btf.index`), derived data
 
 Every file is written to a temporary name in its directory and renamed into place, so a crash
 never leaves a half-written archive under its real name.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import sqlite3
@@ -123,6 +126,15 @@ class Store:
     @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def index_root(self) -> Path:
+        return self.root / "index"
+
+    def index_dir_for(self, entry: KernelEntry) -> Path:
+        """Where the saved index of a mirror kernel lives (``pack`` and ``check`` share it):
+        ``index/<distro>/<version>/<arch>``, so ``archive/`` stays a pure btfhub layout."""
+        return self.index_root / posixpath.dirname(entry.path)
 
     def check_layout(self) -> None:
         """CacheError when what is there is not a cache layout: the cache (or a parent) a file,
@@ -413,13 +425,15 @@ def link_aliases(store: Store, aliases: list[OfferedAlias]) -> int:
     return made
 
 
-def _tree_bytes(root: Path) -> int:
-    total = 0
+def _tree_usage(root: Path) -> tuple[int, int]:
+    """Bytes and number of the files under ``root`` (links not followed)."""
+    total = files_seen = 0
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
+                files_seen += 1
+    return total, files_seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +545,8 @@ class StatusResult:
     archive_bytes: int
     git_bytes: int
     catalog_bytes: int
+    index_bytes: int = 0
+    index_files: int = 0
 
     @property
     def total(self) -> int:
@@ -560,7 +576,8 @@ class StatusResult:
                 for c in self.counts
             ],
             "disk": {"archive": self.archive_bytes, "git": self.git_bytes,
-                     "catalog": self.catalog_bytes},
+                     "catalog": self.catalog_bytes, "index": self.index_bytes,
+                     "index_files": self.index_files},
         }
 
 
@@ -574,15 +591,18 @@ def cache_status(store: Store) -> StatusResult:
     catalog_bytes = sum(
         p.stat().st_size for p in store.root.glob("catalog.sqlite3*") if p.is_file()
     )
+    index_bytes, index_files = _tree_usage(store.index_root)
     return StatusResult(
         cache_dir=store.root,
         remotes=remote_rows,
         counts=count_rows,
         last_sync=last_sync,
         schema_version=version,
-        archive_bytes=_tree_bytes(store.archive_dir),
-        git_bytes=_tree_bytes(store.git_dir),
+        archive_bytes=_tree_usage(store.archive_dir)[0],
+        git_bytes=_tree_usage(store.git_dir)[0],
         catalog_bytes=catalog_bytes,
+        index_bytes=index_bytes,
+        index_files=index_files,
     )
 
 
