@@ -16,7 +16,7 @@ from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._progress import RichProgress
-from ._table import aligned, columns_fit, path_sort_key, print_lines, record
+from ._table import columns_fit, path_sort_key, print_columns, print_lines, record
 from .mirror import human_bytes
 
 if TYPE_CHECKING:
@@ -97,10 +97,8 @@ def _render(result: PackResult) -> None:
         for k in kernels
     ]
     headers = ("kernel", "bytes", "sha256", "relocs", "note")
-    widths = columns_fit(headers, rows, console)
-    if widths is not None:
-        console.print(aligned(headers, widths), style="bold", markup=False, soft_wrap=True)
-        print_lines((aligned(r, widths) for r in rows), console)  # fast on 10,000 kernels
+    if columns_fit(headers, rows, console):
+        print_columns(headers, rows, console)
     else:  # a pipe, a CI log, a narrow terminal: one kernel per line, nothing cut
         print_lines(
             (record(name, f"{size} bytes" if size != "-" else "", f"sha256 {sha}" if sha else "",
