@@ -13,10 +13,9 @@ from btfhub_mirror.progress import count
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._options import JsonOption, NoWaitOption
 from ._progress import RichProgress
 from ._table import columns_fit, print_columns, print_lines, record
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 def human_bytes(size: int) -> str:
@@ -54,9 +53,7 @@ def sync_command(
             help="Also check every local archive against its git blob id; fetch damaged ones.",
         ),
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Update the catalog and fetch exactly the selected kernels.

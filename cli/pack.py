@@ -15,6 +15,7 @@ from ._btf_header import BtfHeader, BtfHeaderOption
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._options import NoWaitOption, ObjectsArgument
 from ._progress import RichProgress
 from ._table import columns_fit, path_sort_key, print_columns, print_lines, record
 from .mirror import human_bytes
@@ -118,9 +119,7 @@ def _render(result: PackResult) -> None:
 
 @handle_errors
 def pack_command(
-    objects: Annotated[
-        list[Path], typer.Argument(metavar="OBJ...", help="BPF objects (clang -g).")
-    ],
+    objects: ObjectsArgument,
     distro: DistroOption = None,
     version: VersionOption = None,
     arch: ArchOption = None,
@@ -170,9 +169,7 @@ def pack_command(
             "candidate (loadable, but not libbpf's decision) instead of the same failure.",
         ),
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     btf_header: BtfHeaderOption = BtfHeader.classic,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
