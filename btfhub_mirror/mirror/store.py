@@ -43,7 +43,6 @@ from ..catalog.queries import (
     RemoteRow,
     counts,
     get_meta,
-    record_btf,
     remotes,
     select_entries,
 )
@@ -356,11 +355,6 @@ class Store:
             memory.close()
             raise
         return memory
-
-    def record_btf(self, path: str, raw_btf: bytes) -> None:
-        """Remember the raw BTF size and sha256 of an archive entry once it was extracted."""
-        with self.writing_catalog() as (conn, _):
-            record_btf(conn, path, len(raw_btf), hashlib.sha256(raw_btf).hexdigest())
 
     def repo_path(self, url: str) -> Path:
         """Where the mirror of ``url`` lives: a readable tail plus a hash of the whole URL."""
