@@ -315,10 +315,7 @@ class PayloadEntry:
 #: An entry and a function returning its data (call it at most once; unread data is skipped).
 EntryVisitor = Callable[[PayloadEntry, Callable[[], bytes]], None]
 
-_TAR_BLOCK = 512
-_TAR_REGULAR = (b"0", b"\0", b"7")  # '7' (contiguous) is a regular file to every reader
-#: Types Python's tarfile and GNU tar give no data blocks, whatever their size field says.
-_TAR_HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
+_TAR_BLOCK = tarwalk.BLOCK
 
 
 class _Exact:
@@ -367,23 +364,21 @@ def walk_tar(
             raise PackageError(path, f"{what}: truncated in {where}")
         if index == limits.max_members:
             raise PackageError(path, f"{what}: more than {limits.max_members} entries")
-        if not tarwalk._checksum_ok(block, where):
-            raise PackageError(path, f"{what}: {where}: bad header checksum (not a tar?)")
-        name = tarwalk._cstring(block[:100])
-        if block[257:262] == b"ustar" and (prefix := tarwalk._cstring(block[345:500])):
-            name = f"{prefix}/{name}"
-        kind = block[156:157]
-        size = tarwalk._number(block[124:136], "size", where)
+        try:
+            header = tarwalk.read_header(block, where)
+        except ArchiveError as err:
+            raise PackageError(path, f"{what}: {err}") from err
+        name, kind, size = header.name, header.type, header.size
         if kind in tarwalk.META_TYPES:
             if size > MAX_META_SIZE:
                 raise PackageError(path, f"{what}: {where}: a {size}-byte metadata header")
             data = reader.read(size, where)
             reader.skip(-size % _TAR_BLOCK, where)
             if kind == tarwalk.PAX:
-                records = tarwalk._pax_records(data, where)
+                records = tarwalk.pax_records(data, where)
                 pending.update((k, records[k]) for k in ("path", "size") if k in records)
             elif kind == tarwalk.GNU_LONGNAME:
-                pending["path"] = tarwalk._cstring(data)
+                pending["path"] = tarwalk.cstring(data)
             continue
         name = pending.pop("path", name)
         if "size" in pending:
@@ -395,7 +390,7 @@ def walk_tar(
             raise PackageError(path, f"{what}: {where}: a GNU sparse entry; refusing")
         if len(name) > limits.max_name_length:
             raise PackageError(path, f"{what}: {where}: name longer than {limits.max_name_length}")
-        if kind in _TAR_HEADER_ONLY:
+        if kind in tarwalk.HEADER_ONLY_TYPES:  # no data blocks, whatever the size says
             continue
         taken = False
 
@@ -404,7 +399,7 @@ def walk_tar(
             taken = True
             return reader.read(size, where)
 
-        visit(PayloadEntry(name, kind in _TAR_REGULAR, size), take)
+        visit(PayloadEntry(name, kind in tarwalk.REGULAR_TYPES, size), take)
         if not taken:
             reader.skip(size, where)
         reader.skip(-size % _TAR_BLOCK, where)
