@@ -20,6 +20,8 @@ MAX_BTF_SIZE = 64 * 1024 * 1024
 #: What a one-member tar adds around its member: headers (PAX or GNU long names included)
 #: and the zero blocks that end it, padded to tar's 10 KiB record.
 TAR_OVERHEAD = 64 * 1024
+#: The suffix of btfhub-archive's files: ``<distro>/<version>/<arch>/<release>.btf.tar.xz``.
+ARCHIVE_SUFFIX = ".btf.tar.xz"
 XZ_MAGIC = FORMATS["tar.xz"].magic
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
+from btfhub_mirror.archive import ARCHIVE_SUFFIX
 from btfhub_mirror.kernels import release_sort_key
 
 from ._console import console as default_console
@@ -108,7 +109,7 @@ def kernel_sort_key(
 
 def path_sort_key(path: str) -> tuple[object, ...]:
     """:func:`kernel_sort_key` of a catalog path ``distro/version/arch/release[.btf.tar.xz]``."""
-    parts = path.removesuffix(".btf.tar.xz").split("/")
+    parts = path.removesuffix(ARCHIVE_SUFFIX).split("/")
     if len(parts) != 4:
         return (1, path)
     return kernel_sort_key(parts[0], parts[1], parts[2], parts[3], path)

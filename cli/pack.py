@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from btfhub_mirror.archive import ARCHIVE_SUFFIX
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.progress import count
 
@@ -89,7 +90,7 @@ def _render(result: PackResult) -> None:
     kernels = sorted(result.kernels, key=lambda k: path_sort_key(k.path))
     rows = [
         (
-            k.path.removesuffix(".btf.tar.xz"),
+            k.path.removesuffix(ARCHIVE_SUFFIX),
             str(k.size) if k.member else "-",
             (k.sha256 or "")[:12],
             str(k.relocations - k.unmatched) + f"/{k.relocations}",

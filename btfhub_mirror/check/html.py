@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from html import escape
 
+from ..archive import ARCHIVE_SUFFIX
 from .run import CheckResult
 from .verdict import FeatureOutcome, KernelReport, RelocOutcome, RelocState, Verdict
 
@@ -72,7 +73,7 @@ def short_label(label: str, limit: int = 40) -> str:
     """A column header for a kernel: a long BTF file path loses its suffix and leading
     directories (``.../debian/12/x86_64/6.1.0-50-amd64.btf.tar.xz`` -> ``debian/12/x86_64/
     6.1.0-50-amd64``); the full label stays in the tooltip."""
-    for suffix in (".btf.tar.xz", ".tar.xz", ".btf"):
+    for suffix in (ARCHIVE_SUFFIX, ".tar.xz", ".btf"):
         label = label.removesuffix(suffix)
     if len(label) > limit and "/" in label:
         label = "/".join(label.split("/")[-4:])

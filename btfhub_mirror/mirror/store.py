@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..archive import ARCHIVE_SUFFIX
 from ..catalog import connect, migrate
 from ..catalog.db import close_writer, quick_check, typed_errors
 from ..catalog.migrations import SCHEMA_VERSION, pending, schema_version
@@ -602,6 +603,6 @@ def cache_status(store: Store) -> StatusResult:
 
 def iter_local_files(store: Store) -> Iterator[Path]:
     """Every archive file in the work tree (symlinks excluded)."""
-    for path in store.archive_dir.rglob("*.btf.tar.xz"):
+    for path in store.archive_dir.rglob(f"*{ARCHIVE_SUFFIX}"):
         if not path.is_symlink():
             yield path
