@@ -12,6 +12,7 @@ import lzma
 import tarfile
 
 from .errors import ArchiveError
+from .package import FORMATS, XZ_MEMLIMIT, xz_error
 
 #: Largest raw BTF accepted from any source: the biggest real kernel BTF we know (CentOS 8
 #: arm64 4.18.0-147, un-deduplicated) is 27 MB, so 64 MiB leaves more than twice that.
@@ -19,23 +20,9 @@ MAX_BTF_SIZE = 64 * 1024 * 1024
 #: What a one-member tar adds around its member: headers (PAX or GNU long names included)
 #: and the zero blocks that end it, padded to tar's 10 KiB record.
 TAR_OVERHEAD = 64 * 1024
-XZ_MAGIC = b"\xfd7zXZ\x00"
-#: Memory the xz decoder may use. xz -9 and -9e (64 MiB dictionary) need ~65 MiB to
-#: decompress (xz(1), "Memory usage"); a block header asking for a bigger dictionary is
-#: refused instead of allocated.
-XZ_MEMLIMIT = 128 * 1024 * 1024
-#: Largest zstd window a package may ask for: libzstd's own default limit (windowLog 27), named
-#: here so the cap is ours; `zstd -19` uses 8 MiB, `--long` 128 MiB.
-ZSTD_MAX_WINDOW = 128 * 1024 * 1024
-
-
-def xz_error(err: lzma.LZMAError, source: str) -> ArchiveError:
-    """A typed error for ``err``; a memory-limit refusal says the dictionary is too big."""
-    if "memory" in str(err).lower():
-        return ArchiveError(
-            f"{source}: xz dictionary too big (needs more than the {XZ_MEMLIMIT} byte cap)"
-        )
-    return ArchiveError(f"{source}: corrupt xz data: {err}")
+#: The suffix of btfhub-archive's files: ``<distro>/<version>/<arch>/<release>.btf.tar.xz``.
+ARCHIVE_SUFFIX = ".btf.tar.xz"
+XZ_MAGIC = FORMATS["tar.xz"].magic
 
 
 def is_xz(data: bytes) -> bool:

@@ -145,6 +145,16 @@ class FileWriteError(BtfmirrorError):
     """An output file cannot be written (missing directory, permissions, full disk)."""
 
 
+class FileReadError(BtfmirrorError):
+    """An input file that is there cannot be read: no permission, an I/O error. ``errno`` and
+    ``path`` say which (a missing file is a :class:`NotFoundError`)."""
+
+    def __init__(self, path: str, errno: int, strerror: str):
+        self.path = path
+        self.errno = errno
+        super().__init__(f"{path}: cannot read: {strerror}")
+
+
 class PackError(BtfmirrorError):
     """A package cannot be made as asked (``--strict`` and a kernel bpftool would refuse)."""
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from .errors import FileWriteError, NotFoundError
+from .errors import FileReadError, FileWriteError, NotFoundError
 
 T = TypeVar("T")
 
@@ -82,7 +82,9 @@ def write_atomic_with(
 def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
     """At most ``limit + 1`` bytes of ``path``: a longer result means the file is over the cap
     (the caller says so in its own terms). Reading with a cap also suits sysfs files, whose
-    reported size is not their length. A missing or unreadable file is a NotFoundError.
+    reported size is not their length. A missing file (or a directory, or a path through a
+    file) is a NotFoundError; one that is there but cannot be read (EACCES, EIO...) a
+    FileReadError with its errno.
     """
     try:
         with open(path, "rb") as handle:
@@ -91,8 +93,10 @@ def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
         raise NotFoundError(f"{path}: no such file") from err
     except IsADirectoryError as err:
         raise NotFoundError(f"{path}: is a directory") from err
-    except OSError as err:
+    except NotADirectoryError as err:
         raise NotFoundError(f"{path}: cannot read: {err.strerror}") from err
+    except OSError as err:
+        raise FileReadError(os.fspath(path), err.errno or 0, err.strerror or str(err)) from err
 
 
 #: renameat2(2) flag: swap two paths atomically (Linux 3.15; ext4, xfs, btrfs, tmpfs...).

@@ -188,10 +188,6 @@ class KernelPattern:
     text: str
     clauses: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
-    @property
-    def is_range(self) -> bool:
-        return bool(self.clauses)
-
     def matches(self, release: str) -> bool:
         if not self.clauses:
             return fnmatch.fnmatchcase(release, self.text)

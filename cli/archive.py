@@ -9,13 +9,12 @@ import typer
 
 from ._console import console, print_json
 from ._errors import handle_errors
+from ._options import JsonOption
 
 app = typer.Typer(
     help="Your own BTF archive repository (btfhub-archive's layout), a remote for sync.",
     no_args_is_help=True,
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 @app.command("init")

@@ -13,6 +13,7 @@ from btfhub_mirror.progress import count
 from ._console import console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._options import JsonOption, NoWaitOption, ObjectsArgument
 from ._progress import RichProgress
 from ._table import fits, kernel_sort_key, record, soft_wrap
 
@@ -33,9 +34,7 @@ _STATE_STYLES = {
 
 @handle_errors
 def check_command(
-    objects: Annotated[
-        list[Path], typer.Argument(metavar="OBJ...", help="BPF objects (clang -target bpf -g).")
-    ],
+    objects: ObjectsArgument,
     distro: DistroOption = None,
     version: VersionOption = None,
     arch: ArchOption = None,
@@ -58,10 +57,8 @@ def check_command(
         Path | None,
         typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report."),
     ] = None,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    no_wait: NoWaitOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Say on which kernels BPF objects will load: relocations, maps, helpers, programs.
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from btfhub_mirror.progress import count
+
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._options import JsonOption, NoWaitOption
 from ._progress import RichProgress
-from ._table import columns_fit, print_lines, record
+from ._table import columns_fit, print_columns, print_lines, record
 
 if TYPE_CHECKING:
     # The mirror (SQLite catalog) and rich load when a command runs: the one-off commands
     # (minimize, relocs, check --btf) never pay for them.
     from btfhub_mirror.mirror import DirsResult
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 def human_bytes(size: int) -> str:
@@ -56,9 +56,7 @@ def sync_command(
             help="Also check every local archive against its git blob id; fetch damaged ones.",
         ),
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Update the catalog and fetch exactly the selected kernels.
@@ -176,9 +174,9 @@ def list_command(
     ]
     narrow_headers = ("kernel", "local", "size", "note")
     narrow = [(f"{d}/{v}/{a}/{r}", loc, size, note) for d, v, a, r, loc, size, note in rows]
-    if columns_fit(headers, rows, console) is not None:
+    if columns_fit(headers, rows, console):
         print_columns(headers, rows)
-    elif columns_fit(narrow_headers, narrow, console) is not None:  # one column less wide
+    elif columns_fit(narrow_headers, narrow, console):  # one column less wide
         print_columns(narrow_headers, narrow)
     else:  # narrower still: one kernel per line, nothing wrapped mid-name
         print_lines(
@@ -211,20 +209,6 @@ def _print_dirs(result: DirsResult, as_json: bool) -> None:
     )
 
 
-def print_columns(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    """Aligned columns: a rich Table takes seconds on 10,000 rows, this takes milliseconds."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    console.print(
-        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), style="bold"
-    )
-    console.file.write(
-        "".join(
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
-            for r in rows
-        )
-    )
-
-
 @handle_errors
 def status_command(as_json: JsonOption = False) -> None:
     """Remotes, tips, entries per distro and arch, disk use and last sync."""
@@ -251,7 +235,8 @@ def status_command(as_json: JsonOption = False) -> None:
     console.print(table)
     console.print(
         f"disk: archive {human_bytes(result.archive_bytes)}, git {human_bytes(result.git_bytes)}, "
-        f"catalog {human_bytes(result.catalog_bytes)}"
+        f"catalog {human_bytes(result.catalog_bytes)}, index {human_bytes(result.index_bytes)} "
+        f"({count(result.index_files, 'file')})"
     )
 
 

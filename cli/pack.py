@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from btfhub_mirror.archive import ARCHIVE_SUFFIX
 from btfhub_mirror.progress import count
 
 from ._btf_header import BtfHeader, BtfHeaderOption
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
+from ._options import NoWaitOption, ObjectsArgument
 from ._progress import RichProgress
-from ._table import aligned, columns_fit, path_sort_key, print_lines, record
+from ._table import columns_fit, path_sort_key, print_columns, print_lines, record
 from .mirror import human_bytes
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ def _render(result: PackResult) -> None:
     kernels = sorted(result.kernels, key=lambda k: path_sort_key(k.path))
     rows = [
         (
-            k.path.removesuffix(".btf.tar.xz"),
+            k.path.removesuffix(ARCHIVE_SUFFIX),
             str(k.size) if k.member else "-",
             (k.sha256 or "")[:12],
             str(k.relocations - k.unmatched) + f"/{k.relocations}",
@@ -96,10 +98,8 @@ def _render(result: PackResult) -> None:
         for k in kernels
     ]
     headers = ("kernel", "bytes", "sha256", "relocs", "note")
-    widths = columns_fit(headers, rows, console)
-    if widths is not None:
-        console.print(aligned(headers, widths), style="bold", markup=False, soft_wrap=True)
-        print_lines((aligned(r, widths) for r in rows), console)  # fast on 10,000 kernels
+    if columns_fit(headers, rows, console):
+        print_columns(headers, rows, console)
     else:  # a pipe, a CI log, a narrow terminal: one kernel per line, nothing cut
         print_lines(
             (record(name, f"{size} bytes" if size != "-" else "", f"sha256 {sha}" if sha else "",
@@ -119,9 +119,7 @@ def _render(result: PackResult) -> None:
 
 @handle_errors
 def pack_command(
-    objects: Annotated[
-        list[Path], typer.Argument(metavar="OBJ...", help="BPF objects (clang -g).")
-    ],
+    objects: ObjectsArgument,
     distro: DistroOption = None,
     version: VersionOption = None,
     arch: ArchOption = None,
@@ -171,9 +169,7 @@ def pack_command(
             "candidate (loadable, but not libbpf's decision) instead of the same failure.",
         ),
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Fail instead of waiting for another run.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     btf_header: BtfHeaderOption = BtfHeader.classic,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from ._console import print_json
 from ._errors import handle_errors
+from ._table import print_columns
 
 
 @handle_errors
@@ -44,17 +44,7 @@ def relocs(
         header.insert(0, "object")
         for line, row in zip(lines, rows, strict=True):
             line.insert(0, row.object)
-    _print_columns(header, lines)
-
-
-def _print_columns(header: list[str], lines: list[list[str]]) -> None:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=True)]
-    out = sys.stdout
-    for line in [header, *lines]:
-        out.write(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-            + "\n"
-        )
+    print_columns(header, lines)
 
 
 def _print_resolved(objects: list[Path], btf: Path, as_json: bool) -> None:
@@ -79,4 +69,4 @@ def _print_resolved(objects: list[Path], btf: Path, as_json: bool) -> None:
         header.insert(0, "object")
         for line, r in zip(lines, resolved, strict=True):
             line.insert(0, r.row.object)
-    _print_columns(header, lines)
+    print_columns(header, lines)

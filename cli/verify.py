@@ -11,6 +11,7 @@ from btfhub_mirror.errors import VerifyError
 
 from ._console import console, err_console, print_json
 from ._errors import handle_errors
+from ._table import print_columns
 
 if TYPE_CHECKING:
     from btfhub_mirror.pack.verify import ConsumerReport, VerifyReport
@@ -19,23 +20,14 @@ OK_MARK = "✓"
 MISS_MARK = "miss"
 
 
-def _columns(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-
-
-def _print_lines(lines: list[str]) -> None:
-    console.print(lines[0], style="bold", markup=False, soft_wrap=True)
-    console.file.write("".join(f"{line}\n" for line in lines[1:]))
-
-
 def _table(report: ConsumerReport) -> None:
     """One consumer: a line per kernel with the name its reader looks for."""
-    rows: list[tuple[str, ...]] = [("kernel", "name looked for", "result")]
-    for check in report.kernels:
-        result = "ok" if check.ok else f"MISS: {check.miss}"
-        rows.append((check.kernel.btfhub_name.removesuffix(".btf"), check.name, result))
-    _print_lines(_columns(rows))
+    rows = [
+        (check.kernel.btfhub_name.removesuffix(".btf"), check.name,
+         "ok" if check.ok else f"MISS: {check.miss}")
+        for check in report.kernels
+    ]  # fmt: skip
+    print_columns(("kernel", "name looked for", "result"), rows, console)
 
 
 #: Misses listed one by one for a consumer the package is not judged by; past this, one line
@@ -47,11 +39,11 @@ def _matrix(report: VerifyReport) -> None:
     """Every consumer: kernels by consumers, then why each missed: every miss of the consumer
     the package is judged by, the first few of the others (they are usually another layout)."""
     names = [c.consumer for c in report.consumers]
-    rows: list[tuple[str, ...]] = [("kernel", *names)]
-    for i, kernel in enumerate(report.kernels):
-        marks = (OK_MARK if c.kernels[i].ok else MISS_MARK for c in report.consumers)
-        rows.append((kernel.label, *marks))
-    _print_lines(_columns(rows))
+    rows = [
+        (kernel.label, *(OK_MARK if c.kernels[i].ok else MISS_MARK for c in report.consumers))
+        for i, kernel in enumerate(report.kernels)
+    ]
+    print_columns(("kernel", *names), rows, console)
     for consumer in report.consumers:
         if consumer.problem is not None:
             console.print(f"{consumer.consumer}: {consumer.problem}", markup=False, soft_wrap=True)

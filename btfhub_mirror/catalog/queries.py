@@ -61,8 +61,6 @@ class KernelEntry(NamedTuple):
     removed: bool
     local_state: str  # 'absent', 'present' or 'stale' (the file is an older blob)
     archive_size: int | None
-    btf_size: int | None
-    btf_sha256: str | None
     local_path: Path | None  # set when the file is present in the work tree
 
     @property
@@ -87,8 +85,6 @@ class KernelEntry(NamedTuple):
             "removed": self.removed,
             "local_state": self.local_state,
             "archive_size": self.archive_size,
-            "btf_size": self.btf_size,
-            "btf_sha256": self.btf_sha256,
             "local_path": str(self.local_path) if self.local_path else None,
         }
 
@@ -125,13 +121,13 @@ class CountRow:
 _ENTRY_COLUMNS = (
     "path, distro, version, arch, release, kmajor, kminor, kpatch, kbuild, flavour, "
     "version_aliases, blob_oid, remote, first_seen, last_seen, removed, local_state, "
-    "archive_size, btf_size, btf_sha256"
+    "archive_size"
 )
 
 
 def _entry(row: Sequence[Any], root: Path | None) -> KernelEntry:
     (path, distro, version, arch, release, kmajor, kminor, kpatch, kbuild, flavour,
-     aliases, oid, remote, first_seen, last_seen, removed, state, asize, bsize, bsha) = row
+     aliases, oid, remote, first_seen, last_seen, removed, state, asize) = row
     return KernelEntry(
         path=path,
         distro=distro,
@@ -149,8 +145,6 @@ def _entry(row: Sequence[Any], root: Path | None) -> KernelEntry:
         removed=bool(removed),
         local_state=state,
         archive_size=asize,
-        btf_size=bsize,
-        btf_sha256=bsha,
         local_path=(root / path) if root is not None and state == PRESENT else None,
     )
 
@@ -312,15 +306,6 @@ def mark_local(
              fetched_at = coalesce(?, fetched_at) WHERE path = ?""",
         (state, archive_size, now, path),
     )
-
-
-def record_btf(conn: sqlite3.Connection, path: str, btf_size: int, btf_sha256: str) -> None:
-    """Remember the raw BTF size and sha256 once the archive has been extracted."""
-    with transaction(conn):
-        conn.execute(
-            "UPDATE entries SET btf_size = ?, btf_sha256 = ? WHERE path = ?",
-            (btf_size, btf_sha256, path),
-        )
 
 
 def set_remotes(

@@ -6,8 +6,10 @@ attached to a CI run or mailed. Pure: returns the page as a string.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from html import escape
 
+from ..archive import ARCHIVE_SUFFIX
 from .run import CheckResult
 from .verdict import FeatureOutcome, KernelReport, RelocOutcome, RelocState, Verdict
 
@@ -71,7 +73,7 @@ def short_label(label: str, limit: int = 40) -> str:
     """A column header for a kernel: a long BTF file path loses its suffix and leading
     directories (``.../debian/12/x86_64/6.1.0-50-amd64.btf.tar.xz`` -> ``debian/12/x86_64/
     6.1.0-50-amd64``); the full label stays in the tooltip."""
-    for suffix in (".btf.tar.xz", ".tar.xz", ".btf"):
+    for suffix in (ARCHIVE_SUFFIX, ".tar.xz", ".btf"):
         label = label.removesuffix(suffix)
     if len(label) > limit and "/" in label:
         label = "/".join(label.split("/")[-4:])
@@ -144,32 +146,41 @@ def _matrix(result: CheckResult) -> list[str]:
         f'<td class="verdict {k.verdict.value}">{k.verdict.value[0].upper()}</td>' for k in kernels
     )
     out.append(f'<tr><th class="row">verdict</th>{verdicts}</tr></thead><tbody>')
-    group = None
-    for i, row in enumerate(result.rows.relocations):
-        key = f"{row.object} · {row.section}"
-        if key != group:
-            group = key
-            out.append(f'<tr class="group"><th colspan="{span}">{escape(key)}</th></tr>')
-        cells = "".join(_reloc_cell(k, k.relocations[i]) for k in kernels)
-        label = f"#{row.index} {row.kind} {row.path}"
-        out.append(
+    relocations = (
+        (
+            f"{row.object} · {row.section}",
             f'<tr class="reloc"><th class="row" title="{_attr(row.program)} insn {row.insn_index}">'
-            f"<code>{escape(label)}</code></th>{cells}</tr>"
+            f"<code>{escape(f'#{row.index} {row.kind} {row.path}')}</code></th>"
+            + "".join(_reloc_cell(k, k.relocations[i]) for k in kernels)
+            + "</tr>",
         )
-    group = None
-    for i, frow in enumerate(result.rows.features):
-        key = f"{frow.object} · {_GROUPS.get(frow.category, frow.category)}"
-        if key != group:
-            group = key
-            out.append(f'<tr class="group"><th colspan="{span}">{escape(key)}</th></tr>')
-        cells = "".join(_feature_cell(k, k.features[i]) for k in kernels)
-        out.append(
+        for i, row in enumerate(result.rows.relocations)
+    )
+    features = (
+        (
+            f"{frow.object} · {_GROUPS.get(frow.category, frow.category)}",
             f'<tr class="feature"><th class="row" title="{_attr(frow.requirement)}">'
             f"<code>{escape(frow.subject)}</code> "
-            f'<span class="muted">{escape(frow.requirement)}</span></th>{cells}</tr>'
+            f'<span class="muted">{escape(frow.requirement)}</span></th>'
+            + "".join(_feature_cell(k, k.features[i]) for k in kernels)
+            + "</tr>",
         )
+        for i, frow in enumerate(result.rows.features)
+    )
+    out.extend(_grouped(relocations, span))
+    out.extend(_grouped(features, span))
     out.append("</tbody></table>")
     return out
+
+
+def _grouped(rows: Iterable[tuple[str, str]], span: int) -> Iterator[str]:
+    """Each ``(group, row)``'s row, after a header row spanning the table where a group starts."""
+    group = None
+    for key, row in rows:
+        if key != group:
+            group = key
+            yield f'<tr class="group"><th colspan="{span}">{escape(key)}</th></tr>'
+        yield row
 
 
 def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:

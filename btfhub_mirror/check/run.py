@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..btf.index import open_indexed
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
     # The mirror and its SQLite catalog load only when catalog kernels are checked: `check
     # --btf FILE` alone never needs them.
     from ..btf.cache import BtfCache
-    from ..catalog.queries import KernelEntry
     from ..mirror.store import Store
 
 JSON_SCHEMA = 1
@@ -74,12 +71,6 @@ class CheckResult:
         }
 
 
-def index_dir_for(store: Store, entry: KernelEntry) -> Path:
-    """Where the saved index of a mirror kernel lives: ``<cache>/index/<distro>/<version>/<arch>``
-    (the one ``pack`` uses too), so the archive directory stays a pure btfhub layout."""
-    return store.root / "index" / posixpath.dirname(entry.path)
-
-
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress, with_files: bool
 ) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
@@ -102,7 +93,7 @@ def _catalog_kernels(
             assert e.local_path is not None
             label = f"{e.distro}/{e.version}/{e.arch}/{e.release}"
             try:
-                btf, reused = open_indexed(e.local_path, index_dir=index_dir_for(store, e))
+                btf, reused = open_indexed(e.local_path, index_dir=store.index_dir_for(e))
             except FileNotFoundError:
                 raise NotFoundError(
                     f"{label}: the catalog lists {e.local_path} but the file is gone "

@@ -13,12 +13,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from ..archive import ARCHIVE_SUFFIX
 from ..catalog import OfferedEntry, transaction
 from ..catalog.queries import PRESENT, STALE, add_removed, mark_local
 from .store import Store, iter_local_files
 from .verify import file_blob_id
-
-ARCHIVE_SUFFIX = ".btf.tar.xz"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ Layout of the cache (``$BTFHUB_CACHE`` or the platform cache directory)::
     git/<name>.git      one bare, blobless, shallow mirror per remote
     archive/            <distro>/<version>/<arch>/<release>.btf.tar.xz, laid out exactly like
                         btfhub-archive (codename symlinks included), usable as an archive dir
+    index/              <distro>/<version>/<arch>/<release>.btf.btfmidx: the saved index of
+                        each kernel pack or check opened (:mod:`..btf.index`), derived data
 
 Every file is written to a temporary name in its directory and renamed into place, so a crash
 never leaves a half-written archive under its real name.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import sqlite3
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..archive import ARCHIVE_SUFFIX
 from ..catalog import connect, migrate
 from ..catalog.db import close_writer, quick_check, typed_errors
 from ..catalog.migrations import SCHEMA_VERSION, pending, schema_version
@@ -40,7 +44,6 @@ from ..catalog.queries import (
     RemoteRow,
     counts,
     get_meta,
-    record_btf,
     remotes,
     select_entries,
 )
@@ -123,6 +126,15 @@ class Store:
     @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def index_root(self) -> Path:
+        return self.root / "index"
+
+    def index_dir_for(self, entry: KernelEntry) -> Path:
+        """Where the saved index of a mirror kernel lives (``pack`` and ``check`` share it):
+        ``index/<distro>/<version>/<arch>``, so ``archive/`` stays a pure btfhub layout."""
+        return self.index_root / posixpath.dirname(entry.path)
 
     def check_layout(self) -> None:
         """CacheError when what is there is not a cache layout: the cache (or a parent) a file,
@@ -345,11 +357,6 @@ class Store:
             raise
         return memory
 
-    def record_btf(self, path: str, raw_btf: bytes) -> None:
-        """Remember the raw BTF size and sha256 of an archive entry once it was extracted."""
-        with self.writing_catalog() as (conn, _):
-            record_btf(conn, path, len(raw_btf), hashlib.sha256(raw_btf).hexdigest())
-
     def repo_path(self, url: str) -> Path:
         """Where the mirror of ``url`` lives: a readable tail plus a hash of the whole URL."""
         parts = [p.removesuffix(".git") for p in re.split(r"[/:]+", url)]
@@ -413,13 +420,15 @@ def link_aliases(store: Store, aliases: list[OfferedAlias]) -> int:
     return made
 
 
-def _tree_bytes(root: Path) -> int:
-    total = 0
+def _tree_usage(root: Path) -> tuple[int, int]:
+    """Bytes and number of the files under ``root`` (links not followed)."""
+    total = files_seen = 0
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
+                files_seen += 1
+    return total, files_seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +540,8 @@ class StatusResult:
     archive_bytes: int
     git_bytes: int
     catalog_bytes: int
+    index_bytes: int = 0
+    index_files: int = 0
 
     @property
     def total(self) -> int:
@@ -560,7 +571,8 @@ class StatusResult:
                 for c in self.counts
             ],
             "disk": {"archive": self.archive_bytes, "git": self.git_bytes,
-                     "catalog": self.catalog_bytes},
+                     "catalog": self.catalog_bytes, "index": self.index_bytes,
+                     "index_files": self.index_files},
         }
 
 
@@ -574,20 +586,23 @@ def cache_status(store: Store) -> StatusResult:
     catalog_bytes = sum(
         p.stat().st_size for p in store.root.glob("catalog.sqlite3*") if p.is_file()
     )
+    index_bytes, index_files = _tree_usage(store.index_root)
     return StatusResult(
         cache_dir=store.root,
         remotes=remote_rows,
         counts=count_rows,
         last_sync=last_sync,
         schema_version=version,
-        archive_bytes=_tree_bytes(store.archive_dir),
-        git_bytes=_tree_bytes(store.git_dir),
+        archive_bytes=_tree_usage(store.archive_dir)[0],
+        git_bytes=_tree_usage(store.git_dir)[0],
         catalog_bytes=catalog_bytes,
+        index_bytes=index_bytes,
+        index_files=index_files,
     )
 
 
 def iter_local_files(store: Store) -> Iterator[Path]:
     """Every archive file in the work tree (symlinks excluded)."""
-    for path in store.archive_dir.rglob("*.btf.tar.xz"):
+    for path in store.archive_dir.rglob(f"*{ARCHIVE_SUFFIX}"):
         if not path.is_symlink():
             yield path

@@ -5,8 +5,9 @@ See :func:`~btfhub_mirror.pack.pack.pack` for the layout and :mod:`.tarball` for
 
 from __future__ import annotations
 
+from ..package import compression_for
 from .pack import Alias, PackedKernel, PackResult, PackWarning, default_output, pack
-from .tarball import Member, compression_for, source_date_epoch, write_archive
+from .tarball import Member, source_date_epoch, write_archive
 
 __all__ = [
     "Alias",

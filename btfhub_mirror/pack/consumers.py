@@ -42,16 +42,8 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
-from .tarball import (
-    DESCRIPTIONS,
-    SUFFIXES,
-    Compression,
-    compression_for,
-    strip_suffix,
-    tar_name,
-)
-
-ARCHIVE_DIR = "btfhub-archive"
+from ..package import ARCHIVE_DIR, FORMATS, Compression, compression_for, strip_suffix
+from .tarball import tar_name
 
 AliasReason = Literal["uname-machine", "quoted-id", "version-id", "empty-version-id"]
 
@@ -140,16 +132,20 @@ class KernelIdentity:
 
 @dataclass(frozen=True, slots=True)
 class ReaderRules:
-    """How one consumer's reader builds a name and reads the archive, as its code does."""
+    """How one consumer's reader builds a name and reads the archive, as its code does.
+
+    The defaults are what a reader that does not do a thing gets; each entry of
+    :data:`CONSUMERS` names what its reader does.
+    """
 
     compression: Compression | None  # the one it decompresses; None: a directory tree
     prefix: str  # before ``<ID>/...`` in the name it compares: "./btfhub-archive/", "./", ""
-    keeps_id_quotes: bool  # sscanf("ID=%64s") keeps os-release's quotes
-    needs_quoted_version_id: bool  # sscanf("VERSION_ID=\"%64s"): unquoted reads as empty
-    raw_headers: bool  # walks 512-byte ustar headers: only the name field, no PAX, no prefix
-    follows_hardlinks: bool
-    extracts: bool  # unpacks to a directory and opens the path there (``./`` is irrelevant)
-    max_name: int | None  # longest name it can match (bcc builds it in char name[100])
+    keeps_id_quotes: bool = False  # sscanf("ID=%64s") keeps os-release's quotes
+    needs_quoted_version_id: bool = False  # sscanf("VERSION_ID=\"%64s"): unquoted reads as empty
+    raw_headers: bool = False  # walks 512-byte ustar headers: only the name field, no PAX
+    follows_hardlinks: bool = False
+    extracts: bool = False  # unpacks to a directory and opens the path there (no ``./``)
+    max_name: int | None = None  # longest name it can match (bcc builds it in char name[100])
 
     def id_of(self, kernel: KernelIdentity) -> str:
         quoted = self.keeps_id_quotes and kernel.style.id_quoted
@@ -175,16 +171,16 @@ class Consumer:
     name: str
     reader_name: str  # who reads it, for messages and the README
     rules: ReaderRules
-    dot_slash: bool  # entries are written as ``./name``, as ``tar -czf out .`` does
-    layout_dir: str  # "btfhub-archive/" or "": where ``<ID>/...`` starts
-    keep_btfhub_names: bool  # also write btfhub-archive's own names (arm64, unquoted ID)
+    dot_slash: bool = False  # entries are written as ``./name``, as ``tar -czf out .`` does
+    layout_dir: str = ""  # "btfhub-archive/" or "": where ``<ID>/...`` starts
+    keep_btfhub_names: bool = False  # also write btfhub-archive's own names (arm64, unquoted ID)
 
     @property
     def suffix(self) -> str:
-        """The output's suffix: the first of :data:`~.tarball.SUFFIXES` for the compression the
-        reader takes (``.tar.gz``, ``.tar``); "" for a directory."""
+        """The output's suffix: its format's first (:data:`~btfhub_mirror.package.FORMATS`)
+        for the compression the reader takes (``.tar.gz``, ``.tar``); "" for a directory."""
         wanted = self.rules.compression
-        return "" if wanted is None else next(s for s, c in SUFFIXES.items() if c == wanted)
+        return "" if wanted is None else FORMATS[wanted].suffix
 
     @property
     def hardlinks_allowed(self) -> bool:
@@ -209,7 +205,7 @@ class Consumer:
             got = None
         if got != wanted or not name.endswith(self.suffix):
             raise UsageError(
-                f"{path}: {self.name} reads only {DESCRIPTIONS[wanted]}; "
+                f"{path}: {self.name} reads only {FORMATS[wanted].description}; "
                 f"name it {strip_suffix(name)}{self.suffix}"
             )
         return wanted
@@ -255,10 +251,8 @@ CONSUMERS: dict[str, Consumer] = {
                 "tar.gz",
                 f"./{ARCHIVE_DIR}/",
                 keeps_id_quotes=False,  # the os_release crate strips quotes
-                needs_quoted_version_id=False,
                 raw_headers=True,  # the header's own path: no PAX, no GNU long name
                 follows_hardlinks=False,  # copies the entry's bytes: a link has none
-                extracts=False,
                 max_name=99,
             ),
             dot_slash=True,
@@ -268,16 +262,7 @@ CONSUMERS: dict[str, Consumer] = {
         Consumer(
             "ecli",
             "ecli / bpf-compatible-rs unpack_tar",
-            ReaderRules(
-                "tar",
-                f"{ARCHIVE_DIR}/",
-                keeps_id_quotes=False,
-                needs_quoted_version_id=False,
-                raw_headers=False,
-                follows_hardlinks=True,
-                extracts=True,
-                max_name=None,
-            ),
+            ReaderRules("tar", f"{ARCHIVE_DIR}/", follows_hardlinks=True, extracts=True),
             dot_slash=True,
             layout_dir=f"{ARCHIVE_DIR}/",
             keep_btfhub_names=True,
@@ -291,47 +276,19 @@ CONSUMERS: dict[str, Consumer] = {
                 keeps_id_quotes=True,  # sscanf("ID=%64s")
                 needs_quoted_version_id=True,  # sscanf("VERSION_ID=\"%64s"), minus its last byte
                 raw_headers=True,
-                follows_hardlinks=False,
-                extracts=False,
                 max_name=99,  # built in char name[100]
             ),
             dot_slash=True,
-            layout_dir="",
-            keep_btfhub_names=False,
         ),
         Consumer(
             "inspektor-gadget",
             "Inspektor Gadget's btfgen operator (Go archive/tar)",
-            ReaderRules(
-                "tar.gz",
-                "",
-                keeps_id_quotes=True,
-                needs_quoted_version_id=False,
-                raw_headers=False,
-                follows_hardlinks=False,
-                extracts=False,
-                max_name=None,
-            ),
-            dot_slash=False,
-            layout_dir="",
-            keep_btfhub_names=False,
+            ReaderRules("tar.gz", "", keeps_id_quotes=True),  # a hard link has no content
         ),
         Consumer(
             "dir",
             "an embedded directory tree (tracee's go:embed, include_bytes!)",
-            ReaderRules(
-                None,
-                "",
-                keeps_id_quotes=False,
-                needs_quoted_version_id=False,
-                raw_headers=False,
-                follows_hardlinks=False,
-                extracts=True,
-                max_name=None,
-            ),
-            dot_slash=False,
-            layout_dir="",
-            keep_btfhub_names=False,
+            ReaderRules(None, "", extracts=True),
         ),
     )
 }

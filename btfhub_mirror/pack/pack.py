@@ -35,7 +35,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import posixpath
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -54,10 +53,10 @@ from ..kernels import KernelFilter
 from ..minimize import MinimizeError
 from ..mirror.held import held_local
 from ..mirror.store import Store
+from ..package import ARCHIVE_DIR, MAX_PACKAGE_JSON, PACKAGE_JSON, Compression, compression_for
 from ..progress import NULL_PROGRESS, Progress, count
 from . import worker
 from .consumers import (
-    ARCHIVE_DIR,
     CONSUMERS,
     DEFAULT_CONSUMER,
     AliasReason,
@@ -69,22 +68,12 @@ from .consumers import (
 if TYPE_CHECKING:
     from .verify import ConsumerReport
 
-from .tarball import (
-    USTAR_NAME_MAX,
-    Compression,
-    Member,
-    compression_for,
-    source_date_epoch,
-    write_archive,
-)
+from .tarball import USTAR_NAME_MAX, Member, source_date_epoch, write_archive
 
-PACKAGE_JSON = "package.json"
 MANIFEST = "btfmirror.json"
 MANIFEST_FORMAT = 2
 #: The output when none is named: the name bcc's and bpf-compatible's Makefiles embed.
 DEFAULT_OUTPUT_STEM = "min_core_btfs"
-#: The same cap the runtime side puts on a package's package.json.
-MAX_PACKAGE_JSON = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,9 +311,8 @@ def _minimize_all(
     store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
     progress: Progress, first_match: bool = False,
 ) -> dict[str, worker.Outcome]:
-    index = store.root / "index"
     tasks = [
-        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)), first_match)
+        worker.Task(e.path, str(e.local_path), str(store.index_dir_for(e)), first_match)
         for e in entries
     ]
     progress.phase(

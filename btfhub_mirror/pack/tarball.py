@@ -17,48 +17,18 @@ a PAX header that such readers skip.
 
 from __future__ import annotations
 
-import functools
-import gzip
 import io
-import lzma
 import os
 import tarfile
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
-import zstandard
-
 from ..errors import UsageError
-
-Compression = Literal["tar", "tar.gz", "tar.xz", "tar.zst"]
-
-#: Archive suffixes and their compression; the first one is the default.
-SUFFIXES: dict[str, Compression] = {
-    ".tar.gz": "tar.gz",
-    ".tgz": "tar.gz",
-    ".tar.xz": "tar.xz",
-    ".tar.zst": "tar.zst",
-    ".tar": "tar",
-}
+from ..package import FORMATS, Compression
 
 #: The ustar name field: longer names need a PAX header, which literal-name readers miss.
 USTAR_NAME_MAX = 100
-
-GZIP_LEVEL = 9
-XZ_PRESET = 9
-ZSTD_LEVEL = 19
-
-
-#: What each compression is, for messages.
-DESCRIPTIONS: dict[Compression, str] = {
-    "tar": "an uncompressed tar",
-    "tar.gz": "a gzip-compressed tar",
-    "tar.xz": "an xz-compressed tar",
-    "tar.zst": "a zstd-compressed tar",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,27 +59,6 @@ def tar_name(name: str, *, directory: bool = False, dot_slash: bool = True) -> s
         return f"{clean}/" if directory and clean else clean
     full = f"./{clean}" if clean else "."
     return f"{full}/" if directory else full
-
-
-def strip_suffix(path: str | os.PathLike[str]) -> str:
-    """``path`` without its archive suffix (``out.tar.gz`` → ``out``, ``out.zip`` → ``out``)."""
-    text = os.fspath(path)
-    name = Path(text).name
-    for suffix in (*SUFFIXES, ".tar.bz2", ".tar.lz4", ".tar.lz"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return text.removesuffix(suffix)
-    return text.removesuffix(Path(text).suffix) if Path(text).suffix else text
-
-
-def compression_for(path: str | os.PathLike[str]) -> Compression:
-    """The compression named by an output file's suffix; UsageError for anything else."""
-    name = Path(path).name
-    for suffix, compression in SUFFIXES.items():
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return compression
-    raise UsageError(
-        f"{path}: unknown archive format; name it .tar.gz, .tar.xz, .tar.zst or .tar"
-    )
 
 
 def source_date_epoch(environ: Mapping[str, str] = os.environ) -> int:
@@ -191,24 +140,6 @@ def write_tar(
         sink.end()
 
 
-def _compressor(raw: BinaryIO, compression: Compression, mtime: int) -> BinaryIO:
-    """A write-only stream compressing into ``raw``; closing it leaves ``raw`` open."""
-    if compression == "tar.gz":
-        # filename="": no FNAME field (GzipFile would take the temp file's name).
-        return gzip.GzipFile(  # type: ignore[return-value]
-            filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=mtime
-        )
-    if compression == "tar.xz":
-        return lzma.LZMAFile(  # type: ignore[return-value]
-            raw, mode="wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET
-        )
-    assert compression == "tar.zst", compression
-    writer: BinaryIO = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(
-        raw, closefd=False
-    )
-    return writer
-
-
 def write_archive(
     out: BinaryIO,
     members: Iterable[Member],
@@ -217,23 +148,23 @@ def write_archive(
     mtime: int = 0,
     dot_slash: bool = True,
 ) -> None:
-    """Write ``members`` as a tar compressed per ``compression`` to ``out`` (left open), their
-    names with a leading ``./`` or not per ``dot_slash``.
+    """Write ``members`` as a tar compressed per ``compression`` (its
+    :data:`~btfhub_mirror.package.FORMATS` entry) to ``out`` (left open), their names with a
+    leading ``./`` or not per ``dot_slash``.
 
     Under gzip, a member with ``new_block`` starts a new deflate block (``Z_BLOCK``: no bytes
     added, the window kept): zlib cuts blocks by count, not content, and one block's Huffman
     codes fitted to JSON text and raw BTF at once cost ~4 % of a small package (measured on
     tests/data/btfhub-sample). xz and zstd adapt by themselves.
     """
-    if compression == "tar":
+    compressor = FORMATS[compression].compressor
+    if compressor is None:
         write_tar(out, members, mtime=mtime, dot_slash=dot_slash)
         return
-    stream = _compressor(out, compression, mtime)
-    new_block = None
-    if isinstance(stream, gzip.GzipFile):
-        gz = stream
-        new_block = functools.partial(gz.flush, zlib.Z_BLOCK)
+    writer = compressor(out, mtime)
     try:
-        write_tar(stream, members, mtime=mtime, dot_slash=dot_slash, new_block=new_block)
+        write_tar(
+            writer.stream, members, mtime=mtime, dot_slash=dot_slash, new_block=writer.new_block
+        )
     finally:
-        stream.close()
+        writer.stream.close()

@@ -108,11 +108,11 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _cstring(field: bytes) -> str:
+def cstring(field: bytes) -> str:
     return _text(field.split(b"\0", 1)[0])
 
 
-def _number(field: bytes, what: str, where: str) -> int:
+def number_field(field: bytes, what: str, where: str) -> int:
     """A numeric header field: octal digits (NUL/space padded) or GNU base-256."""
     if field[:1] == b"\x80":  # positive base-256; 0xff (negative) is refused below
         return int.from_bytes(field[1:], "big")
@@ -124,15 +124,16 @@ def _number(field: bytes, what: str, where: str) -> int:
     return int(text, 8)
 
 
-def _checksum_ok(block: bytes, where: str) -> bool:
-    stored = _number(block[148:156], "checksum", where)
+def checksum_ok(block: bytes, where: str) -> bool:
+    """Whether the header's checksum field matches its bytes (summed unsigned or signed)."""
+    stored = number_field(block[148:156], "checksum", where)
     blanked = block[:148] + b" " * 8 + block[156:]
     unsigned = sum(blanked)
     signed = sum(b - 256 if b > 127 else b for b in blanked)  # some old tars summed signed
     return stored in (unsigned, signed)
 
 
-def _pax_records(data: bytes, where: str) -> dict[str, str]:
+def pax_records(data: bytes, where: str) -> dict[str, str]:
     """``<len> <key>=<value>\\n`` records (POSIX pax, "pax Extended Header")."""
     records: dict[str, str] = {}
     pos = 0
@@ -150,6 +151,33 @@ def _pax_records(data: bytes, where: str) -> dict[str, str]:
         records[_text(key)] = _text(value)
         pos = end
     return records
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields of one 512-byte tar header, checked (checksum, numbers)."""
+
+    #: The ustar name field as a C reader compares it; None when it fills all 100 bytes.
+    field_name: str | None
+    #: The name field with the POSIX ustar prefix (PAX and GNU long names come later).
+    name: str
+    type: bytes
+    size: int
+    linkname: str
+
+
+def read_header(block: bytes, where: str) -> Header:
+    """The fields of the header ``block``; ArchiveError naming ``where`` for a bad checksum or
+    number. Only a POSIX ``ustar\\0`` header has a prefix field (GNU tar keeps times there)."""
+    if not checksum_ok(block, where):
+        raise ArchiveError(f"{where}: bad header checksum (not a tar, or a corrupt one)")
+    raw_name = block[:NAME_FIELD]
+    field_name = _text(raw_name.split(b"\0", 1)[0]) if b"\0" in raw_name else None
+    name = cstring(raw_name)
+    if block[257:263] == b"ustar\0" and (prefix := cstring(block[345:500])):
+        name = f"{prefix}/{name}"
+    size = number_field(block[124:136], "size", where)
+    return Header(field_name, name, block[156:157], size, cstring(block[157:257]))
 
 
 class _Reader:
@@ -230,19 +258,9 @@ def walk_tar(
         index = len(entries)
         if index >= limits.max_entries:
             raise ArchiveError(f"{source}: more than {limits.max_entries} entries; refusing")
-        where = f"{source}: header {index}"
-        if not _checksum_ok(block, where):
-            raise ArchiveError(f"{where}: bad header checksum (not a tar, or a corrupt one)")
-        raw_name = block[:NAME_FIELD]
-        field_name = _text(raw_name.split(b"\0", 1)[0]) if b"\0" in raw_name else None
-        name = _cstring(raw_name)
-        kind = block[156:157]
-        size = _number(block[124:136], "size", where)
-        linkname = _cstring(block[157:257])
-        if block[257:263] == b"ustar\0":  # POSIX ustar: the prefix field extends the name
-            prefix = _cstring(block[345:500])
-            if prefix:
-                name = f"{prefix}/{name}"
+        header = read_header(block, f"{source}: header {index}")
+        field_name, name, kind, size = header.field_name, header.name, header.type, header.size
+        linkname = header.linkname
         where = f"{source}: entry {name[:200]!r}"
         if kind in META_TYPES:
             if size > MAX_META_SIZE:
@@ -253,7 +271,7 @@ def walk_tar(
             data = reader.read(size, where)
             reader.skip(_padding(size), where)
             if kind == PAX:
-                records = _pax_records(data, where)
+                records = pax_records(data, where)
                 if "path" in records:
                     pending["path"] = records["path"]
                 if "linkpath" in records:
@@ -261,9 +279,9 @@ def walk_tar(
                 if "size" in records:
                     pending["size"] = records["size"]
             elif kind == GNU_LONGNAME:
-                pending["path"] = _cstring(data)
+                pending["path"] = cstring(data)
             elif kind == GNU_LONGLINK:
-                pending["linkpath"] = _cstring(data)
+                pending["linkpath"] = cstring(data)
             entries.append(TarEntry(index, field_name, name, kind, linkname, None))
             continue
         name = pending.pop("path", name)

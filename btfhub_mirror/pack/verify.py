@@ -29,16 +29,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ArchiveError
+from ..package import ARCHIVE_DIR, FORMATS, MAGIC_LEN, Compression, compression_of
 from ..runtime.extract import (
     DEFAULT_LIMITS,
     ExtractLimits,
     archive_errors,
-    compression_of,
     open_capped,
     open_package,
 )
 from .consumers import (
-    ARCHIVE_DIR,
     CONSUMERS,
     DEFAULT_CONSUMER,
     UNAME_MACHINES,
@@ -47,7 +46,6 @@ from .consumers import (
     consumer_named,
 )
 from .pack import MANIFEST
-from .tarball import Compression
 from .tarwalk import HEADER_ONLY_TYPES, Content, TarEntry, summarize, walk_tar
 
 PackageKind = Literal["tar", "dir"]
@@ -56,13 +54,6 @@ MANIFEST_FORMATS = (1, 2)
 #: How many symbolic links one lookup may go through, as Linux's MAXSYMLINKS.
 MAX_SYMLINKS = 40
 
-_READS: dict[Compression | None, str] = {
-    "tar.gz": "gzip",
-    "tar": "an uncompressed tar",
-    "tar.xz": "xz",
-    "tar.zst": "zstd",
-    None: "a directory tree",
-}
 _ARCH_OF_MACHINE = {machine: arch for arch, machine in UNAME_MACHINES.items()}
 
 
@@ -476,7 +467,7 @@ _EMPTY = summarize(b"", "")
 def _read_tar(path: Path, limits: ExtractLimits) -> tuple[Compression, _TarPackage, bytes | None]:
     source = str(path)
     with open_package(path) as handle, archive_errors(source):
-        compression = compression_of(handle.read(6))
+        compression = compression_of(handle.read(MAGIC_LEN))
         handle.seek(0)
         listing = walk_tar(
             open_capped(handle, limits, source),
@@ -587,6 +578,10 @@ def _check(kernel: ListedKernel, name: str, hit: _Hit, hint: str) -> KernelCheck
     return KernelCheck(ident, name, True, content.size > 0, valid, equal, miss)
 
 
+def _reads(compression: Compression | None) -> str:
+    return "a directory tree" if compression is None else FORMATS[compression].reads
+
+
 def _consumer_report(
     consumer: Consumer,
     kernels: list[ListedKernel],
@@ -600,8 +595,8 @@ def _consumer_report(
     problem = None
     if rules.compression != have:
         problem = (
-            f"wrong compression: {consumer.name} reads only {_READS[rules.compression]} "
-            f"(the package is {_READS[have]})"
+            f"wrong compression: {consumer.name} reads only {_reads(rules.compression)} "
+            f"(the package is {_reads(have)})"
         )
     checks = []
     for kernel in kernels:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..archive import read_btf_archive
+from ..archive import ARCHIVE_SUFFIX, read_btf_archive
 from ..btf.parse import parse_btf
 from ..btf.wire import ByteOrder, Kind
 from ..errors import BtfFormatError, BtfmirrorError, KernelImageError, NotFoundError, UsageError
@@ -28,7 +28,6 @@ from .images import MAX_IMAGE_SIZE, FoundBtf, check_size, find_btf
 from .packages import read_package
 from .pahole import dwarf_to_btf
 
-ARCHIVE_SUFFIX = ".btf.tar.xz"
 #: Byte order of each arch btfhub-archive has or a kernel runs BTF on (``uname -m`` names
 #: folded by :data:`~btfhub_mirror.kernels.ARCH_ALIASES` and :data:`MORE_ARCH_ALIASES`).
 ARCH_BYTE_ORDER: dict[str, ByteOrder] = {

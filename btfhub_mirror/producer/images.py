@@ -34,10 +34,11 @@ from dataclasses import dataclass
 
 import zstandard
 
-from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, ZSTD_MAX_WINDOW
+from ..archive import MAX_BTF_SIZE
 from ..btf.parse import parse_btf, parse_header
 from ..btf.wire import ByteOrder
 from ..errors import BtfFormatError, BtfmirrorError, KernelImageError
+from ..package import XZ_MEMLIMIT, ZSTD_MAX_WINDOW
 
 #: Largest kernel image or decompressed vmlinux read: a vmlinux with full DWARF is 300-900 MB
 #: (Debian's linux-image-*-dbg); the BTF-carrying images are 10-80 MB.

@@ -45,14 +45,8 @@ from typing import BinaryIO, cast
 
 from ..errors import ArchiveError, PackageError
 from ..pack import tarwalk
-from ..runtime.extract import (
-    MAX_META_SIZE,
-    ExtractLimits,
-    _CappedReader,
-    archive_errors,
-    compression_of,
-    open_capped,
-)
+from ..package import FORMATS, MAGIC_LEN, CappedReader, compression_of
+from ..runtime.extract import MAX_META_SIZE, ExtractLimits, archive_errors, open_capped
 
 _MIB = 1024 * 1024
 _GIB = 1024 * _MIB
@@ -253,26 +247,18 @@ def _section(handle: BinaryIO, start: int, size: int) -> BinaryIO:
     return cast(BinaryIO, io.BufferedReader(_Section(handle, start, size), _MIB))
 
 
+#: bzip2, which dpkg and rpm still take for a payload but no btfmirror package is written in.
 _BZ2_MAGIC = b"BZh"
-#: Decompressor names as deb member suffixes and rpm's PAYLOADCOMPRESSOR say them.
-_COMPRESSION_BY_NAME = {
-    "": "tar",
-    ".gz": "tar.gz",
-    "gzip": "tar.gz",
-    ".xz": "tar.xz",
-    "xz": "tar.xz",
-    ".zst": "tar.zst",
-    "zstd": "tar.zst",
+#: Decompressor names as deb member suffixes (``data.tar.xz``: ``.xz``) and rpm's
+#: PAYLOADCOMPRESSOR (``xz``) say them: the package formats' own, and bzip2.
+_COMPRESSION_BY_NAME: dict[str, str] = {
+    **{f.suffix.removeprefix(".tar"): f.compression for f in FORMATS.values()},
+    **{f.codec: f.compression for f in FORMATS.values()},
     ".bz2": "bz2",
     "bzip2": "bz2",
 }
-
-
-_SHOWN = {
-    "tar": "uncompressed",
-    "tar.gz": "gzip",
-    "tar.xz": "xz",
-    "tar.zst": "zstd",
+_SHOWN: dict[str, str] = {
+    **{f.compression: f.codec or "uncompressed" for f in FORMATS.values()},
     "bz2": "bzip2",
 }
 
@@ -283,7 +269,7 @@ def _decompressed(
     """``raw`` decompressed as ``expected`` says (checked against its magic), capped at ``cap``
     decompressed bytes."""
     start = raw.tell()
-    magic = raw.read(6)
+    magic = raw.read(MAGIC_LEN)
     raw.seek(start)
     actual = "bz2" if magic[:3] == _BZ2_MAGIC else compression_of(magic)
     if actual != expected:
@@ -292,7 +278,7 @@ def _decompressed(
         )
     extract = ExtractLimits(max_entries=limits.max_members, max_total_size=cap)
     if actual == "bz2":
-        stream = _CappedReader(cast(BinaryIO, bz2.BZ2File(raw)), cap, f"{path}: {where}")
+        stream = CappedReader(cast(BinaryIO, bz2.BZ2File(raw)), cap, f"{path}: {where}")
         return cast(BinaryIO, io.BufferedReader(stream))
     return open_capped(raw, extract, f"{path}: {where}")
 
@@ -329,10 +315,7 @@ class PayloadEntry:
 #: An entry and a function returning its data (call it at most once; unread data is skipped).
 EntryVisitor = Callable[[PayloadEntry, Callable[[], bytes]], None]
 
-_TAR_BLOCK = 512
-_TAR_REGULAR = (b"0", b"\0", b"7")  # '7' (contiguous) is a regular file to every reader
-#: Types Python's tarfile and GNU tar give no data blocks, whatever their size field says.
-_TAR_HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
+_TAR_BLOCK = tarwalk.BLOCK
 
 
 class _Exact:
@@ -381,23 +364,21 @@ def walk_tar(
             raise PackageError(path, f"{what}: truncated in {where}")
         if index == limits.max_members:
             raise PackageError(path, f"{what}: more than {limits.max_members} entries")
-        if not tarwalk._checksum_ok(block, where):
-            raise PackageError(path, f"{what}: {where}: bad header checksum (not a tar?)")
-        name = tarwalk._cstring(block[:100])
-        if block[257:262] == b"ustar" and (prefix := tarwalk._cstring(block[345:500])):
-            name = f"{prefix}/{name}"
-        kind = block[156:157]
-        size = tarwalk._number(block[124:136], "size", where)
+        try:
+            header = tarwalk.read_header(block, where)
+        except ArchiveError as err:
+            raise PackageError(path, f"{what}: {err}") from err
+        name, kind, size = header.name, header.type, header.size
         if kind in tarwalk.META_TYPES:
             if size > MAX_META_SIZE:
                 raise PackageError(path, f"{what}: {where}: a {size}-byte metadata header")
             data = reader.read(size, where)
             reader.skip(-size % _TAR_BLOCK, where)
             if kind == tarwalk.PAX:
-                records = tarwalk._pax_records(data, where)
+                records = tarwalk.pax_records(data, where)
                 pending.update((k, records[k]) for k in ("path", "size") if k in records)
             elif kind == tarwalk.GNU_LONGNAME:
-                pending["path"] = tarwalk._cstring(data)
+                pending["path"] = tarwalk.cstring(data)
             continue
         name = pending.pop("path", name)
         if "size" in pending:
@@ -409,7 +390,7 @@ def walk_tar(
             raise PackageError(path, f"{what}: {where}: a GNU sparse entry; refusing")
         if len(name) > limits.max_name_length:
             raise PackageError(path, f"{what}: {where}: name longer than {limits.max_name_length}")
-        if kind in _TAR_HEADER_ONLY:
+        if kind in tarwalk.HEADER_ONLY_TYPES:  # no data blocks, whatever the size says
             continue
         taken = False
 
@@ -418,7 +399,7 @@ def walk_tar(
             taken = True
             return reader.read(size, where)
 
-        visit(PayloadEntry(name, kind in _TAR_REGULAR, size), take)
+        visit(PayloadEntry(name, kind in tarwalk.REGULAR_TYPES, size), take)
         if not taken:
             reader.skip(size, where)
         reader.skip(-size % _TAR_BLOCK, where)

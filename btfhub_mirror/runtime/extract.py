@@ -1,7 +1,8 @@
 """Unpacking a btfmirror package (``./package.json`` + ``./btfhub-archive/...``) safely.
 
-The package is a tar, plain or compressed with gzip, xz or zstd (told apart by magic bytes). It
-comes from wherever a program was shipped, so nothing in it is trusted:
+The package is a tar, plain or compressed in a format of :data:`~btfhub_mirror.package.FORMATS`
+(told apart by magic bytes). It comes from wherever a program was shipped, so nothing in it is
+trusted:
 
 - every entry name is checked before anything is written: no absolute names, no ``..``, no NUL;
 - only directories, regular files, hard links and symbolic links are accepted. A hard link must
@@ -28,7 +29,6 @@ entry named like a directory that only the files not written would have created.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import lzma
 import os
@@ -42,23 +42,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import zstandard
 
-from ..archive import MAX_BTF_SIZE, XZ_MEMLIMIT, ZSTD_MAX_WINDOW, xz_error
+from ..archive import MAX_BTF_SIZE
 from ..errors import ArchiveError, NotFoundError
-
-if TYPE_CHECKING:
-    from ..pack.tarball import Compression
-
-PACKAGE_JSON = "package.json"
-ARCHIVE_DIR = "btfhub-archive"
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_CHUNK = 1024 * 1024
+from ..package import (
+    ARCHIVE_DIR,
+    CHUNK,
+    MAX_PACKAGE_JSON,
+    PACKAGE_JSON,
+    CappedReader,
+    open_decompressed,
+    xz_error,
+    zstd_error,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +72,7 @@ class ExtractLimits:
     # A minimized package is megabytes; 1 GiB still holds ~40 full un-deduplicated CentOS 8
     # BTFs, or a few hundred ordinary full kernel BTFs. Callers may raise it.
     max_total_size: int = 1024 * 1024 * 1024
-    max_package_json_size: int = 64 * 1024 * 1024
+    max_package_json_size: int = MAX_PACKAGE_JSON
     max_name_length: int = 1024
 
 
@@ -133,58 +132,6 @@ class NeedsFullExtraction(ArchiveError):
     """
 
 
-class _CappedReader(io.RawIOBase):
-    """A read-only stream that raises once more than ``limit`` bytes came out of ``inner``."""
-
-    def __init__(self, inner: IO[bytes], limit: int, source: str):
-        self._inner = inner
-        self._limit = limit
-        self._source = source
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer)
-        # At most a chunk per call: a caller's read(n) of a big member then fills its own
-        # buffer without a second n-byte copy being made here.
-        data = self._inner.read(min(len(view), _CHUNK))
-        self.count += len(data)
-        if self.count > self._limit:
-            raise ArchiveError(
-                f"{self._source}: decompresses to more than {self._limit} bytes; refusing"
-            )
-        view[: len(data)] = data
-        return len(data)
-
-
-class _CappedXzReader(io.RawIOBase):
-    """xz decoding with the decoder's memory capped (``lzma.LZMAFile`` has no memlimit)."""
-
-    def __init__(self, inner: BinaryIO):
-        self._inner = inner
-        self._decomp = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while True:
-            if self._decomp.eof:
-                return 0
-            data = b"" if self._decomp.needs_input else None
-            if data is not None:
-                data = self._inner.read(_CHUNK)
-                if not data:
-                    raise EOFError("truncated xz data")
-            out = self._decomp.decompress(data or b"", max_length=len(view))
-            if out:
-                view[: len(out)] = out
-                return len(out)
-
-
 def open_package(path: Path) -> BinaryIO:
     """``path`` opened for reading: NotFoundError when it is missing, ArchiveError when it
     cannot be read (the errors ``select`` and ``verify`` give)."""
@@ -195,37 +142,6 @@ def open_package(path: Path) -> BinaryIO:
     except OSError as err:
         raise ArchiveError(f"cannot read {path}: {err.strerror or err}") from err
     return cast(BinaryIO, handle)
-
-
-def compression_of(head: bytes) -> Compression:
-    """The compression a package's first bytes announce; anything else is a plain tar."""
-    if head.startswith(_GZIP_MAGIC):
-        return "tar.gz"
-    if head.startswith(_XZ_MAGIC):
-        return "tar.xz"
-    if head.startswith(_ZSTD_MAGIC):
-        return "tar.zst"
-    return "tar"
-
-
-def open_decompressed(data: bytes | BinaryIO) -> BinaryIO:
-    """A stream of ``data`` (bytes or a seekable binary file) decompressed per its magic bytes.
-
-    Anything that is not gzip, xz or zstd is read as a plain tar.
-    """
-    raw: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
-    start = raw.tell()
-    compression = compression_of(raw.read(6))
-    raw.seek(start)
-    if compression == "tar.gz":
-        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
-    if compression == "tar.xz":
-        return cast(BinaryIO, io.BufferedReader(_CappedXzReader(raw)))
-    if compression == "tar.zst":
-        decoder = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-        stream: BinaryIO = decoder.stream_reader(raw, read_across_frames=True)
-        return stream
-    return raw
 
 
 def normalize_name(name: str, *, what: str = "entry") -> str:
@@ -367,7 +283,7 @@ class _Extractor:
         except OSError as err:
             raise self.fail(member.name, f"cannot create file: {err.strerror}") from err
         with os.fdopen(fd, "wb", buffering=0) as out:  # unbuffered: write errors surface here
-            while chunk := source.read(_CHUNK):
+            while chunk := source.read(CHUNK):
                 written += len(chunk)
                 try:
                     view = memoryview(chunk)
@@ -508,7 +424,7 @@ def open_capped(data: bytes | BinaryIO, limits: ExtractLimits, source: str) -> B
     """:func:`open_decompressed`, refusing more decompressed bytes than a tar within ``limits``
     can need (ArchiveError when read past that)."""
     # Headers and padding count too: a tar of a billion empty entries is a bomb as well.
-    stream = _CappedReader(open_decompressed(data), _stream_cap(limits), source)
+    stream = CappedReader(open_decompressed(data), _stream_cap(limits), source)
     return cast(BinaryIO, io.BufferedReader(stream))
 
 
@@ -524,11 +440,7 @@ def archive_errors(source: str) -> Iterator[None]:
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise ArchiveError(f"{source}: not a readable tar archive: {err}") from err
     except zstandard.ZstdError as err:
-        if "too much memory" in str(err):
-            raise ArchiveError(
-                f"{source}: zstd window too big (needs more than the {ZSTD_MAX_WINDOW} byte cap)"
-            ) from err
-        raise ArchiveError(f"{source}: corrupt zstd data: {err}") from err
+        raise zstd_error(err, source) from err
 
 
 def unpack_tar(

@@ -18,7 +18,6 @@ Inspektor Gadget's, a ``dir`` package). On top of what other loaders do:
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
@@ -28,11 +27,10 @@ from pathlib import Path
 
 from ..errors import ArchiveError, FileWriteError, NoBtfFoundError, NotFoundError, UsageError
 from ..kernels import KernelRelease, parse_release
+from ..package import ARCHIVE_DIR, PACKAGE_JSON
 from ..progress import NULL_PROGRESS, Progress
 from .extract import (
-    ARCHIVE_DIR,
     DEFAULT_LIMITS,
-    PACKAGE_JSON,
     ExtractLimits,
     NeedsFullExtraction,
     open_package,
@@ -356,15 +354,41 @@ def _select_from_package(
     limits: ExtractLimits,
     progress: Progress,
 ) -> SelectResult:
+    def select_with(*, nearest: bool, wanted: Callable[[str], bool] | None) -> SelectResult:
+        progress.phase(f"unpacking {archive}" if wanted is None else f"reading {archive}")
+        with open_package(archive) as handle:
+            unpacked = unpack_tar(handle, limits=limits, source=str(archive), wanted=wanted)
+        if unpacked.archive is None:
+            raise NoBtfFoundError(
+                f"{archive} has no {ARCHIVE_DIR} directory nor any <ID>/<VERSION_ID>/<arch> "
+                "tree, so no BTF at all"
+            )
+        with unpacked.archive as extracted:
+            top = extracted.path.relative_to(extracted.root).as_posix()
+            where = "./" if top == "." else f"./{top}/"
+            match = find_btf(
+                extracted.path,
+                ident,
+                nearest=nearest,
+                progress=progress,
+                display=f"{archive}:{where.rstrip('/')}",
+            )
+            path = pkg = None
+            if extract_to is not None:
+                package_json = (
+                    None if unpacked.package_json is None else extracted.root / PACKAGE_JSON
+                )
+                path, pkg = _install_selection(extract_to, match.path, match.release, package_json)
+        member = f"{where}{match.member}"
+        return SelectResult(
+            ident, explicit, True, vmlinux, path, member, match.release, match.exact, pkg
+        )
+
     # First write only what can match; every entry is still read and checked. Entries that
     # could make a partial tree answer otherwise (a symbolic link, a name a skipped file's
     # directory would take) send the package to the full unpack, so results and messages never
     # differ. A miss is never a reason to unpack everything: its message counts the other
     # kernels in the candidate directories, so only those are written, and only on a miss.
-    select_with = functools.partial(
-        _select_unpacked, archive, ident, explicit, extract_to=extract_to, vmlinux=vmlinux,
-        limits=limits, progress=progress,
-    )  # fmt: skip
     try:
         try:
             return select_with(nearest=nearest, wanted=_wanted(ident, nearest))
@@ -376,41 +400,3 @@ def _select_from_package(
         return select_with(nearest=nearest, wanted=None)
 
 
-def _select_unpacked(
-    archive: Path,
-    ident: SystemIdentity,
-    explicit: bool,
-    *,
-    nearest: bool,
-    extract_to: Path | None,
-    vmlinux: Path,
-    limits: ExtractLimits,
-    progress: Progress,
-    wanted: Callable[[str], bool] | None,
-) -> SelectResult:
-    progress.phase(f"unpacking {archive}" if wanted is None else f"reading {archive}")
-    with open_package(archive) as handle:
-        unpacked = unpack_tar(handle, limits=limits, source=str(archive), wanted=wanted)
-    if unpacked.archive is None:
-        raise NoBtfFoundError(
-            f"{archive} has no {ARCHIVE_DIR} directory nor any <ID>/<VERSION_ID>/<arch> tree, "
-            "so no BTF at all"
-        )
-    with unpacked.archive as extracted:
-        top = extracted.path.relative_to(extracted.root).as_posix()
-        where = "./" if top == "." else f"./{top}/"
-        match = find_btf(
-            extracted.path,
-            ident,
-            nearest=nearest,
-            progress=progress,
-            display=f"{archive}:{where.rstrip('/')}",
-        )
-        path = pkg = None
-        if extract_to is not None:
-            package_json = None if unpacked.package_json is None else extracted.root / PACKAGE_JSON
-            path, pkg = _install_selection(extract_to, match.path, match.release, package_json)
-    member = f"{where}{match.member}"
-    return SelectResult(
-        ident, explicit, True, vmlinux, path, member, match.release, match.exact, pkg
-    )

@@ -16,7 +16,6 @@ from btfhub_mirror.catalog.queries import (
     apply_offer,
     counts,
     mark_local,
-    record_btf,
     select_entries,
 )
 from btfhub_mirror.errors import CatalogError
@@ -104,19 +103,18 @@ def test_codename_aliases_select_by_either_name(conn: sqlite3.Connection) -> Non
     assert by_codename[0].kernel_version == "5.4.0" and by_codename[0].build == 26
 
 
-def test_counts_and_btf_record(conn: sqlite3.Connection) -> None:
+def test_counts(conn: sqlite3.Connection) -> None:
     paths = [f"centos/8/{arch}/4.18.0-{n}.el8.btf.tar.xz" for arch in ("x86_64", "arm64")
              for n in range(3)]
     apply_offer(conn, [offer(p) for p in paths], [], "t")
     with transaction(conn):
         mark_local(conn, paths[0], "present", archive_size=100)
-    record_btf(conn, paths[0], 4096, "f" * 64)
     rows = {(c.distro, c.arch): c for c in counts(conn)}
     assert rows[("centos", "x86_64")].total == 3 and rows[("centos", "x86_64")].local == 1
     assert rows[("centos", "x86_64")].local_bytes == 100
     assert rows[("centos", "arm64")].local == 0
     entry = select_entries(conn, KernelFilter(), local_only=True)
-    assert [(e.path, e.btf_size, e.btf_sha256) for e in entry] == [(paths[0], 4096, "f" * 64)]
+    assert [e.path for e in entry] == [paths[0]]
 
 
 def test_select_orders_by_kernel_version_and_is_fast(conn: sqlite3.Connection) -> None:

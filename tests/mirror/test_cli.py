@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store
 from cli.app import app
 
@@ -156,3 +157,22 @@ def test_list_on_a_terminal_prints_aligned_columns(
     kernel_column = lines[0].index("kernel")
     assert all(line[kernel_column - 2 : kernel_column] == "  " for line in body)
     assert lines[-1].startswith("3 entries")
+
+
+def test_status_counts_the_saved_indexes(origin: Origin) -> None:
+    from btfhub_mirror.btf.index import open_indexed
+    from btfhub_mirror.mirror import cache_status, list_kernels
+
+    assert invoke("sync", "-d", "debian", "-V", "bookworm", "-a", "amd64", "-r", origin.url)[0] == 0
+    store = default_store()
+    assert cache_status(store).index_files == 0
+    entry = list_kernels(store, KernelFilter.create((), (), (), ()), local_only=True).entries[0]
+    assert entry.local_path is not None
+    open_indexed(entry.local_path, index_dir=store.index_dir_for(entry))  # as pack and check do
+    (saved,) = store.index_root.rglob("*.btfmidx")
+    assert saved.parent == store.index_root / entry.distro / entry.version / entry.arch
+    code, out, _ = invoke("status", "--json")
+    disk = json.loads(out)["disk"]
+    assert code == 0 and disk["index_files"] == 1 and disk["index"] == saved.stat().st_size
+    code, out, _ = invoke("status")
+    assert code == 0 and "(1 file)" in out

@@ -265,22 +265,12 @@ def test_second_run_waits_for_the_lock(origin: Origin, store: Store) -> None:
     assert any("waiting for another btfmirror" in n for n in notes)
 
 
-def test_raw_btf_size_and_sha256_recorded(origin: Origin, store: Store) -> None:
-    import hashlib
-
-    from btfhub_mirror.archive import read_btf_archive
-
+def test_select_without_a_root_gives_no_local_paths(origin: Origin, store: Store) -> None:
     entries = ensure_local_after_sync(origin, store)
-    for entry in entries:
-        assert entry.local_path is not None and entry.btf_size is None
-        raw = read_btf_archive(entry.local_path.read_bytes(), source=str(entry.local_path))
-        store.record_btf(entry.path, raw)
+    assert entries and all(e.local_path is not None for e in entries)
     with contextlib.closing(connect(store.catalog_path)) as conn:
         rows = select_entries(conn, KernelFilter.create(distros=["kylin"]))
-    for row in rows:
-        assert row.local_path is None  # no root given: the query does not invent paths
-        raw = read_btf_archive((store.archive_dir / row.path).read_bytes(), source=row.path)
-        assert row.btf_size == len(raw) and row.btf_sha256 == hashlib.sha256(raw).hexdigest()
+    assert rows and all(row.local_path is None for row in rows)  # the query invents no paths
 
 
 def ensure_local_after_sync(origin: Origin, store: Store) -> list:  # type: ignore[type-arg]

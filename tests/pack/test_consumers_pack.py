@@ -515,7 +515,7 @@ def catalog_entry(path: str) -> KernelEntry:
     distro, version, arch, name = path.split("/")
     return KernelEntry(
         path, distro, version, arch, name.removesuffix(".btf.tar.xz"), None, None, "", (),
-        "0" * 40, "origin", "", "", False, "present", None, None, None, None,
+        "0" * 40, "origin", "", "", False, "present", None, None,
     )  # fmt: skip
 
 

@@ -21,8 +21,8 @@ from btfhub_mirror.errors import NotFoundError, PackError, UsageError
 from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store, list_kernels
 from btfhub_mirror.pack import PackResult, pack
+from btfhub_mirror.package import open_decompressed
 from btfhub_mirror.runtime import unpack_tar
-from btfhub_mirror.runtime.extract import open_decompressed
 from tests.helpers import REPO, need_tool
 from tests.mirror.gitfixtures import Origin
 

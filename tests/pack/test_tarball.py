@@ -10,19 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from btfhub_mirror import package
 from btfhub_mirror.errors import UsageError
-from btfhub_mirror.pack.tarball import (
-    Member,
-    compression_for,
-    source_date_epoch,
-    tar_name,
-    write_archive,
-)
+from btfhub_mirror.pack.tarball import Member, source_date_epoch, tar_name, write_archive
+from btfhub_mirror.package import compression_for, open_decompressed
 from btfhub_mirror.runtime import unpack_tar
-from btfhub_mirror.runtime.extract import open_decompressed
 from tests.helpers import need_tool
 
-FORMATS = ("tar", "tar.gz", "tar.xz", "tar.zst")
+#: Every format of the registry: a new one is tested here without an edit.
+FORMATS = tuple(package.FORMATS)
 
 MEMBERS = [
     Member("", "dir"),
@@ -154,3 +150,16 @@ def test_the_archive_ends_after_its_two_zero_blocks(fmt: str, tmp_path: Path) ->
         [need_tool("tar"), "-xf", path, "-C", root], capture_output=True, text=True, check=True
     )
     assert done.stderr == "" and (root / "btfhub-archive" / "debian" / "a.btf").is_file()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_is_one_entry_its_writer_and_readers_agree_on(fmt: str) -> None:
+    """What pack names a format by, what it writes, and what a reader tells it apart by are
+    the registry's one entry."""
+    entry = package.FORMATS[fmt]  # type: ignore[index]
+    assert all(compression_for(f"out{suffix}") == fmt for suffix in entry.suffixes)
+    data = archive(fmt)
+    assert package.format_of(data[: package.MAGIC_LEN]) is entry
+    assert package.strip_suffix(f"dir/out{entry.suffix}") == "dir/out"
+    with tarfile.open(fileobj=open_decompressed(data), mode="r|") as tar:
+        assert [m.name for m in tar][:2] == [".", "./btfhub-archive"]  # tarfile drops the /
