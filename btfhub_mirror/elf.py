@@ -122,6 +122,9 @@ class BpfObject:
             self._elf = ELFFile(io.BytesIO(data))
             machine = self._elf["e_machine"]
             little = bool(self._elf.little_endian)
+            #: libbpf btf_parse_elf sets the BTF's pointer size from the ELF class: BPF
+            #: objects are ELFCLASS64, so 8 whatever the host or the types say.
+            self.ptr_size = int(self._elf.elfclass) // 8
         if machine not in ("EM_BPF", EM_BPF):
             raise ElfFormatError(
                 f"{source}: not a BPF object (machine {machine}; expected {EXPECTED_OBJECT})"
@@ -205,7 +208,10 @@ class BpfObject:
     @cached_property
     def btf(self) -> Btf:
         """The object's local BTF."""
-        return _with_source(lambda: parse_btf(self.btf_bytes, source=self.source), self.source)
+        return _with_source(
+            lambda: parse_btf(self.btf_bytes, source=self.source, ptr_size=self.ptr_size),
+            self.source,
+        )
 
     @cached_property
     def ext(self) -> BtfExt | None:

@@ -65,7 +65,6 @@ def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedR
     for obj in objects:
         if obj.ext is None:
             raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
-        obj.btf.derived.setdefault("ptr_size", 8)
         resolutions = resolve_all(obj.btf, obj.core_relos, target)
         out.extend(describe_resolution(obj, r) for r in resolutions)
     return out

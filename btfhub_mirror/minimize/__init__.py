@@ -163,8 +163,6 @@ def record_objects(
     for obj in objects:
         if obj.ext is None:
             raise MinimizeError(f"{obj.source}: section .BTF.ext not found (built without -g?)")
-        # libbpf sets an ELF object's pointer size from its ELF class; BPF objects are 64-bit.
-        obj.btf.derived.setdefault("ptr_size", 8)
         # local root id -> this object's earlier relocations on it that pruned its candidates
         pruned_by: dict[int, list[Resolution]] = {}
         resolutions = resolve_all(obj.btf, obj.core_relos, source)
