@@ -702,7 +702,7 @@ def _skip_to_id(btf: Btf, type_id: int) -> int:
     try:
         return btf.mod_chain(type_id)[0]
     except ModifierChainError as err:
-        raise _Errno("invalid", str(err)) from None
+        raise _Errno("invalid", err.reason) from None
 
 
 def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, CoreSpec]:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from ..errors import BtfFormatError, CoreReloError
 from . import types as t
-from .parse import Btf
+from .parse import Btf, ModifierChainError, TypeNotFoundError
 from .wire import BTF_MAGIC, ByteOrder, detect_byte_order
 
 #: ``hdr_len`` up to ``line_info_len``; objects without CO-RE records stop here.
@@ -421,12 +421,12 @@ _KIND_WORD = {
 
 
 def _skip_mods_and_typedefs(btf: Btf, type_id: int, relo: CoreRelo) -> tuple[int, t.Type]:
-    for _ in range(32):  # libbpf's MAX_RESOLVE_DEPTH
-        found = _lookup(btf, type_id, relo)
-        if not isinstance(found, t.ModOrTypedef):
-            return type_id, found
-        type_id = found.type_id
-    raise _relo_error(relo, f"type {type_id}: modifier chain too long")
+    _lookup(btf, type_id, relo)
+    try:
+        type_id = btf.skip_mods(type_id)
+    except (ModifierChainError, TypeNotFoundError) as err:
+        raise _relo_error(relo, str(err)) from None
+    return type_id, btf.type(type_id)
 
 
 def _lookup(btf: Btf, type_id: int, relo: CoreRelo) -> t.Type:

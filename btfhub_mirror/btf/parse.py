@@ -77,9 +77,10 @@ class TypeNotFoundError(NotFoundError):
 class ModifierChainError(BtfmirrorError):
     """A modifier/typedef chain longer than :data:`MAX_MOD_CHAIN` (or a cycle)."""
 
-    def __init__(self, type_id: int):
+    def __init__(self, type_id: int, source: str | None = None):
         self.type_id = type_id  # where the walk gave up
-        super().__init__(f"modifier/typedef chain through [{type_id}] is too long")
+        self.reason = f"modifier/typedef chain through [{type_id}] is too long"
+        super().__init__(f"{source}: {self.reason}" if source else self.reason)
 
 
 class MemberLayout(NamedTuple):
@@ -464,7 +465,7 @@ class Btf:
             typ = self.type(current)
             assert isinstance(typ, t.ModOrTypedef)
             current = typ.type_id
-        raise ModifierChainError(current)
+        raise ModifierChainError(current, self.source)
 
     def member_layout(self, type_id: int) -> MemberLayout:
         """Anonymous member indices, first index of each name, member count (memoised)."""

@@ -134,8 +134,8 @@ class Recorder:
         typ = src.type(type_id)
         self.mark_type(type_id, False, context)
         for index in spec.raw_spec[1:]:
-            while isinstance(typ, t.ModOrTypedef):
-                type_id = typ.type_id
+            if isinstance(typ, t.ModOrTypedef):
+                type_id = src.skip_mods(type_id)
                 typ = src.type(type_id)
             if isinstance(typ, (t.Struct, t.Union)):
                 self.marks.mark_member(type_id, index)
@@ -169,10 +169,8 @@ class Recorder:
                 continue
             seen.add(current)
             self.mark_type(current, False, context)
+            current = src.skip_mods(current)
             typ = src.type(current)
-            while isinstance(typ, t.ModOrTypedef):
-                current = typ.type_id
-                typ = src.type(current)
             if isinstance(typ, t.Array):
                 stack.append(typ.type_id)
             elif isinstance(typ, (t.Struct, t.Union)):
