@@ -76,22 +76,18 @@ class Recorder:
                 case t.Pointer():
                     if follow_pointers:
                         stack.append(typ.type_id)
-                case t.Const() | t.Restrict() | t.Volatile() | t.Typedef():
-                    stack.append(typ.type_id)
-                case t.Array():
-                    # bpftool marks the element type before the index type; order is irrelevant
-                    # for the result (a set), so a stack is fine.
-                    stack.extend((typ.index_type_id, typ.type_id))
+                case t.Const() | t.Restrict() | t.Volatile() | t.Typedef() | t.Array():
+                    # Reversed, so the first reference (bpftool's first) is walked first.
+                    stack.extend(reversed(t.type_ids(typ)))
                 case t.FuncProto():
-                    stack.extend(p.type_id for p in reversed(typ.params))
-                    stack.append(typ.return_type_id)
-                case t.Fwd():
+                    stack.extend(reversed(t.type_ids(typ)))
+                case t.Fwd() | t.Datasec() | t.Void():
                     self._unsupported(current, typ, context)
                 case t.TypeTag() | t.Func() | t.Var() | t.DeclTag():
                     self._unsupported(current, typ, context)
                     stack.append(typ.type_id)
                 case _:
-                    self._unsupported(current, typ, context)
+                    t.assert_never(typ)
 
     def mark_type_match(self, type_id: int, behind_ptr: bool, context: str) -> None:
         """``btfgen_mark_type_match``: all members of by-value composites (TYPE_MATCHES)."""
@@ -122,10 +118,13 @@ class Recorder:
                 case t.FuncProto():
                     stack.extend((p.type_id, False) for p in typ.params)
                     stack.append((typ.return_type_id, False))
-                case _:
+                case t.TypeTag() | t.Func() | t.Var() | t.DeclTag():
                     self._unsupported(current, typ, context)
-                    if isinstance(typ, (t.TypeTag, t.Func, t.Var, t.DeclTag)):
-                        stack.append((typ.type_id, behind))
+                    stack.append((typ.type_id, behind))
+                case t.Datasec() | t.Void():
+                    self._unsupported(current, typ, context)
+                case _:
+                    t.assert_never(typ)
 
     def record_field(self, spec: CoreSpec, context: str) -> None:
         """``btfgen_record_field_relo``: the path of the target raw spec, member by member."""
