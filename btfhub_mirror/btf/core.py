@@ -405,13 +405,8 @@ def types_are_compat(
     """``__bpf_core_types_are_compat`` (TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE)."""
     if not _kinds_compat(local.type(local_id), target.type(targ_id)):
         return False
-    depth = COMPAT_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            raise _Errno("invalid", "type compatibility check is too deep")
-        local_id, lt = skip_mods_and_typedefs(local, local_id)
-        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+    for _ in range(COMPAT_DEPTH):
+        local_id, lt, targ_id, tt = _skip_both(local, local_id, target, targ_id)
         if not _kinds_compat(lt, tt):
             return False
         match lt:
@@ -441,6 +436,16 @@ def types_are_compat(
                 targ_id, _ = skip_mods_and_typedefs(target, tt.return_type_id)
             case _:
                 return False
+    raise _Errno("invalid", "type compatibility check is too deep")
+
+
+def _skip_both(
+    local: Btf, local_id: int, target: Btf, targ_id: int
+) -> tuple[int, t.Type, int, t.Type]:
+    """One step of libbpf's compatibility walks: ``skip_mods_and_typedefs`` on each side."""
+    local_id, lt = skip_mods_and_typedefs(local, local_id)
+    targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+    return local_id, lt, targ_id, tt
 
 
 def _names_match(local_name: str, targ_name: str) -> bool:
@@ -509,13 +514,8 @@ def _types_match_body(
     behind_ptr: bool,
     sub: Callable[[int, int, bool], bool],
 ) -> bool:
-    depth = COMPAT_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            raise _Errno("invalid", "type match is too deep")
-        local_id, lt = skip_mods_and_typedefs(local, local_id)
-        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+    for _ in range(COMPAT_DEPTH):
+        local_id, lt, targ_id, tt = _skip_both(local, local_id, target, targ_id)
         if not _names_match(lt.name, tt.name):
             return False
         lk, tk = lt.kind, tt.kind
@@ -580,6 +580,7 @@ def _types_match_body(
                 local_id, targ_id = lt.return_type_id, tt.return_type_id
             case _:
                 return False
+    raise _Errno("invalid", "type match is too deep")
 
 
 @dataclass(frozen=True, slots=True)

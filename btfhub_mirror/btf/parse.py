@@ -272,17 +272,23 @@ class Btf:
         )
         return int(size)
 
+    def _locate(self, type_id: int) -> tuple[Btf, int]:
+        """The blob (this one or a base) that defines ``type_id`` > 0, and its index there.
+        (:meth:`kind` and :meth:`type`, the hot lookups, do the same inline.)"""
+        owner = self
+        while type_id < owner.start_id and owner.base is not None and type_id > 0:
+            owner = owner.base
+        idx = type_id - owner.start_id
+        if not 0 <= idx < len(owner._offsets):
+            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
+        return owner, idx
+
     def name_of(self, type_id: int) -> str:
         """Name of ``type_id`` without decoding the whole record."""
         if type_id == 0:
             return ""
-        if type_id < self.start_id:
-            assert self.base is not None
-            return self.base.name_of(type_id)
-        idx = type_id - self.start_id
-        if idx >= len(self._name_offs) or type_id < 0:
-            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
-        return self._string(self._name_offs[idx], self._offsets[idx])
+        owner, idx = self._locate(type_id)
+        return owner._string(owner._name_offs[idx], owner._offsets[idx])
 
     def type(self, type_id: int) -> t.Type:
         """Decoded type ``type_id`` (0 is void); memoised."""
@@ -305,16 +311,12 @@ class Btf:
 
     def record(self, type_id: int) -> bytes:
         """The raw record of ``type_id`` (common header plus its kind's data), in file order."""
-        if type_id < self.start_id:
-            if type_id <= 0 or self.base is None:
-                raise TypeNotFoundError(f"type id {type_id} has no record")
-            return self.base.record(type_id)
-        idx = type_id - self.start_id
-        offsets = self._offsets
-        if idx >= len(offsets):
-            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
-        end = offsets[idx + 1] if idx + 1 < len(offsets) else self.types_end
-        return bytes(self.data[offsets[idx] : end])
+        if type_id == 0:
+            raise TypeNotFoundError("type id 0 (void) has no record")
+        owner, idx = self._locate(type_id)
+        offsets = owner._offsets
+        end = offsets[idx + 1] if idx + 1 < len(offsets) else owner.types_end
+        return bytes(owner.data[offsets[idx] : end])
 
     def _composite_pos(self, type_id: int) -> tuple[Btf, int, int, bool]:
         if type_id < self.start_id and self.base is not None:
