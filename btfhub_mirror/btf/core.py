@@ -250,6 +250,12 @@ def _kinds_compat(a: t.Type, b: t.Type) -> bool:
     return a.kind in (Kind.ENUM, Kind.ENUM64) and b.kind in (Kind.ENUM, Kind.ENUM64)
 
 
+def _unshifted_ints(local: t.Int, target: t.Type) -> bool:
+    """The INT rule of both compatibility checks: neither may start at a bit offset."""
+    assert isinstance(target, t.Int)
+    return local.bit_offset == 0 and target.bit_offset == 0
+
+
 def _is_any_enum(typ: t.Type) -> bool:
     return isinstance(typ, (t.Enum, t.Enum64))
 
@@ -374,8 +380,7 @@ def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool
                 ll, tl = essential_name_len(lt.name), essential_name_len(tt.name)
                 return ll == 0 or tl == 0 or (ll == tl and lt.name[:ll] == tt.name[:tl])
             case t.Int():
-                assert isinstance(tt, t.Int)
-                return lt.bit_offset == 0 and tt.bit_offset == 0
+                return _unshifted_ints(lt, tt)
             case t.Array():
                 assert isinstance(tt, t.Array)
                 local_id, targ_id = lt.type_id, tt.type_id
@@ -413,8 +418,7 @@ def types_are_compat(
             case t.Void() | t.Struct() | t.Union() | t.Enum() | t.Enum64() | t.Fwd():
                 return True
             case t.Int():
-                assert isinstance(tt, t.Int)
-                return lt.bit_offset == 0 and tt.bit_offset == 0
+                return _unshifted_ints(lt, tt)
             case t.Pointer():
                 assert isinstance(tt, t.Pointer)
                 local_id, targ_id = lt.type_id, tt.type_id
