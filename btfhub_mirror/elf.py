@@ -152,7 +152,7 @@ class _ElfLayout:
         self.data = data
         self.little = ei_data == 1
         order = "<" if self.little else ">"
-        wide = ei_class == 2
+        wide = self.wide = ei_class == 2
         # e_machine, then e_shoff, e_shentsize, e_shnum, e_shstrndx
         (self.machine,) = struct.unpack_from(order + "H", data, 18)
         if wide:
@@ -213,6 +213,9 @@ class BpfObject:
             raise ElfFormatError(f"{source}: not an ELF file (expected {EXPECTED_OBJECT})")
         with self._reading("ELF header"):
             layout = _ElfLayout(data)
+            #: libbpf btf_parse_elf sets the BTF's pointer size from the ELF class: BPF
+            #: objects are ELFCLASS64, so 8 whatever the host or the types say.
+            self.ptr_size = 8 if layout.wide else 4
         if layout.machine != EM_BPF:
             raise ElfFormatError(
                 f"{source}: not a BPF object (machine {_machine_name(layout.machine)}; "
@@ -301,7 +304,10 @@ class BpfObject:
     @cached_property
     def btf(self) -> Btf:
         """The object's local BTF."""
-        return _with_source(lambda: parse_btf(self.btf_bytes, source=self.source), self.source)
+        return _with_source(
+            lambda: parse_btf(self.btf_bytes, source=self.source, ptr_size=self.ptr_size),
+            self.source,
+        )
 
     @cached_property
     def ext(self) -> BtfExt | None:
@@ -311,6 +317,17 @@ class BpfObject:
             return None
         btf = self.btf
         return _with_source(lambda: parse_btf_ext(data, btf, source=self.source), self.source)
+
+    def require_ext(self) -> BtfExt:
+        """The parsed ``.BTF.ext``, refusing an object without one: it has no CO-RE
+        relocations, and bpftool (``min_core_btf``) refuses it too."""
+        ext = self.ext
+        if ext is None:
+            raise ElfFormatError(
+                f"{self.source}: no .BTF.ext section, so no CO-RE relocations "
+                "(was it built with -g?)"
+            )
+        return ext
 
     @property
     def core_relos(self) -> list[CoreRelo]:
@@ -418,7 +435,7 @@ class BpfObject:
                 if isinstance(typ, t.Func):
                     found[typ.name] = (True, typ.type_id)
                 elif isinstance(typ, t.Var):
-                    found[typ.name] = (False, _skip_mods(btf, typ.type_id))
+                    found[typ.name] = (False, btf.skip_mods(typ.type_id))
         return found
 
     @cached_property
@@ -449,7 +466,7 @@ def _read_maps(btf: Btf, datasec_id: int, source: str) -> list[MapDef]:
         var = btf.type(entry.type_id)
         if not isinstance(var, t.Var):
             raise ElfFormatError(f"{source}: .maps entry {entry.type_id} is not a variable")
-        struct_t = btf.type(_skip_mods(btf, var.type_id))
+        struct_t = btf.type(btf.skip_mods(var.type_id))
         if not isinstance(struct_t, t.Struct):
             raise ElfFormatError(f"{source}: map {var.name!r} is not a struct")
         maps.append(_map_def(btf, var.name, struct_t, source))
@@ -459,12 +476,12 @@ def _read_maps(btf: Btf, datasec_id: int, source: str) -> list[MapDef]:
 def _map_def(btf: Btf, name: str, definition: t.Struct, source: str) -> MapDef:
     values: dict[str, Any] = {}
     for member in definition.members:
-        ptr = btf.type(_skip_mods(btf, member.type_id))
+        ptr = btf.type(btf.skip_mods(member.type_id))
         if not isinstance(ptr, t.Pointer):
             raise ElfFormatError(f"{source}: map {name!r}: member {member.name!r} is not a pointer")
         if member.name in ("type", "max_entries", "key_size", "value_size", "map_flags"):
             # __uint(name, N) is `int (*name)[N]`.
-            array = btf.type(_skip_mods(btf, ptr.type_id))
+            array = btf.type(btf.skip_mods(ptr.type_id))
             if not isinstance(array, t.Array):
                 raise ElfFormatError(f"{source}: map {name!r}: {member.name} is not __uint()")
             values[member.name] = array.nelems
@@ -486,18 +503,9 @@ def _map_def(btf: Btf, name: str, definition: t.Struct, source: str) -> MapDef:
     )
 
 
-def _skip_mods(btf: Btf, type_id: int) -> int:
-    for _ in range(32):
-        found = btf.type(type_id)
-        if not isinstance(found, t.ModOrTypedef):
-            return type_id
-        type_id = found.type_id
-    raise ValueError(f"type {type_id}: modifier chain too long")
-
-
 def _type_size(btf: Btf, type_id: int) -> int | None:
     """Byte size of ``type_id`` (libbpf ``btf__resolve_size`` for the kinds maps use)."""
-    found = btf.type(_skip_mods(btf, type_id))
+    found = btf.type(btf.skip_mods(type_id))
     if isinstance(found, t.Array):
         elem = _type_size(btf, found.type_id)
         return None if elem is None else elem * found.nelems
@@ -537,8 +545,7 @@ def list_relocations(paths: Sequence[str | os.PathLike[str]]) -> list[Relocation
     rows: list[RelocationRow] = []
     for path in paths:
         obj = BpfObject.open(path)
-        if obj.btf_ext_bytes is None:
-            raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
+        obj.require_ext()
         rows.extend(relocation_row(obj, relo) for relo in obj.core_relos)
     return rows
 

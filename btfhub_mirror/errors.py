@@ -68,10 +68,6 @@ class BtfFormatError(BtfmirrorError):
         where = f"{self.source}: " if self.source else ""
         return f"{where}BTF {self.section} at byte {self.offset}: {self.message}"
 
-    def with_source(self, source: str) -> BtfFormatError:
-        """Return the same error naming the file it came from."""
-        return BtfFormatError(self.message, section=self.section, offset=self.offset, source=source)
-
 
 class ArchiveError(BtfmirrorError):
     """A compressed or tar archive that cannot be read safely (bad xz, bad tar, hostile entry)."""

@@ -12,7 +12,6 @@ from .btf.ext import CoreReloKind
 from .btf.load import load_btf
 from .btf.parse import Btf
 from .elf import BpfObject, RelocationRow, relocation_row
-from .errors import ElfFormatError
 
 if TYPE_CHECKING:
     from .btf.cache import BtfCache
@@ -66,9 +65,7 @@ def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedR
     """Resolve every object's relocations against ``target`` (pure)."""
     out: list[ResolvedRelocation] = []
     for obj in objects:
-        if obj.ext is None:
-            raise ElfFormatError(f"{obj.source}: no .BTF.ext section (no CO-RE relocations)")
-        obj.btf.derived.setdefault("ptr_size", 8)
+        obj.require_ext()
         resolutions = resolve_all(obj.btf, obj.core_relos, target)
         out.extend(describe_resolution(obj, r) for r in resolutions)
     return out

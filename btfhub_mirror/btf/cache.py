@@ -43,9 +43,8 @@ from typing import BinaryIO
 from ..errors import BtfFormatError, FileWriteError
 from ..fsutil import write_atomic_with
 from ..paths import cache_dir
-from .core import essential_name
-from .index import attach_essential_lookup
 from .load import raw_btf_of, read_btf_file
+from .names import essential_name
 from .parse import Btf, TypeIndex, parse_btf, parse_header
 
 MAGIC = b"BTFMRAW\x02"
@@ -258,13 +257,15 @@ def attach_search_lookup(btf: Btf) -> bool:
     the table is built as before) where the search could not be exact: split BTF, non-ASCII
     strings, or a name offset outside the string section, which the table reports as the
     error it is."""
-    if "essential_lookup" in btf.derived or btf.base is not None or btf.start_id != 1:
+    if btf.has_essential_lookup() or btf.has_essential_table():
+        return False
+    if btf.base is not None or btf.start_id != 1:
         return False
     strings = btf.strings.data
     name_offs = btf.type_index().name_offs
     if not strings.isascii() or (len(name_offs) and max(name_offs) >= len(strings)):
         return False
-    btf.derived["essential_lookup"] = _search_lookup(btf, strings, _host_u32(name_offs))
+    btf.set_essential_lookup(_search_lookup(btf, strings, _host_u32(name_offs)))
     return True
 
 
@@ -293,7 +294,8 @@ def _search_lookup(btf: Btf, strings: bytes, names: bytes) -> Callable[[str], li
         nonlocal asked
         asked += 1
         if asked > SEARCH_LOOKUPS:  # a big program: the table is cheaper from here on
-            return attach_essential_lookup(btf)(name)
+            btf.set_essential_lookup(None)
+            return btf.essential_table().lookup(name, btf.name_of)
         if not name or not name.isascii():
             return []  # the section is ASCII: no type is named so (an empty name: none)
         if not used:

@@ -37,7 +37,8 @@ from .ext import (
     scan_access_str,
     shown_access,
 )
-from .parse import Btf
+from .names import essential_name, essential_name_len
+from .parse import MOD_KINDS, Btf, ModifierChainError
 from .shape import FieldShapes, object_names
 from .wire import INT_SIGNED, Kind
 
@@ -48,26 +49,9 @@ MAX_RESOLVE_DEPTH = 32
 #: libbpf's depth and level limits of the type-compatibility walks.
 COMPAT_DEPTH = 32
 COMPAT_LEVEL = 32
-#: skip_mods_and_typedefs has no limit in libbpf (kernel BTF is acyclic after validation); a
-#: cap keeps a hostile typedef cycle from hanging us.
-MAX_MOD_CHAIN = 1024
-
-#: The 11 spellings of "long" libbpf's determine_ptr_size() looks for.
-_LONG_NAMES = frozenset(
-    {
-        "long",
-        "long int",
-        "int long",
-        "unsigned long",
-        "long unsigned",
-        "unsigned long int",
-        "unsigned int long",
-        "long unsigned int",
-        "long int unsigned",
-        "int unsigned long",
-        "int long unsigned",
-    }
-)
+#: bpf_core_fields_are_compat follows nested arrays with no limit; a cap keeps a hostile
+#: array cycle from hanging us.
+MAX_ARRAY_NESTING = 1024
 
 FIELD_KINDS = frozenset(k for k in CoreReloKind if k.is_field_based)
 TYPE_KINDS = frozenset(k for k in CoreReloKind if k.is_type_based)
@@ -213,48 +197,13 @@ class Resolution:
 # -- BTF helpers with libbpf semantics -------------------------------------------------------
 
 
-def essential_name_len(name: str) -> int:
-    """``bpf_core_essential_name_len``: the last ``X___Y`` flavor separator wins."""
-    n = len(name)
-    if "___" not in name:
-        return n  # the common case: no flavor separator possible
-    for i in range(n - 5, -1, -1):
-        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
-            return i + 1
-    return n
-
-
-def essential_name(name: str) -> str:
-    return name[: essential_name_len(name)]
-
-
 def skip_mods_and_typedefs(btf: Btf, type_id: int) -> tuple[int, t.Type]:
     """Follow CONST/VOLATILE/RESTRICT/TYPE_TAG/TYPEDEF; returns the final id and type."""
     typ = btf.type(type_id)
-    for _ in range(MAX_MOD_CHAIN):
-        if not isinstance(typ, t.ModOrTypedef):
-            return type_id, typ
-        type_id = typ.type_id
-        typ = btf.type(type_id)
-    raise _Errno("invalid", f"modifier/typedef chain through [{type_id}] is too long")
-
-
-def pointer_size(btf: Btf) -> int:
-    """``determine_ptr_size``: the size of the first INT spelled "long"; host size otherwise."""
-    cached = btf.derived.get("ptr_size")
-    if isinstance(cached, int):
-        return cached
-    size = 8 if sys.maxsize > 2**32 else 4
-    for type_id in btf.own_ids() if btf.base is None else range(1, btf.type_count):
-        if btf.kind(type_id) != Kind.INT:
-            continue
-        typ = btf.type(type_id)
-        assert isinstance(typ, t.Int)
-        if typ.size in (4, 8) and typ.name in _LONG_NAMES:
-            size = typ.size
-            break
-    btf.derived["ptr_size"] = size
-    return size
+    if not isinstance(typ, t.ModOrTypedef):
+        return type_id, typ  # the common case, decided by the one decode needed anyway
+    type_id = _skip_to_id(btf, type_id)
+    return type_id, btf.type(type_id)
 
 
 def resolve_size(btf: Btf, type_id: int) -> int:
@@ -272,7 +221,7 @@ def resolve_size(btf: Btf, type_id: int) -> int:
                 size = typ.size
                 break
             case t.Pointer():
-                size = pointer_size(btf)
+                size = btf.pointer_size()
                 break
             case t.Typedef() | t.Volatile() | t.Const() | t.Restrict() | t.Var() | t.DeclTag():
                 typ = btf.type(typ.type_id)
@@ -301,6 +250,12 @@ def _kinds_compat(a: t.Type, b: t.Type) -> bool:
     return a.kind in (Kind.ENUM, Kind.ENUM64) and b.kind in (Kind.ENUM, Kind.ENUM64)
 
 
+def _unshifted_ints(local: t.Int, target: t.Type) -> bool:
+    """The INT rule of both compatibility checks: neither may start at a bit offset."""
+    assert isinstance(target, t.Int)
+    return local.bit_offset == 0 and target.bit_offset == 0
+
+
 def _is_any_enum(typ: t.Type) -> bool:
     return isinstance(typ, (t.Enum, t.Enum64))
 
@@ -319,40 +274,6 @@ def _vlen(typ: t.Type) -> int:
     return 0
 
 
-def essential_name_index(btf: Btf) -> dict[str, list[int]]:
-    """Essential name -> ids of named types, ascending; built once per BTF."""
-    cached = btf.derived.get("essential_names")
-    if isinstance(cached, dict):
-        return cached
-    btf.ids_by_name("")  # builds the plain name index
-    by_name = btf._by_name
-    assert by_name is not None
-    # Almost no name carries a flavor: start from the plain index (its lists are ascending and
-    # never mutated), then merge the few "x___y" names into their essential name.
-    index = {name: ids for name, ids in by_name.items() if "___" not in name}
-    for name in (n for n in by_name if "___" in n):
-        key = essential_name(name)
-        index[key] = sorted([*index.get(key, ()), *by_name[name]])
-    btf.derived["essential_names"] = index
-    return index
-
-
-def ids_by_essential_name(btf: Btf, name: str) -> Sequence[int]:
-    """Ids whose essential name is ``name``, ascending (from a saved index when there is one)."""
-    lookup = btf.derived.get("essential_lookup")
-    if callable(lookup):
-        found: Sequence[int] = lookup(name)
-        return found
-    cached = btf.derived.get("essential_names")
-    if isinstance(cached, dict):
-        return cached.get(name, ())  # type: ignore[no-any-return]
-    # No saved index: build the same table in memory (C-level passes, no name dictionary).
-    from .index import attach_essential_lookup  # index.py builds on this module
-
-    found = attach_essential_lookup(btf)(name)
-    return found
-
-
 def find_candidates(local: Btf, local_id: int, target: Btf) -> list[int]:
     """``bpf_core_add_cands``: target ids of a compatible kind with the same essential name."""
     local_type = local.type(local_id)
@@ -363,7 +284,7 @@ def find_candidates(local: Btf, local_id: int, target: Btf) -> list[int]:
     enums = (Kind.ENUM, Kind.ENUM64)
     return [
         cand
-        for cand in ids_by_essential_name(target, essential_name(name))
+        for cand in target.ids_by_essential_name(essential_name(name))
         if (k := target.kind(cand)) == kind or (k in enums and kind in enums)
     ]
 
@@ -444,7 +365,7 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
 def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool:
     """``bpf_core_fields_are_compat``."""
     composite = (Kind.STRUCT, Kind.UNION)
-    for _ in range(MAX_MOD_CHAIN):
+    for _ in range(MAX_ARRAY_NESTING):
         local_id = _skip_to_id(local, local_id)
         targ_id = _skip_to_id(target, targ_id)
         if local.kind(local_id) in composite and target.kind(targ_id) in composite:
@@ -459,8 +380,7 @@ def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool
                 ll, tl = essential_name_len(lt.name), essential_name_len(tt.name)
                 return ll == 0 or tl == 0 or (ll == tl and lt.name[:ll] == tt.name[:tl])
             case t.Int():
-                assert isinstance(tt, t.Int)
-                return lt.bit_offset == 0 and tt.bit_offset == 0
+                return _unshifted_ints(lt, tt)
             case t.Array():
                 assert isinstance(tt, t.Array)
                 local_id, targ_id = lt.type_id, tt.type_id
@@ -490,21 +410,15 @@ def types_are_compat(
     """``__bpf_core_types_are_compat`` (TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE)."""
     if not _kinds_compat(local.type(local_id), target.type(targ_id)):
         return False
-    depth = COMPAT_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            raise _Errno("invalid", "type compatibility check is too deep")
-        local_id, lt = skip_mods_and_typedefs(local, local_id)
-        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+    for _ in range(COMPAT_DEPTH):
+        local_id, lt, targ_id, tt = _skip_both(local, local_id, target, targ_id)
         if not _kinds_compat(lt, tt):
             return False
         match lt:
             case t.Void() | t.Struct() | t.Union() | t.Enum() | t.Enum64() | t.Fwd():
                 return True
             case t.Int():
-                assert isinstance(tt, t.Int)
-                return lt.bit_offset == 0 and tt.bit_offset == 0
+                return _unshifted_ints(lt, tt)
             case t.Pointer():
                 assert isinstance(tt, t.Pointer)
                 local_id, targ_id = lt.type_id, tt.type_id
@@ -526,6 +440,16 @@ def types_are_compat(
                 targ_id, _ = skip_mods_and_typedefs(target, tt.return_type_id)
             case _:
                 return False
+    raise _Errno("invalid", "type compatibility check is too deep")
+
+
+def _skip_both(
+    local: Btf, local_id: int, target: Btf, targ_id: int
+) -> tuple[int, t.Type, int, t.Type]:
+    """One step of libbpf's compatibility walks: ``skip_mods_and_typedefs`` on each side."""
+    local_id, lt = skip_mods_and_typedefs(local, local_id)
+    targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+    return local_id, lt, targ_id, tt
 
 
 def _names_match(local_name: str, targ_name: str) -> bool:
@@ -594,13 +518,8 @@ def _types_match_body(
     behind_ptr: bool,
     sub: Callable[[int, int, bool], bool],
 ) -> bool:
-    depth = COMPAT_DEPTH
-    while True:
-        depth -= 1
-        if depth < 0:
-            raise _Errno("invalid", "type match is too deep")
-        local_id, lt = skip_mods_and_typedefs(local, local_id)
-        targ_id, tt = skip_mods_and_typedefs(target, targ_id)
+    for _ in range(COMPAT_DEPTH):
+        local_id, lt, targ_id, tt = _skip_both(local, local_id, target, targ_id)
         if not _names_match(lt.name, tt.name):
             return False
         lk, tk = lt.kind, tt.kind
@@ -665,6 +584,7 @@ def _types_match_body(
                 local_id, targ_id = lt.return_type_id, tt.return_type_id
             case _:
                 return False
+    raise _Errno("invalid", "type match is too deep")
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,7 +647,7 @@ class _MemberSearcher:
         # only anonymous members (searched depth-first) and the first member with the wanted
         # name can change the outcome, so visit just those, in the same order. Large target
         # structs (and kernels with hundreds of duplicate task_structs) are never decoded whole.
-        anonymous, first_by_name, count = _member_layout(target, targ_id)
+        anonymous, first_by_name, count = target.member_layout(targ_id)
         if not count:
             return _MemberSearch(False)
         # libbpf checks the limit before each member; every depth it checks after the first was
@@ -780,45 +700,14 @@ def _match_member(
     return found.found, found.next_id
 
 
-_MOD_KINDS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF})
-
-
 def _skip_to_id(btf: Btf, type_id: int) -> int:
     """``skip_mods_and_typedefs`` returning only the id, decoding nothing but modifiers."""
-    if btf.kind(type_id) not in _MOD_KINDS:
+    if btf.kind(type_id) not in MOD_KINDS:
         return type_id
-    memo = btf.derived.setdefault("skip_mods", {})
-    assert isinstance(memo, dict)
-    found = memo.get(type_id)
-    if found is not None:
-        return int(found)
-    start = type_id
-    for _ in range(MAX_MOD_CHAIN):
-        if btf.kind(type_id) not in _MOD_KINDS:
-            memo[start] = type_id
-            return type_id
-        typ = btf.type(type_id)
-        assert isinstance(typ, t.ModOrTypedef)
-        type_id = typ.type_id
-    raise _Errno("invalid", f"modifier/typedef chain through [{type_id}] is too long")
-
-
-def _member_layout(btf: Btf, type_id: int) -> tuple[list[int], dict[str, int], int]:
-    """Anonymous member indices, first index of each name, member count (memoised)."""
-    cache = btf.derived.setdefault("member_layout", {})
-    assert isinstance(cache, dict)
-    found = cache.get(type_id)
-    if found is None:
-        anonymous: list[int] = []
-        first: dict[str, int] = {}
-        names = btf.member_names(type_id)
-        for i, name in enumerate(names):
-            if not name:
-                anonymous.append(i)
-            elif name not in first:
-                first[name] = i
-        found = cache[type_id] = (anonymous, first, len(names))
-    return found
+    try:
+        return btf.mod_chain(type_id)[0]
+    except ModifierChainError as err:
+        raise _Errno("invalid", err.reason) from None
 
 
 def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, CoreSpec]:

@@ -87,7 +87,10 @@ def format_type(btf: Btf, type_id: int, typ: t.Type) -> str:
             return f"{head} size={typ.size}"
         case t.DeclTag():
             return f"{head} type_id={typ.type_id} component_idx={typ.component_idx}"
-    return head
+        case t.Void():
+            return head
+        case _:
+            t.assert_never(typ)
 
 
 def dump_raw(btf: Btf) -> Iterator[str]:
@@ -158,6 +161,10 @@ def type_to_json(btf: Btf, type_id: int, typ: t.Type) -> dict[str, Any]:
             out["size"] = typ.size
         case t.DeclTag():
             out |= {"type_id": typ.type_id, "component_idx": typ.component_idx}
+        case t.Void():
+            pass
+        case _:
+            t.assert_never(typ)
     return out
 
 

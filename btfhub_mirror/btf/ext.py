@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from ..errors import BtfFormatError, CoreReloError
 from . import types as t
-from .parse import Btf
+from .parse import Btf, ModifierChainError, TypeNotFoundError
 from .wire import BTF_MAGIC, ByteOrder, detect_byte_order
 
 #: ``hdr_len`` up to ``line_info_len``; objects without CO-RE records stop here.
@@ -397,36 +397,18 @@ def _relo_error(relo: CoreRelo, message: str) -> CoreReloError:
     )
 
 
-_KIND_WORD = {
-    t.Struct: "struct",
-    t.Union: "union",
-    t.Enum: "enum",
-    t.Enum64: "enum64",
-    t.Fwd: "fwd",
-    t.Typedef: "typedef",
-    t.Int: "int",
-    t.Pointer: "ptr",
-    t.Array: "array",
-    t.Volatile: "volatile",
-    t.Const: "const",
-    t.Restrict: "restrict",
-    t.Func: "func",
-    t.FuncProto: "func_proto",
-    t.Var: "var",
-    t.Datasec: "datasec",
-    t.Float: "float",
-    t.DeclTag: "decl_tag",
-    t.TypeTag: "type_tag",
-}
+def _kind_word(typ: t.Type, void: str) -> str:
+    """The kind as libbpf's messages spell it (``btf_kind_str``, lower case)."""
+    return void if isinstance(typ, t.Void) else typ.kind.name.lower()
 
 
 def _skip_mods_and_typedefs(btf: Btf, type_id: int, relo: CoreRelo) -> tuple[int, t.Type]:
-    for _ in range(32):  # libbpf's MAX_RESOLVE_DEPTH
-        found = _lookup(btf, type_id, relo)
-        if not isinstance(found, t.ModOrTypedef):
-            return type_id, found
-        type_id = found.type_id
-    raise _relo_error(relo, f"type {type_id}: modifier chain too long")
+    _lookup(btf, type_id, relo)
+    try:
+        type_id = btf.skip_mods(type_id)
+    except (ModifierChainError, TypeNotFoundError) as err:
+        raise _relo_error(relo, str(err)) from None
+    return type_id, btf.type(type_id)
 
 
 def _lookup(btf: Btf, type_id: int, relo: CoreRelo) -> t.Type:
@@ -437,7 +419,7 @@ def _lookup(btf: Btf, type_id: int, relo: CoreRelo) -> t.Type:
 
 def _root_text(btf: Btf, relo: CoreRelo) -> str:
     root = _lookup(btf, relo.type_id, relo)
-    word = _KIND_WORD.get(type(root), "unknown")
+    word = _kind_word(root, "unknown")
     return f"{word} {root.name or '<anon>'}"
 
 
@@ -496,5 +478,5 @@ def _field_path(btf: Btf, relo: CoreRelo, numbers: list[int]) -> str:
             text += f"[{idx}]"
             cur, last_named = cur_t.type_id, None
         else:
-            raise _relo_error(relo, f"access {idx} into a {_KIND_WORD.get(type(cur_t), 'void')}")
+            raise _relo_error(relo, f"access {idx} into a {_kind_word(cur_t, 'void')}")
     return text

@@ -28,16 +28,13 @@ import struct
 import sys
 import zlib
 from array import array
-from bisect import bisect_left
-from collections.abc import Callable, Sequence
-from itertools import accumulate, compress
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
-from ..errors import BtfmirrorError, FileWriteError
+from ..errors import FileWriteError
 from ..fsutil import write_atomic
-from .core import essential_name, essential_name_index, ids_by_essential_name, pointer_size
 from .load import read_btf_source
+from .names import EssentialTable
 from .parse import Btf, TypeIndex, parse_btf, parse_header
 
 MAGIC = b"BTFMIDX\x02"
@@ -58,86 +55,14 @@ def _u32(values: Sequence[int]) -> bytes:
     return arr.tobytes()
 
 
-def _essential_crcs(btf: Btf) -> list[int] | None:
-    """crc32 of each type's essential name (None where unnamed), or None when this BTF needs
-    the general path (split BTF, non-ASCII strings)."""
-    data = btf.strings.data
-    if btf.start_id != 1 or not data.isascii() or not data.startswith(b"\0"):
-        return None
-    # Every NUL-terminated string (not what follows the last NUL: no string starts there).
-    parts = data.split(b"\0")[:-1]
-    # Offsets of the strings: running sums of len + 1, all in C.
-    offsets = accumulate(map((1).__add__, map(len, parts[:-1])), initial=0)
-    crc_at = dict(zip(offsets, map(zlib.crc32, parts), strict=True))
-    flavored = data.find(b"___")
-    while flavored != -1:  # rare: re-hash the few names with a flavor separator
-        off = data.rfind(b"\0", 0, flavored) + 1
-        end = data.index(b"\0", flavored)
-        name = data[off:end].decode("ascii")
-        crc_at[off] = zlib.crc32(essential_name(name).encode())
-        flavored = data.find(b"___", end)
-    crcs: list[int | None] = list(map(crc_at.get, btf.type_index().name_offs))
-    if crcs.count(None):  # a name offset into the middle of a string: hash it the long way
-        for i, crc in enumerate(crcs):
-            if crc is None:
-                crcs[i] = zlib.crc32(essential_name(btf.name_of(btf.start_id + i)).encode())
-    return cast(list[int], crcs)
-
-
-def _essential_table(btf: Btf) -> tuple[array[int], array[int]]:
-    """Entry crcs (ascending) and entry ids (ascending within a crc) of every named type."""
-    name_offs = btf.type_index().name_offs
-    crcs = _essential_crcs(btf)
-    if crcs is None:
-        index = essential_name_index(btf)
-        pairs = sorted(
-            (zlib.crc32(name.encode()), type_id) for name, ids in index.items() for type_id in ids
-        )
-        return array("I", (c for c, _ in pairs)), array("I", (i for _, i in pairs))
-    start = btf.start_id
-    # Named types in id order, stably sorted by crc: ids stay ascending within one crc.
-    order = sorted(compress(range(len(crcs)), name_offs), key=crcs.__getitem__)
-    return array("I", map(crcs.__getitem__, order)), array("I", map(start.__add__, order))
-
-
-def attach_essential_lookup(btf: Btf) -> Callable[[str], list[int]]:
-    """Build the essential-name table of ``btf`` in memory and make it its lookup."""
-    crcs, ids = _table_of(btf)
-    lookup = _essential_lookup(btf, crcs, ids)
-    btf.derived["essential_lookup"] = lookup
-    return lookup
-
-
-def _table_of(btf: Btf) -> tuple[array[int], array[int]]:
-    """The essential-name table of ``btf``, built once per parsed BTF.
-
-    A BTF that cannot be indexed (a name offset outside the string section, which libbpf's
-    ``btf__parse`` refuses outright) fails the same way every time: the first error is kept and
-    raised again, so each relocation does not rebuild the table only to fail once more.
-    """
-    failed = btf.derived.get("essential_table_error")
-    if isinstance(failed, BtfmirrorError):
-        raise failed
-    table = btf.derived.get("essential_table")
-    if table is None:
-        try:
-            table = _essential_table(btf)
-        except BtfmirrorError as err:
-            btf.derived["essential_table_error"] = err
-            raise
-        btf.derived["essential_table"] = table
-    return cast("tuple[array[int], array[int]]", table)
-
-
 def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) -> bytes:
-    """The index file's bytes for ``btf`` (parsed from ``raw``); also gives ``btf`` the
-    essential-name lookup it describes, so the caller's own lookups skip the name index."""
+    """The index file's bytes for ``btf`` (parsed from ``raw``); the essential-name table it
+    saves stays with ``btf``, so the caller's own lookups use it too."""
     ti = btf.type_index()
     n = len(ti.offsets)
     kinds = bytes(ti.kinds)
-    crcs, ids = _table_of(btf)
-    if "essential_lookup" not in btf.derived:
-        attach_essential_lookup(btf)
+    table = btf.essential_table()
+    crcs, ids = table.crcs, table.ids
     body = b"".join(
         [
             raw,
@@ -156,32 +81,12 @@ def build_index(raw: bytes, btf: Btf, source_size: int, source_mtime_ns: int) ->
         source_mtime_ns,
         len(raw),
         n,
-        pointer_size(btf),
+        btf.pointer_size(),
         len(ids),
         zlib.crc32(body),
         0,
     )
     return header.ljust(HEADER_SIZE, b"\0") + body
-
-
-def _essential_lookup(
-    btf: Btf, crcs: Sequence[int], ids: Sequence[int]
-) -> Callable[[str], list[int]]:
-    """Ids whose essential name is ``name``, ascending: the base's first for split BTF (the
-    table holds this blob's own types)."""
-    base = btf.base
-
-    def lookup(name: str) -> list[int]:
-        crc = zlib.crc32(name.encode())
-        out = [] if base is None else list(ids_by_essential_name(base, name))
-        for i in range(bisect_left(crcs, crc), len(crcs)):
-            if crcs[i] != crc:
-                break
-            if essential_name(btf.name_of(ids[i])) == name:  # not just the same crc
-                out.append(ids[i])
-        return out
-
-    return lookup
 
 
 def load_index(data: bytes, source_size: int, source_mtime_ns: int, source: str) -> Btf | None:
@@ -214,10 +119,15 @@ def load_index(data: bytes, source_size: int, source_mtime_ns: int, source: str)
     crcs = take_u32(entries)
     ids = take_u32(entries)
     header, order = parse_header(raw, source)
-    btf = Btf(raw, header, order, source=source, type_index=TypeIndex(offsets, kinds, name_offs))
-    btf.derived["ptr_size"] = ptr_size
-    btf.derived["essential_lookup"] = _essential_lookup(btf, crcs, ids)
-    return btf
+    return Btf(
+        raw,
+        header,
+        order,
+        source=source,
+        type_index=TypeIndex(offsets, kinds, name_offs),
+        ptr_size=ptr_size,
+        essential_table=EssentialTable(crcs, ids),
+    )
 
 
 def index_path_for(source: Path, index_dir: Path | None = None) -> Path:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from ..errors import BtfFormatError, NotFoundError
+from ..errors import BtfFormatError, BtfmirrorError, NotFoundError
 from . import types as t
+from .names import EssentialTable, essential_index
 from .strings import MAX_STRING_OFFSET, StringTable
 from .wire import (
     BTF_VERSION,
@@ -40,6 +42,27 @@ _KIND_BY_NUMBER = tuple(Kind)  # indexing a tuple is far cheaper than calling Ki
 _SIZED_KINDS = frozenset(
     {Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC, Kind.FLOAT}
 )
+#: libbpf's btf_is_mod() kinds plus TYPEDEF: what ``skip_mods_and_typedefs`` steps through.
+MOD_KINDS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF})
+#: ``skip_mods_and_typedefs`` has no limit in libbpf (kernel BTF is acyclic after validation);
+#: a cap keeps a hostile typedef cycle from hanging us. A chain looks at most this many types.
+MAX_MOD_CHAIN = 1024
+#: The 11 spellings of "long" libbpf's determine_ptr_size() looks for.
+_LONG_NAMES = frozenset(
+    {
+        "long",
+        "long int",
+        "int long",
+        "unsigned long",
+        "long unsigned",
+        "unsigned long int",
+        "unsigned int long",
+        "long unsigned int",
+        "long int unsigned",
+        "int unsigned long",
+        "int long unsigned",
+    }
+)
 
 
 #: Record sizes in 4-byte words, by kind: the common header plus fixed data, and per item.
@@ -49,6 +72,23 @@ _FAST_ITEM_WORDS = tuple(n // 4 for n in ITEM_BY_KIND[: KIND_MAX + 1])
 
 class TypeNotFoundError(NotFoundError):
     """A type id or name that the BTF does not have."""
+
+
+class ModifierChainError(BtfmirrorError):
+    """A modifier/typedef chain longer than :data:`MAX_MOD_CHAIN` (or a cycle)."""
+
+    def __init__(self, type_id: int, source: str | None = None):
+        self.type_id = type_id  # where the walk gave up
+        self.reason = f"modifier/typedef chain through [{type_id}] is too long"
+        super().__init__(f"{source}: {self.reason}" if source else self.reason)
+
+
+class MemberLayout(NamedTuple):
+    """Where a struct or union's members are, by name, read without decoding the type."""
+
+    anonymous: list[int]  # indices of the anonymous members, ascending
+    first_by_name: dict[str, int]  # each member name -> the index of its first member
+    members: int  # how many there are
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +114,9 @@ class Btf:
         base: Btf | None = None,
         source: str | None = None,
         type_index: TypeIndex | None = None,
+        *,
+        ptr_size: int | None = None,
+        essential_table: EssentialTable | None = None,
     ):
         self.data = data
         self.header = header
@@ -107,9 +150,17 @@ class Btf:
         self._by_name: dict[str, list[int]] | None = None
         self._by_name_error: BtfFormatError | None = None
         self._members: dict[tuple[int, int], t.Member] = {}
-        #: Indexes derived from this blob by other modules (CO-RE name index, pointer size);
-        #: kept here so they live exactly as long as the parsed BTF.
-        self.derived: dict[str, object] = {}
+        # What lookups derive from this blob lives exactly as long as it, built on first use
+        # (or handed over by whoever opened it: the ELF class, a saved index).
+        self._ptr_size = ptr_size
+        self._essential_names: dict[str, list[int]] | None = None
+        self._essential_table = essential_table
+        self._essential_error: BtfmirrorError | None = None
+        #: Set by :func:`.cache.attach_search_lookup` for a BTF opened once: answers own ids
+        #: by searching the string section instead of building the table.
+        self._essential_lookup: Callable[[str], list[int]] | None = None
+        self._member_layouts: dict[int, MemberLayout] = {}
+        self._mod_chains: dict[int, tuple[int, int]] = {}
 
     # -- indexing ---------------------------------------------------------------------------
 
@@ -224,17 +275,23 @@ class Btf:
         )
         return int(size)
 
+    def _locate(self, type_id: int) -> tuple[Btf, int]:
+        """The blob (this one or a base) that defines ``type_id`` > 0, and its index there.
+        (:meth:`kind` and :meth:`type`, the hot lookups, do the same inline.)"""
+        owner = self
+        while type_id < owner.start_id and owner.base is not None and type_id > 0:
+            owner = owner.base
+        idx = type_id - owner.start_id
+        if not 0 <= idx < len(owner._offsets):
+            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
+        return owner, idx
+
     def name_of(self, type_id: int) -> str:
         """Name of ``type_id`` without decoding the whole record."""
         if type_id == 0:
             return ""
-        if type_id < self.start_id:
-            assert self.base is not None
-            return self.base.name_of(type_id)
-        idx = type_id - self.start_id
-        if idx >= len(self._name_offs) or type_id < 0:
-            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
-        return self._string(self._name_offs[idx], self._offsets[idx])
+        owner, idx = self._locate(type_id)
+        return owner._string(owner._name_offs[idx], owner._offsets[idx])
 
     def type(self, type_id: int) -> t.Type:
         """Decoded type ``type_id`` (0 is void); memoised."""
@@ -257,16 +314,12 @@ class Btf:
 
     def record(self, type_id: int) -> bytes:
         """The raw record of ``type_id`` (common header plus its kind's data), in file order."""
-        if type_id < self.start_id:
-            if type_id <= 0 or self.base is None:
-                raise TypeNotFoundError(f"type id {type_id} has no record")
-            return self.base.record(type_id)
-        idx = type_id - self.start_id
-        offsets = self._offsets
-        if idx >= len(offsets):
-            raise TypeNotFoundError(f"type id {type_id} does not exist ({self.type_count} types)")
-        end = offsets[idx + 1] if idx + 1 < len(offsets) else self.types_end
-        return bytes(self.data[offsets[idx] : end])
+        if type_id == 0:
+            raise TypeNotFoundError("type id 0 (void) has no record")
+        owner, idx = self._locate(type_id)
+        offsets = owner._offsets
+        end = offsets[idx + 1] if idx + 1 < len(offsets) else owner.types_end
+        return bytes(owner.data[offsets[idx] : end])
 
     def _composite_pos(self, type_id: int) -> tuple[Btf, int, int, bool]:
         if type_id < self.start_id and self.base is not None:
@@ -280,7 +333,7 @@ class Btf:
     def member_names(self, type_id: int) -> list[str]:
         """Member names of struct/union ``type_id`` without decoding the whole type."""
         owner, body, vlen, _ = self._composite_pos(type_id)
-        cached = owner.strings._cache
+        cached = owner.strings.decoded
         return [
             (cached.get(name_off) or owner._string(name_off, body)) if name_off else ""
             for name_off, _, _ in owner._layouts.u32x3.iter_unpack(
@@ -313,6 +366,13 @@ class Btf:
 
     def ids_by_name(self, name: str) -> list[int]:
         """Ids of every type named ``name`` (this blob's and its base's), ascending."""
+        own = self.own_names().get(name, [])
+        if self.base is not None:
+            return self.base.ids_by_name(name) + own
+        return list(own)
+
+    def own_names(self) -> Mapping[str, list[int]]:
+        """Name -> ids of this blob's own named types, ascending; built once (never mutate)."""
         if self._by_name_error is not None:
             raise self._by_name_error  # the same failure as the first time, without the walk
         if self._by_name is None:
@@ -332,10 +392,116 @@ class Btf:
                             raise
                     index.setdefault(name_, []).append(start + idx)
             self._by_name = index
-        own = self._by_name.get(name, [])
+        return self._by_name
+
+    def essential_names(self) -> dict[str, list[int]]:
+        """Essential name (``___flavor`` stripped) -> this blob's own ids, ascending."""
+        if self._essential_names is None:
+            self._essential_names = essential_index(self.own_names())
+        return self._essential_names
+
+    def essential_table(self) -> EssentialTable:
+        """This blob's own essential-name table (see :mod:`.names`), built once.
+
+        A BTF that cannot be indexed (a name offset outside the string section, which libbpf's
+        ``btf__parse`` refuses outright) fails the same way every time: the first error is
+        kept and raised again, so each relocation does not rebuild the table only to fail.
+        """
+        if self._essential_error is not None:
+            raise self._essential_error
+        if self._essential_table is None:
+            try:
+                table = EssentialTable.from_strings(
+                    self.strings.data, self._name_offs, self.start_id, self.name_of
+                )
+                if table is None:
+                    table = EssentialTable.from_index(self.essential_names())
+            except BtfmirrorError as err:
+                self._essential_error = err
+                raise
+            self._essential_table = table
+        return self._essential_table
+
+    def ids_by_essential_name(self, name: str) -> list[int]:
+        """Ids whose essential name is ``name``, ascending, the base's first: libbpf's
+        candidate order (``bpf_core_add_cands``)."""
+        if self._essential_lookup is not None:
+            own = self._essential_lookup(name)
+        else:
+            own = self.essential_table().lookup(name, self.name_of)
         if self.base is not None:
-            return self.base.ids_by_name(name) + own
-        return list(own)
+            return self.base.ids_by_essential_name(name) + own
+        return own
+
+    def set_essential_lookup(self, lookup: Callable[[str], list[int]] | None) -> None:
+        """Answer :meth:`ids_by_essential_name` (this blob's own ids, ascending) with
+        ``lookup`` instead of the table; ``None`` goes back to the table."""
+        self._essential_lookup = lookup
+
+    def has_essential_lookup(self) -> bool:
+        """Whether names are answered without building the table (a lookup is set)."""
+        return self._essential_lookup is not None
+
+    def has_essential_table(self) -> bool:
+        """Whether the essential-name table is built (or was given by a saved index)."""
+        return self._essential_table is not None
+
+    def pointer_size(self) -> int:
+        """``btf__pointer_size``: as set by whoever opened the blob (an ELF object's class, a
+        saved index), else ``determine_ptr_size``: the size of the first INT spelled "long",
+        the host's when there is none."""
+        if self._ptr_size is None:
+            size = 8 if sys.maxsize > 2**32 else 4
+            for type_id in self.own_ids() if self.base is None else range(1, self.type_count):
+                if self.kind(type_id) != Kind.INT:
+                    continue
+                typ = self.type(type_id)
+                assert isinstance(typ, t.Int)
+                if typ.size in (4, 8) and typ.name in _LONG_NAMES:
+                    size = typ.size
+                    break
+            self._ptr_size = size
+        return self._ptr_size
+
+    def skip_mods(self, type_id: int) -> int:
+        """libbpf ``skip_mods_and_typedefs``: the id at the end of ``type_id``'s chain of
+        CONST/VOLATILE/RESTRICT/TYPE_TAG/TYPEDEF (``type_id`` itself if it is none of them)."""
+        if self.kind(type_id) not in MOD_KINDS:
+            return type_id
+        return self.mod_chain(type_id)[0]
+
+    def mod_chain(self, type_id: int) -> tuple[int, int]:
+        """(the id :meth:`skip_mods` gives, how many links it followed); memoised. Raises
+        :class:`ModifierChainError` past :data:`MAX_MOD_CHAIN` types."""
+        if self.kind(type_id) not in MOD_KINDS:
+            return type_id, 0
+        found = self._mod_chains.get(type_id)
+        if found is not None:
+            return found
+        current = type_id
+        for links in range(MAX_MOD_CHAIN):
+            if self.kind(current) not in MOD_KINDS:
+                found = self._mod_chains[type_id] = (current, links)
+                return found
+            typ = self.type(current)
+            assert isinstance(typ, t.ModOrTypedef)
+            current = typ.type_id
+        raise ModifierChainError(current, self.source)
+
+    def member_layout(self, type_id: int) -> MemberLayout:
+        """Anonymous member indices, first index of each name, member count (memoised)."""
+        found = self._member_layouts.get(type_id)
+        if found is None:
+            anonymous: list[int] = []
+            first: dict[str, int] = {}
+            names = self.member_names(type_id)
+            for i, name in enumerate(names):
+                if not name:
+                    anonymous.append(i)
+                elif name not in first:
+                    first[name] = i
+            found = self._member_layouts[type_id] = MemberLayout(anonymous, first, len(names))
+        return found
 
     def find(self, name: str, kind: Kind | None = None) -> int:
         """The first id named ``name`` (of ``kind``, if given)."""
@@ -384,7 +550,7 @@ class Btf:
                 # Hot path (CO-RE matching decodes many large structs): unpack all members at
                 # once and resolve names through the string cache.
                 records = lay.u32x3.iter_unpack(data[body : body + 12 * vlen])
-                cached = self.strings._cache
+                cached = self.strings.decoded
                 string = self._string
                 member = t.Member
                 members = []
@@ -514,8 +680,15 @@ def parse_header(data: bytes | memoryview, source: str | None = None) -> tuple[H
     return header, order
 
 
-def parse_btf(data: bytes, *, base: Btf | None = None, source: str | None = None) -> Btf:
-    """Parse raw BTF ``data``; with ``base``, as split BTF on top of it."""
+def parse_btf(
+    data: bytes,
+    *,
+    base: Btf | None = None,
+    source: str | None = None,
+    ptr_size: int | None = None,
+) -> Btf:
+    """Parse raw BTF ``data``; with ``base``, as split BTF on top of it. ``ptr_size`` is the
+    pointer size when the container says it (libbpf ``btf_parse_elf``: the ELF class)."""
     data = bytes(data)
     header, order = parse_header(data, source)
     strings_at = header.hdr_len + header.str_off
@@ -543,4 +716,4 @@ def parse_btf(data: bytes, *, base: Btf | None = None, source: str | None = None
             offset=strings_at + len(strings) - 1,
             source=source,
         )
-    return Btf(data, header, order, base=base, source=source)
+    return Btf(data, header, order, base=base, source=source, ptr_size=ptr_size)

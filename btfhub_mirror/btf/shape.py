@@ -12,7 +12,8 @@ same outcome (match or not, bit offset, relocated value) on both:
 
 - modifiers and typedefs are skipped, as every step of the field match does, but how many
   were skipped is part of the class (``btf__resolve_size`` counts them against its depth
-  limit, and a chain as long as :data:`MAX_MOD_CHAIN` is an error: no class at all);
+  limit, and a chain longer than :data:`~btfhub_mirror.btf.parse.MAX_MOD_CHAIN` allows is an
+  error: no class at all);
 - a pointer is just "a pointer": the field match never looks through one
   (``bpf_core_fields_are_compat`` stops at PTR/PTR, and access strings cannot dereference);
 - INT, ENUM, ENUM64, FWD and FLOAT are their whole record;
@@ -38,7 +39,6 @@ import sys
 from array import array
 from collections.abc import Set
 
-from ..errors import BtfmirrorError
 from .parse import Btf
 from .wire import Kind
 
@@ -46,9 +46,6 @@ MAX_DEPTH = 32
 #: Stands for every member name the object never spells; no real name offset is this large.
 _UNKNOWN_NAME = 0xFFFFFFFF
 _LEAF_KINDS = frozenset({Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.FLOAT})
-_MOD_KINDS = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.TYPEDEF})
-#: skip_mods_and_typedefs' limit (core.MAX_MOD_CHAIN): a longer chain is an error there.
-MAX_MOD_CHAIN = 1024
 _POINTER_KEY = b"P"
 
 
@@ -75,7 +72,9 @@ class FieldShapes:
         found = self._classes.get(type_id)
         if found is not None:
             return found
-        target, skipped = self._skip(type_id)
+        # The match fails on too long a chain (or a cycle): ModifierChainError, no class, so
+        # the type is matched for real.
+        target, skipped = self.btf.mod_chain(type_id)
         found = self._classes.get(target)
         if found is None:
             if target in self._in_progress or depth > MAX_DEPTH:
@@ -145,17 +144,6 @@ class FieldShapes:
                 kept = _UNKNOWN_NAME
             self._names_kept[name_off] = kept
         return kept
-
-    def _skip(self, type_id: int) -> tuple[int, int]:
-        """The type at the end of the modifier/typedef chain, and the chain's length."""
-        btf = self.btf
-        for skipped in range(MAX_MOD_CHAIN):
-            if btf.kind(type_id) not in _MOD_KINDS:
-                return type_id, skipped
-            words = self._words(type_id)
-            type_id = words[2]
-        # The match fails on such a chain (or a cycle): no class, so it is matched for real.
-        raise BtfmirrorError(f"modifier/typedef chain through [{type_id}] is too long")
 
     def _intern(self, key: bytes) -> int:
         found = self._interned.get(key)

@@ -7,6 +7,8 @@ the split's own section (libbpf ``btf__str_by_offset``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..errors import BtfFormatError
 
 #: libbpf accepts name offsets up to 0x7fffffff; anything larger is garbage.
@@ -25,6 +27,12 @@ class StringTable:
         self.start = base.total_len if base is not None else 0
         self._cache: dict[int, str] = {}
         self._offsets: dict[str, int] | None = None
+
+    @property
+    def decoded(self) -> Mapping[int, str]:
+        """The strings decoded so far, by offset: a hot loop reads it before calling
+        :meth:`get`, which decodes and bounds-checks."""
+        return self._cache
 
     @property
     def total_len(self) -> int:

@@ -7,8 +7,9 @@ Field names follow ``include/uapi/linux/btf.h``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import ClassVar, NoReturn, TypeAlias
 
 from .wire import INT_BOOL, INT_CHAR, INT_SIGNED, Kind
 
@@ -309,7 +310,63 @@ Type: TypeAlias = (
     | TypeTag
 )
 
-Composite = (Struct, Union)
-Modifier = (Volatile, Const, Restrict, TypeTag)
 #: Types that CO-RE "skips" as modifiers (libbpf ``btf_is_mod`` plus typedef).
 ModOrTypedef = (Volatile, Const, Restrict, TypeTag, Typedef)
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """``typing.assert_never`` (Python 3.11+): ends a per-kind ``match``, so that mypy names
+    every dispatch a new kind in :data:`Type` is missing from."""
+    raise AssertionError(f"unhandled BTF type {value!r}")
+
+
+def map_type_ids(typ: Type, new_id: Callable[[TypeId], TypeId]) -> Type:
+    """``typ`` with each type id it refers to replaced by ``new_id(id)``, called in record
+    order; a kind without references comes back as it is.
+
+    libbpf's ``btf_type_visit_type_ids``. With :func:`type_ids` beside it (the same list
+    without rebuilding the record, for walks), the one place that knows, per kind, where the
+    references are; a test checks that the two agree on every kind.
+    """
+    match typ:
+        case Void() | Int() | Enum() | Enum64() | Fwd() | Float():
+            return typ
+        case Pointer() | Typedef() | Volatile() | Const() | Restrict() | TypeTag():
+            return replace(typ, type_id=new_id(typ.type_id))
+        case Func() | Var() | DeclTag():
+            return replace(typ, type_id=new_id(typ.type_id))
+        case Array():
+            elem = new_id(typ.type_id)
+            return replace(typ, type_id=elem, index_type_id=new_id(typ.index_type_id))
+        case Struct() | Union():
+            members = tuple(replace(m, type_id=new_id(m.type_id)) for m in typ.members)
+            return replace(typ, members=members)
+        case FuncProto():
+            ret = new_id(typ.return_type_id)
+            params = tuple(replace(p, type_id=new_id(p.type_id)) for p in typ.params)
+            return replace(typ, return_type_id=ret, params=params)
+        case Datasec():
+            return replace(typ, vars=tuple(replace(v, type_id=new_id(v.type_id)) for v in typ.vars))
+        case _:
+            assert_never(typ)
+
+
+def type_ids(typ: Type) -> tuple[TypeId, ...]:
+    """The type ids ``typ`` refers to, in record order: what :func:`map_type_ids` visits."""
+    match typ:
+        case Void() | Int() | Enum() | Enum64() | Fwd() | Float():
+            return ()
+        case Pointer() | Typedef() | Volatile() | Const() | Restrict() | TypeTag():
+            return (typ.type_id,)
+        case Func() | Var() | DeclTag():
+            return (typ.type_id,)
+        case Array():
+            return (typ.type_id, typ.index_type_id)
+        case Struct() | Union():
+            return tuple(m.type_id for m in typ.members)
+        case FuncProto():
+            return (typ.return_type_id, *(p.type_id for p in typ.params))
+        case Datasec():
+            return tuple(v.type_id for v in typ.vars)
+        case _:
+            assert_never(typ)

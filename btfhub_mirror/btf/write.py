@@ -88,7 +88,10 @@ def encode_type(typ: t.Type, strings: StringTableBuilder, order: ByteOrder) -> b
             return common(name, info_word(Kind.DECL_TAG, 0, kflag), typ.type_id) + lay.i32.pack(
                 typ.component_idx
             )
-    raise TypeError(f"cannot encode {typ!r}")
+        case t.Void():
+            raise TypeError(f"cannot encode {typ!r}: void is implied, never stored")
+        case _:
+            t.assert_never(typ)
 
 
 def pack_header(header: Header, byte_order: ByteOrder) -> bytes:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..btf import types as t
-from ..btf.core import essential_name, ids_by_essential_name, ksym_types_compat
+from ..btf.core import ksym_types_compat
+from ..btf.names import essential_name
 from ..btf.parse import Btf
 from ..btf.wire import Kind
 
@@ -38,7 +39,7 @@ _SENTINEL_PREFIX = "__"
 def ids_named(btf: Btf, name: str) -> list[int]:
     """Ids of the types called exactly ``name``, through the essential-name lookup that the
     saved per-kernel index provides (no full name index is built for a handful of names)."""
-    return [i for i in ids_by_essential_name(btf, essential_name(name)) if btf.name_of(i) == name]
+    return [i for i in btf.ids_by_essential_name(essential_name(name)) if btf.name_of(i) == name]
 
 
 def enum_values(btf: Btf, name: str) -> dict[int, str] | None:

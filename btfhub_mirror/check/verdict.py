@@ -363,8 +363,6 @@ class Checker:
         if len(set(names)) != len(names):
             names = [o.source for o in objects]
         self._objects = [_prepare(o, n) for o, n in zip(objects, names, strict=True)]
-        for prepared in self._objects:
-            prepared.obj.btf.derived.setdefault("ptr_size", 8)  # BPF objects are 64-bit
         self._map_names: dict[int, str] = {v: n for v, n in enumerate(MAP_TYPES) if n}
         self._helper_names: dict[int, str] = {v: n for v, n in enumerate(HELPERS) if n}
         for prepared in self._objects:

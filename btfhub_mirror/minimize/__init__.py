@@ -165,10 +165,7 @@ def record_objects(
     recorder = Recorder(source, strict=strict)
     total = unmatched = 0
     for obj in objects:
-        if obj.ext is None:
-            raise MinimizeError(f"{obj.source}: section .BTF.ext not found (built without -g?)")
-        # libbpf sets an ELF object's pointer size from its ELF class; BPF objects are 64-bit.
-        obj.btf.derived.setdefault("ptr_size", 8)
+        obj.require_ext()
         # local root id -> this object's earlier relocations on it that pruned its candidates
         pruned_by: dict[int, list[Resolution]] = {}
         resolutions = resolve_all(obj.btf, obj.core_relos, source)

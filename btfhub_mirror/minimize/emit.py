@@ -25,27 +25,7 @@ from .record import Marks, MinimizeError
 def _remap(typ: t.Type, ids: dict[int, int]) -> t.Type:
     """``btf_type_visit_type_ids`` + ``btfgen_remap_id``: old ids to new, unmarked to 0."""
     get = ids.get
-    match typ:
-        case t.Pointer() | t.Typedef() | t.Volatile() | t.Const() | t.Restrict() | t.TypeTag():
-            return dataclasses.replace(typ, type_id=get(typ.type_id, 0))
-        case t.Func() | t.Var() | t.DeclTag():
-            return dataclasses.replace(typ, type_id=get(typ.type_id, 0))
-        case t.Array():
-            return dataclasses.replace(
-                typ, type_id=get(typ.type_id, 0), index_type_id=get(typ.index_type_id, 0)
-            )
-        case t.Struct() | t.Union():
-            members = tuple(dataclasses.replace(m, type_id=get(m.type_id, 0)) for m in typ.members)
-            return dataclasses.replace(typ, members=members)
-        case t.FuncProto():
-            params = tuple(dataclasses.replace(p, type_id=get(p.type_id, 0)) for p in typ.params)
-            return dataclasses.replace(
-                typ, return_type_id=get(typ.return_type_id, 0), params=params
-            )
-        case t.Datasec():
-            entries = tuple(dataclasses.replace(v, type_id=get(v.type_id, 0)) for v in typ.vars)
-            return dataclasses.replace(typ, vars=entries)
-    return typ
+    return t.map_type_ids(typ, lambda type_id: get(type_id, 0))
 
 
 def _trim_composite(

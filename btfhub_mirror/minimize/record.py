@@ -19,6 +19,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..btf import types as t
@@ -60,49 +61,52 @@ class Recorder:
             raise MinimizeError(f"{context}: {message} (bpftool aborts here)")
         self.warnings.append(f"{context}: {message}; kept it where bpftool would abort")
 
+    def _unvisited(
+        self, stack: list[tuple[int, bool]], seen: set[tuple[int, bool]]
+    ) -> Iterator[tuple[int, bool, t.Type]]:
+        """Pop ``stack`` (which the caller pushes onto meanwhile) until it is empty: each
+        (id, flag) not in ``seen`` and not void is added to it, marked, and given with its
+        type."""
+        while stack:
+            item = stack.pop()
+            if item[0] == 0 or item in seen:
+                continue
+            seen.add(item)
+            self.marks.types.add(item[0])
+            yield item[0], item[1], self.source.type(item[0])
+
     def mark_type(self, type_id: int, follow_pointers: bool, context: str) -> None:
         """``btfgen_mark_type``: the type and what it refers to, members never."""
-        stack = [type_id]
-        while stack:
-            current = stack.pop()
-            if current == 0 or (current, follow_pointers) in self._walked:
-                continue
-            self._walked.add((current, follow_pointers))
-            self.marks.types.add(current)
-            typ = self.source.type(current)
+        stack = [(type_id, follow_pointers)]
+        for current, _, typ in self._unvisited(stack, self._walked):
             match typ:
                 case t.Int() | t.Float() | t.Enum() | t.Enum64() | t.Struct() | t.Union():
                     pass
                 case t.Pointer():
                     if follow_pointers:
-                        stack.append(typ.type_id)
-                case t.Const() | t.Restrict() | t.Volatile() | t.Typedef():
-                    stack.append(typ.type_id)
-                case t.Array():
-                    # bpftool marks the element type before the index type; order is irrelevant
-                    # for the result (a set), so a stack is fine.
-                    stack.extend((typ.index_type_id, typ.type_id))
-                case t.FuncProto():
-                    stack.extend(p.type_id for p in reversed(typ.params))
-                    stack.append(typ.return_type_id)
-                case t.Fwd():
+                        stack.append((typ.type_id, follow_pointers))
+                case (
+                    t.Const()
+                    | t.Restrict()
+                    | t.Volatile()
+                    | t.Typedef()
+                    | t.Array()
+                    | t.FuncProto()
+                ):
+                    # Reversed, so the first reference (bpftool's first) is walked first.
+                    stack.extend((i, follow_pointers) for i in reversed(t.type_ids(typ)))
+                case t.Fwd() | t.Datasec() | t.Void():
                     self._unsupported(current, typ, context)
                 case t.TypeTag() | t.Func() | t.Var() | t.DeclTag():
                     self._unsupported(current, typ, context)
-                    stack.append(typ.type_id)
+                    stack.append((typ.type_id, follow_pointers))
                 case _:
-                    self._unsupported(current, typ, context)
+                    t.assert_never(typ)
 
     def mark_type_match(self, type_id: int, behind_ptr: bool, context: str) -> None:
         """``btfgen_mark_type_match``: all members of by-value composites (TYPE_MATCHES)."""
         stack = [(type_id, behind_ptr)]
-        while stack:
-            current, behind = stack.pop()
-            if current == 0 or (current, behind) in self._matched:
-                continue
-            self._matched.add((current, behind))
-            self.marks.types.add(current)
-            typ = self.source.type(current)
+        for current, behind, typ in self._unvisited(stack, self._matched):
             match typ:
                 case t.Int() | t.Float() | t.Enum() | t.Enum64():
                     pass
@@ -122,10 +126,13 @@ class Recorder:
                 case t.FuncProto():
                     stack.extend((p.type_id, False) for p in typ.params)
                     stack.append((typ.return_type_id, False))
-                case _:
+                case t.TypeTag() | t.Func() | t.Var() | t.DeclTag():
                     self._unsupported(current, typ, context)
-                    if isinstance(typ, (t.TypeTag, t.Func, t.Var, t.DeclTag)):
-                        stack.append((typ.type_id, behind))
+                    stack.append((typ.type_id, behind))
+                case t.Datasec() | t.Void():
+                    self._unsupported(current, typ, context)
+                case _:
+                    t.assert_never(typ)
 
     def record_field(self, spec: CoreSpec, context: str) -> None:
         """``btfgen_record_field_relo``: the path of the target raw spec, member by member."""
@@ -134,8 +141,8 @@ class Recorder:
         typ = src.type(type_id)
         self.mark_type(type_id, False, context)
         for index in spec.raw_spec[1:]:
-            while isinstance(typ, t.ModOrTypedef):
-                type_id = typ.type_id
+            if isinstance(typ, t.ModOrTypedef):
+                type_id = src.skip_mods(type_id)
                 typ = src.type(type_id)
             if isinstance(typ, (t.Struct, t.Union)):
                 self.marks.mark_member(type_id, index)
@@ -169,10 +176,8 @@ class Recorder:
                 continue
             seen.add(current)
             self.mark_type(current, False, context)
+            current = src.skip_mods(current)
             typ = src.type(current)
-            while isinstance(typ, t.ModOrTypedef):
-                current = typ.type_id
-                typ = src.type(current)
             if isinstance(typ, t.Array):
                 stack.append(typ.type_id)
             elif isinstance(typ, (t.Struct, t.Union)):

@@ -50,7 +50,6 @@ from ..elf import BpfObject
 from ..errors import BtfmirrorError, FileWriteError, PackError, UsageError
 from ..fsutil import check_output_path, read_capped, write_atomic_with, write_dir_atomic_with
 from ..kernels import KernelFilter
-from ..minimize import MinimizeError
 from ..mirror.held import held_local
 from ..mirror.store import Store
 from ..package import ARCHIVE_DIR, MAX_PACKAGE_JSON, PACKAGE_JSON, Compression, compression_for
@@ -246,8 +245,7 @@ def _read_objects(paths: Sequence[str | os.PathLike[str]]) -> list[_Object]:
     objects = []
     for path in paths:
         obj = BpfObject.open(path)
-        if obj.ext is None:
-            raise MinimizeError(f"{path}: section .BTF.ext not found (built without -g?)")
+        obj.require_ext()
         objects.append(_Object(Path(path).name, obj.data, hashlib.sha256(obj.data).hexdigest()))
     return objects
 

@@ -14,7 +14,6 @@ import pytest
 from btfhub_mirror.btf import parse_btf, read_btf_source
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.btf.cache import HEADER_SIZE, SEARCH_LOOKUPS, BtfCache, attach_search_lookup
-from btfhub_mirror.btf.core import essential_name_index, ids_by_essential_name
 from btfhub_mirror.btf.dump import dump_raw
 from btfhub_mirror.btf.write import encode_btf
 from btfhub_mirror.elf import BpfObject
@@ -221,7 +220,7 @@ def test_search_lookup_equals_the_table_on_real_kernels() -> None:
     found inside many strings, suffixes of other names, absent ones."""
     for kernel in sample_archives():
         raw = read_btf_source(kernel)
-        plain = essential_name_index(parse_btf(raw))
+        plain = parse_btf(raw).essential_names()
         names = sorted(n for n in plain if n)
         asked = [
             *names[:: max(1, len(names) // 30)],
@@ -238,7 +237,7 @@ def test_search_lookup_equals_the_table_on_real_kernels() -> None:
         btf = parse_btf(raw)
         assert attach_search_lookup(btf)
         for name in asked[:SEARCH_LOOKUPS]:
-            assert list(ids_by_essential_name(btf, name)) == plain.get(name, []), (kernel, name)
+            assert list(btf.ids_by_essential_name(name)) == plain.get(name, []), (kernel, name)
 
 
 def test_search_lookup_on_odd_names() -> None:
@@ -251,21 +250,21 @@ def test_search_lookup_on_odd_names() -> None:
     middle = btf.type_index().name_offs[6] + len("task_")  # "struct" inside "task_struct"
     pos = btf.type_index().offsets[7]
     raw[pos : pos + 4] = middle.to_bytes(4, "little")
-    plain = essential_name_index(parse_btf(bytes(raw)))
+    plain = parse_btf(bytes(raw)).essential_names()
     searched = parse_btf(bytes(raw))
     assert attach_search_lookup(searched) and searched.name_of(8) == "struct"
     for name in [*plain, "café", "nothing", "task", "y__", ""]:
-        assert list(ids_by_essential_name(searched, name)) == plain.get(name, []), name
+        assert list(searched.ids_by_essential_name(name)) == plain.get(name, []), name
     foreign = parse_btf(encode_btf([t.Int("caf\u00e9___v1", 4, 0, 0, 32)]))
     assert not attach_search_lookup(foreign)
 
 
 def test_many_names_switch_to_the_table() -> None:
     raw = read_btf_source(smallest(1)[0])
-    plain = essential_name_index(parse_btf(raw))
+    plain = parse_btf(raw).essential_names()
     btf = parse_btf(raw)
     attach_search_lookup(btf)
     names = [n for n in sorted(plain) if n][: SEARCH_LOOKUPS + 10]
     for name in names:
-        assert list(ids_by_essential_name(btf, name)) == plain[name], name
-    assert "essential_table" in btf.derived  # the table took over
+        assert list(btf.ids_by_essential_name(name)) == plain[name], name
+    assert btf.has_essential_table() and not btf.has_essential_lookup()  # the table took over

@@ -10,7 +10,6 @@ import pytest
 
 from btfhub_mirror.btf import parse_btf, read_btf_source
 from btfhub_mirror.btf import types as t
-from btfhub_mirror.btf.core import essential_name_index, ids_by_essential_name, pointer_size
 from btfhub_mirror.btf.dump import dump_raw
 from btfhub_mirror.btf.index import index_path_for, open_indexed
 from btfhub_mirror.btf.strings import StringTableBuilder
@@ -35,12 +34,12 @@ def test_index_is_saved_beside_and_reused(tmp_path: Path) -> None:
     warm, reused = open_indexed(kernel)
     assert reused
     assert list(dump_raw(warm)) == list(dump_raw(cold))
-    assert pointer_size(warm) == pointer_size(cold) == 8
-    plain = essential_name_index(parse_btf(read_btf_source(kernel)))  # no saved table
+    assert warm.pointer_size() == cold.pointer_size() == 8
+    plain = parse_btf(read_btf_source(kernel)).essential_names()  # no saved table
     for name in ("task_struct", "pid_type", "sk_buff", "no_such_type"):
         assert (
-            list(ids_by_essential_name(warm, name))
-            == list(ids_by_essential_name(cold, name))
+            list(warm.ids_by_essential_name(name))
+            == list(cold.ids_by_essential_name(name))
             == plain.get(name, [])
         )
     objs = [BpfObject.open(p) for p in sorted((REPO / "tests/bpf/build").glob("*.el.o"))]
@@ -87,11 +86,11 @@ def test_saved_lookup_finds_every_name_of_a_real_kernel(tmp_path: Path) -> None:
     open_indexed(kernel)
     warm, reused = open_indexed(kernel)
     assert reused
-    plain = essential_name_index(parse_btf(read_btf_source(kernel)))
+    plain = parse_btf(read_btf_source(kernel)).essential_names()
     assert len(plain) > 10_000
     for name, ids in plain.items():
         if name:
-            assert list(ids_by_essential_name(warm, name)) == ids, name
+            assert list(warm.ids_by_essential_name(name)) == ids, name
 
 
 def test_saved_lookup_on_odd_names(tmp_path: Path) -> None:
@@ -113,13 +112,13 @@ def test_saved_lookup_on_odd_names(tmp_path: Path) -> None:
         open_indexed(path)
         warm, reused = open_indexed(path)
         assert reused and warm.name_of(8) == "struct"
-        plain = essential_name_index(parse_btf(bytes(raw)))
+        plain = parse_btf(bytes(raw)).essential_names()
         assert plain["x"] == [1, 2] and plain["x___"] == [3] and plain["___GFP"] == [6]
         assert plain["a___b"] == [4] and plain["a"] == [5]  # the last separator wins
         assert plain["y"] == [9, 10] and plain["struct"] == [8]
         for name in [*plain, "café", "nothing"]:
             if name:
-                assert list(ids_by_essential_name(warm, name)) == plain.get(name, []), name
+                assert list(warm.ids_by_essential_name(name)) == plain.get(name, []), name
 
 
 def test_split_btf_lookup_includes_the_base() -> None:
@@ -129,7 +128,7 @@ def test_split_btf_lookup_includes_the_base() -> None:
                    strings=StringTableBuilder(b"", base=base.strings)),
         base=base,
     )  # fmt: skip
-    assert list(ids_by_essential_name(split, "foo")) == [2, 3, 4]
+    assert list(split.ids_by_essential_name("foo")) == [2, 3, 4]
 
 
 def test_a_name_offset_past_the_last_string_is_an_error_on_every_path() -> None:
@@ -141,4 +140,4 @@ def test_a_name_offset_past_the_last_string_is_an_error_on_every_path() -> None:
         raw[hdr - 4 : hdr] = len(strings).to_bytes(4, "little")  # str_len
         raw[hdr + 16 * 1 : hdr + 16 * 1 + 4] = len(strings).to_bytes(4, "little")  # 2nd name
         with pytest.raises(BtfFormatError, match="outside the string section"):
-            list(ids_by_essential_name(parse_btf(bytes(raw)), "foo"))
+            list(parse_btf(bytes(raw)).ids_by_essential_name("foo"))

@@ -278,6 +278,32 @@ def test_object_without_btf_ext_has_no_records() -> None:
     assert obj.btf.type_count > 1
 
 
+def test_every_consumer_refuses_an_object_without_btf_ext_alike(tmp_path: Path) -> None:
+    """minimize, relocs, resolve and pack once said it two ways with two error types."""
+    from btfhub_mirror.elf import list_relocations
+    from btfhub_mirror.minimize import minimize
+    from btfhub_mirror.pack.pack import _read_objects
+    from btfhub_mirror.resolve import resolve_objects
+
+    path = tmp_path / "a.o"
+    path.write_bytes(renamed_section("ambiguous", b".BTF.ext\0", b".BTF.xxx\0"))
+    kernel = parse_btf(small_btf())
+    refusals = [
+        lambda: minimize(kernel, [BpfObject.open(path)]),
+        lambda: resolve_objects([BpfObject.open(path)], kernel),
+        lambda: list_relocations([path]),
+        lambda: _read_objects([path]),
+    ]
+    messages = set()
+    for refuse in refusals:
+        with pytest.raises(ElfFormatError, match=r"a\.o: no \.BTF\.ext section") as info:
+            refuse()
+        messages.add(str(info.value))
+    assert messages == {
+        f"{path}: no .BTF.ext section, so no CO-RE relocations (was it built with -g?)"
+    }
+
+
 def test_object_without_btf_is_an_elf_error() -> None:
     data = renamed_section("ambiguous", b".BTF\0", b".XTF\0")
     obj = BpfObject.from_bytes(data, "a.o")
