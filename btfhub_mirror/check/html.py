@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from html import escape
 
+from ..btf.core import RelocState
 from .run import CheckResult
-from .verdict import FeatureOutcome, KernelReport, RelocOutcome, RelocState, Verdict
+from .verdict import FeatureOutcome, KernelReport, RelocOutcome, Verdict
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1f24; background: #fff; }
