@@ -175,7 +175,10 @@ class EmptyRemoteError(GitCommandError):
 
 
 class VerifyError(BtfmirrorError):
-    """A package that the consumer it is judged by cannot read for some kernel (``verify``)."""
+    """A package that the consumer it is judged by cannot read for some kernel (``verify``;
+    its own exit code, so CI can tell a miss from a package that cannot be read at all)."""
+
+    exit_code = 7
 
 
 class DamagedArchiveError(ArchiveError):
