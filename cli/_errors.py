@@ -18,6 +18,7 @@ from btfhub_mirror.errors import (
     BtfmirrorError,
     NoBtfFoundError,
     NotFoundError,
+    Param,
     UsageError,
     VerifyError,
 )
@@ -54,6 +55,46 @@ DEBUG_ENV = "BTFMIRROR_DEBUG"
 REPORT_HINT = "this is a bug in btfmirror: please report it with the command that failed"
 
 
+#: The option of each library parameter an error message can name (errors.Param).
+OPTIONS = {
+    "arch": "--arch",
+    "btf_files": "--btf",
+    "btf_header": "--btf-header",
+    "consumer": "--for",
+    "distro": "--distro",
+    "first_match": "--first-match",
+    "hardlinks": "--hardlinks",
+    "jobs": "--jobs",
+    "kernels": "--kernels",
+    "nearest": "--nearest",
+    "output": "-o",
+    "release": "--release",
+    "strict": "--strict",
+    "version": "--version",
+}
+#: Settings a message suggests whose option is not the parameter's name with a value.
+SUGGESTIONS: dict[tuple[str, object], str] = {("wait", True): "without --no-wait"}
+
+
+def spell(param: Param) -> str:
+    """A library parameter as this command line spells it: ``jobs`` -> ``--jobs``,
+    ``consumer='dir'`` -> ``--for dir``, ``nearest=True`` -> ``--nearest``."""
+    suggestion = SUGGESTIONS.get((param.name, param.value))
+    if suggestion is not None:
+        return suggestion
+    option = OPTIONS.get(param.name)
+    if option is None:  # not an option of ours: the library's own words
+        return str(param)
+    if param.value is None or param.value is True:
+        return option
+    return f"{option} {param.value}"
+
+
+def message(err: BtfmirrorError) -> str:
+    """The one line the command line prints for ``err``: its parameters as our options."""
+    return err.render(spell)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so it unwinds as Ctrl-C does: the library ends the
     git it runs and the pack workers, removes temporary files, then releases the cache lock."""
@@ -81,8 +122,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except BtfmirrorError as err:
             err_console.print(
-                f"error: {err}", style="bold red", markup=False, highlight=False, soft_wrap=True
-            )
+                f"error: {message(err)}",
+                style="bold red", markup=False, highlight=False, soft_wrap=True,
+            )  # fmt: skip
             raise typer.Exit(err.exit_code) from None
         except Terminated:
             err_console.print("terminated", style="yellow")

@@ -48,7 +48,7 @@ from ..btf.wire import HEADER_LEN, HEADER_LENS
 from ..btf.write import with_header_len
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
-from ..errors import BtfmirrorError, FileWriteError, PackError, UsageError
+from ..errors import BtfmirrorError, FileWriteError, PackError, Param, UsageError
 from ..fsutil import check_output_path, read_capped, write_atomic_with, write_dir_atomic_with
 from ..kernels import KernelFilter
 from ..minimize import MinimizeError
@@ -657,8 +657,8 @@ def _verifier(
                 f"{first.kernel.btfhub_name}: {first.miss}" if first is not None else "no kernel"
             )
             raise PackError(
-                f"--strict: {consumer.name}'s reader would miss {report.missed} of {expected} "
-                f"kernel(s) in the package ({why}); nothing written"
+                Param("strict"), f": {consumer.name}'s reader would miss {report.missed} of "
+                f"{expected} kernel(s) in the package ({why}); nothing written",
             )
 
     return check
@@ -697,7 +697,9 @@ def check_dir_output(path: str | os.PathLike[str]) -> Path:
     if target.is_symlink():  # renaming over it would replace the link, not its target
         raise UsageError(f"{target}: a symbolic link; name the directory it leads to")
     if target.exists() and not target.is_dir():
-        raise UsageError(f"{target}: not a directory; --for dir writes a directory tree")
+        raise UsageError(
+            f"{target}: not a directory; ", Param("consumer", "dir"), " writes a directory tree"
+        )
     parent = target.parent
     if not parent.is_dir():
         raise FileWriteError(f"{target}: cannot write: directory {parent} does not exist")
@@ -748,7 +750,10 @@ def default_output(consumer: str | None) -> Path:
     ecli); a ``dir`` package has no default."""
     chosen = consumer_named(consumer or DEFAULT_CONSUMER)
     if chosen.rules.compression is None:
-        raise UsageError(f"--for {chosen.name} needs -o DIR: the directory to write")
+        raise UsageError(
+            Param("consumer", chosen.name), " needs ", Param("output"), " DIR: the directory "
+            "to write"
+        )
     return Path(f"{DEFAULT_OUTPUT_STEM}{chosen.suffix}")
 
 
@@ -763,10 +768,8 @@ def _checked_output(
     before any work."""
     if hardlinks and explicit and not chosen.hardlinks_allowed:
         raise UsageError(
-            f"--hardlinks: {chosen.reader_name} does not follow hard links (it would read an "
-            "empty file); only --for "
-            + _LINK_FOLLOWERS
-            + " takes them"
+            Param("hardlinks"), f": {chosen.reader_name} does not follow hard links (it would "
+            "read an empty file); only ", Param("consumer"), f" {_LINK_FOLLOWERS} takes them",
         )
     if chosen.rules.compression is None:
         return check_dir_output(output), None
@@ -815,11 +818,11 @@ def pack(
     out, compression = _checked_output(output, chosen, explicit, hardlinks)
     fixed_mtime = source_date_epoch() if mtime is None else mtime
     if jobs is not None and jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+        raise UsageError(Param("jobs"), f" must be at least 1, not {jobs}")
     if btf_header not in HEADER_LENS:
-        raise UsageError(f"--btf-header must be one of {HEADER_LENS}, not {btf_header}")
+        raise UsageError(Param("btf_header"), f" must be one of {HEADER_LENS}, not {btf_header}")
     if strict and first_match:
-        raise UsageError("--strict and --first-match exclude each other")
+        raise UsageError(Param("strict"), " and ", Param("first_match"), " exclude each other")
     objs = _read_objects(objects)
     pkg = None if package_json is None else read_package_json(package_json)
     # The cache lock is held shared from selection to the end: no sync replaces an archive
@@ -839,15 +842,15 @@ def pack(
         unreadable = [k for k in kernels if k.error is not None]
         if strict and unreadable:  # the archive, not bpftool: say what failed to read
             raise PackError(
-                f"--strict: {count(len(unreadable), 'kernel')} could not be read, first "
-                f"{unreadable[0].path}: {unreadable[0].error}"
+                Param("strict"), f": {count(len(unreadable), 'kernel')} could not be read, "
+                f"first {unreadable[0].path}: {unreadable[0].error}",
             )
         refused = [k.path for k in kernels if k.warnings or k.load_failures]
         if strict and refused:
             raise PackError(
-                f"--strict: bpftool would refuse {len(refused)} kernel(s): "
+                Param("strict"), f": bpftool would refuse {len(refused)} kernel(s): "
                 + ", ".join(refused[:5])
-                + (" ..." if len(refused) > 5 else "")
+                + (" ..." if len(refused) > 5 else ""),
             )
         name_warnings = _check_names(kernels, chosen, strict_names=explicit)
         manifest = _manifest(kernels, objs, pkg, hardlinks, chosen)
