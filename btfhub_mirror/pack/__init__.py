@@ -5,7 +5,15 @@ See :func:`~btfhub_mirror.pack.pack.pack` for the layout and :mod:`.tarball` for
 
 from __future__ import annotations
 
-from .pack import Alias, PackedKernel, PackResult, PackWarning, default_output, pack
+from .pack import (
+    Alias,
+    PackedKernel,
+    PackResult,
+    PackWarning,
+    PackWarningKind,
+    default_output,
+    pack,
+)
 from .tarball import Member, compression_for, source_date_epoch, write_archive
 
 __all__ = [
@@ -13,6 +21,7 @@ __all__ = [
     "Member",
     "PackResult",
     "PackWarning",
+    "PackWarningKind",
     "PackedKernel",
     "compression_for",
     "default_output",

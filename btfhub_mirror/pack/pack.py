@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -140,15 +141,24 @@ class PackedKernel:
         }
 
 
-#: Kinds of :class:`PackWarning`.
-WARN_NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
-WARN_LOAD_FAILURE = "load-failure"  # libbpf refuses a relocation, with the full BTF too
-WARN_BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
-WARN_UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
-WARN_LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
-WARN_NAME_CLASH = "name-clash"  # two kernels compute one name: the first keeps it
-WARN_UNREAD = "unread"  # the consumer's reader, run on the package written, misses it
-WARN_HARDLINKS = "hardlinks"  # --hardlinks for a reader that copies a link as 0 bytes
+class PackWarningKind(str, Enum):
+    """What a :class:`PackWarning` is about (``--json``'s ``kind``)."""
+
+    NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
+    LOAD_FAILURE = "load-failure"  # libbpf refuses a relocation, with the full BTF too
+    BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
+    UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
+    LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
+    NAME_CLASH = "name-clash"  # two kernels compute one name: the first keeps it
+    UNREAD = "unread"  # the consumer's reader, run on the package written, misses it
+    HARDLINKS = "hardlinks"  # hard links for a reader that copies a link as 0 bytes
+
+
+def _unmatched_text(unmatched: int, relocations: int, objects: str) -> str:
+    return (
+        f"{unmatched} of {relocations} CO-RE relocations of {objects} find nothing in this "
+        "kernel (fine if guarded by bpf_core_*_exists, else the program fails to load)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +170,9 @@ class PackWarning:
     """
 
     kernel: str  # <distro>/<version>/<arch>/<release>; "" for the whole package
-    kind: str  # one of the WARN_* constants
+    kind: PackWarningKind
     message: str  # without the kernel
-    objects: tuple[str, ...] = ()  # the objects concerned (for WARN_UNMATCHED: all of them)
+    objects: tuple[str, ...] = ()  # the objects concerned (for UNMATCHED: all of them)
     relocations: int = 0
     unmatched: int = 0
     detail: str = ""  # the read error, bpftool's reason, or the long name
@@ -170,9 +180,16 @@ class PackWarning:
     def __str__(self) -> str:
         return f"{self.kernel}: {self.message}" if self.kernel else self.message
 
+    def render(self, objects: Callable[[tuple[str, ...]], str] = ", ".join) -> str:
+        """:attr:`message` with its list of objects spelled by ``objects`` (a terminal cuts a
+        long list short); the same words otherwise."""
+        if self.kind is PackWarningKind.UNMATCHED:
+            return _unmatched_text(self.unmatched, self.relocations, objects(self.objects))
+        return self.message
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "kernel": self.kernel, "kind": self.kind, "objects": list(self.objects),
+            "kernel": self.kernel, "kind": self.kind.value, "objects": list(self.objects),
             "relocations": self.relocations, "unmatched": self.unmatched,
             "detail": self.detail, "message": self.message,
         }  # fmt: skip
@@ -419,7 +436,7 @@ def _kernels(
             ))  # fmt: skip
             continue
         if claim.clash is not None:
-            clashes.append(PackWarning(_where(entry.path), WARN_NAME_CLASH, claim.clash))
+            clashes.append(PackWarning(_where(entry.path), PackWarningKind.NAME_CLASH, claim.clash))
         member = claim.primary
         digest = hashlib.sha256(out.data).hexdigest()
         link = first_of.setdefault(digest, member)
@@ -454,14 +471,16 @@ def _check_names(
             )
             if strict_names:
                 raise PackError(f"{_where(k.path)}: {message}")
-            lines.append(PackWarning(_where(k.path), WARN_LONG_NAME, message, detail=wanted))
+            lines.append(
+                PackWarning(_where(k.path), PackWarningKind.LONG_NAME, message, detail=wanted)
+            )
             continue
         if not rules.raw_headers or rules.compression is None:
             continue  # its reader reads PAX names
         for name in (k.member, *(a.name for a in k.aliases)):
             if len(consumer.entry_name(name).encode()) > USTAR_NAME_MAX:
                 lines.append(PackWarning(
-                    _where(k.path), WARN_LONG_NAME,
+                    _where(k.path), PackWarningKind.LONG_NAME,
                     f"name longer than {USTAR_NAME_MAX} bytes; readers that compare the ustar "
                     "name field literally will not find it",
                     detail=consumer.entry_name(name),
@@ -477,22 +496,23 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackW
         where = _where(k.path)
         if k.error is not None:
             out.append(PackWarning(
-                where, WARN_NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
+                where, PackWarningKind.NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
             ))  # fmt: skip
             continue
         out += [
-            PackWarning(where, WARN_LOAD_FAILURE, w, names, detail=w) for w in k.load_failures
+            PackWarning(where, PackWarningKind.LOAD_FAILURE, w, names, detail=w)
+            for w in k.load_failures
         ]
         out += [
-            PackWarning(where, WARN_BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w)
+            PackWarning(
+                where, PackWarningKind.BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w
+            )
             for w in k.warnings
         ]
         if k.unmatched:
             out.append(PackWarning(
-                where, WARN_UNMATCHED,
-                f"{k.unmatched} of {k.relocations} CO-RE relocations of {', '.join(names)} find "
-                "nothing in this kernel (fine if guarded by bpf_core_*_exists, else the "
-                "program fails to load)",
+                where, PackWarningKind.UNMATCHED,
+                _unmatched_text(k.unmatched, k.relocations, ", ".join(names)),
                 names, k.relocations, k.unmatched,
             ))  # fmt: skip
     return out
@@ -667,11 +687,11 @@ def _verifier(
 def _unread_warnings(report: ConsumerReport) -> list[PackWarning]:
     """A warning for every kernel ``report``'s reader misses in the package written."""
     if report.problem is not None:
-        return [PackWarning("", WARN_UNREAD, f"{report.consumer}: {report.problem}")]
+        return [PackWarning("", PackWarningKind.UNREAD, f"{report.consumer}: {report.problem}")]
     return [
         PackWarning(
             k.kernel.btfhub_name.removesuffix(".btf"),
-            WARN_UNREAD,
+            PackWarningKind.UNREAD,
             f"{report.consumer}'s reader would not find it: {k.miss}",
             detail=k.name,
         )
@@ -873,7 +893,7 @@ def pack(
     notes = []
     if hardlinks and not chosen.hardlinks_allowed:
         notes.append(PackWarning(
-            "", WARN_HARDLINKS,
+            "", PackWarningKind.HARDLINKS,
             f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
             "reader that follows links use --for "
             + _LINK_FOLLOWERS,
