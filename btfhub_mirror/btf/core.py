@@ -132,6 +132,10 @@ class CoreFailure(BtfmirrorError):
     def reason(self) -> str:
         return f"{self.section}: relo #{self.index}: {self.detail}"
 
+    def __reduce__(self) -> tuple[type[CoreFailure], tuple[str, int, ReasonCode, str]]:
+        # The record, not the joined text, crosses a process boundary (pack's workers).
+        return CoreFailure, (self.section, self.index, self.code, self.detail)
+
 
 class _Errno(Exception):
     """Internal: a negative libbpf return value with its warning text."""
