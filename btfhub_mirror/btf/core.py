@@ -26,9 +26,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from ..errors import BtfmirrorError
+from ..words import Words
 from . import types as t
 from .ext import (
     MAX_ACCESS_LEN,
@@ -84,7 +84,7 @@ EXISTENCE_KINDS = frozenset(
 )
 
 
-class RelocState(str, Enum):
+class RelocState(Words):
     """The one vocabulary of a relocation's outcome on one target BTF (``relocs --btf``,
     ``check``, :attr:`Resolution.state`); members in the order ``check`` counts them."""
 
@@ -103,7 +103,7 @@ class RelocState(str, Enum):
         return "error" if self is RelocState.ERROR else "unresolved"
 
 
-class ReasonCode(str, Enum):
+class ReasonCode(Words):
     """Why libbpf refuses a relocation, as a machine name (``--json``'s ``code``)."""
 
     SPEC = "spec"  # a bad access string for the local type

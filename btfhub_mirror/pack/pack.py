@@ -40,7 +40,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -56,6 +55,7 @@ from ..minimize import MinimizeError
 from ..mirror.held import held_local
 from ..mirror.store import Store
 from ..progress import NULL_PROGRESS, Progress, count
+from ..words import Words
 from . import worker
 from .consumers import (
     ARCHIVE_DIR,
@@ -141,7 +141,7 @@ class PackedKernel:
         }
 
 
-class PackWarningKind(str, Enum):
+class PackWarningKind(Words):
     """What a :class:`PackWarning` is about (``--json``'s ``kind``)."""
 
     NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
