@@ -7,11 +7,41 @@ command line maps ``exit_code`` to the process exit status in one place (``cli/_
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A caller's parameter named inside an error message, by the library's name for it
+    (``jobs``, ``btf_files``; with ``value``, a setting to try: ``nearest=True``).
+
+    The library says what is wrong in its own terms; a front end spells the parameter as its
+    own option (the command line: ``--jobs``, ``--nearest``) with :meth:`BtfmirrorError.render`.
+    """
+
+    name: str
+    value: object = None
+
+    def __str__(self) -> str:
+        return self.name if self.value is None else f"{self.name}={self.value!r}"
+
 
 class BtfmirrorError(Exception):
-    """Base of every expected btfmirror failure."""
+    """Base of every expected btfmirror failure.
+
+    The message is its arguments joined: text, and :class:`Param` where it names one of the
+    caller's parameters.
+    """
 
     exit_code: int = 1
+
+    def __str__(self) -> str:
+        return "".join(str(part) for part in self.args)
+
+    def render(self, spell: Callable[[Param], str]) -> str:
+        """The message with each :class:`Param` spelled by ``spell`` (the CLI's options)."""
+        return "".join(spell(p) if isinstance(p, Param) else str(p) for p in self.args)
 
 
 class UsageError(BtfmirrorError):
@@ -21,11 +51,11 @@ class UsageError(BtfmirrorError):
 
 
 class UnknownSelectionError(UsageError):
-    """A ``--distro``, ``--version`` or ``--arch`` value that names nothing in the catalog (a
-    typo, most likely): says what the catalog has there and the closest name."""
+    """A distro, version or arch (``option``) that names nothing in the catalog (a typo, most
+    likely): says what the catalog has there and the closest name."""
 
     def __init__(
-        self, option: str, value: str, known: tuple[str, ...], closest: str | None,
+        self, option: Param, value: str, known: tuple[str, ...], closest: str | None,
         *, scope: str = "", catalog: str = "",
     ) -> None:
         self.option = option
@@ -39,8 +69,8 @@ class UnknownSelectionError(UsageError):
         )
         there = f"{scope} it has {shown}" if known else "it has no entries"
         super().__init__(
-            f"{option} {value!r} names nothing in {where}{hint} ({there.strip()}; "
-            "`btfmirror list --distros` counts them)"
+            option, f" {value!r} names nothing in {where}{hint} ({there.strip()}; "
+            "`btfmirror list --distros` counts them)",
         )
 
 
@@ -152,7 +182,7 @@ class FileReadError(BtfmirrorError):
 
 
 class PackError(BtfmirrorError):
-    """A package cannot be made as asked (``--strict`` and a kernel bpftool would refuse)."""
+    """A package cannot be made as asked (``strict`` and a kernel bpftool would refuse)."""
 
 
 class RemoteContentError(BtfmirrorError):
@@ -181,7 +211,10 @@ class EmptyRemoteError(GitCommandError):
 
 
 class VerifyError(BtfmirrorError):
-    """A package that the consumer it is judged by cannot read for some kernel (``verify``)."""
+    """A package that the consumer it is judged by cannot read for some kernel (``verify``;
+    its own exit code, so CI can tell a miss from a package that cannot be read at all)."""
+
+    exit_code = 7
 
 
 class DamagedArchiveError(ArchiveError):

@@ -22,7 +22,7 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import UnknownSelectionError, UsageError
+from .errors import Param, UnknownSelectionError, UsageError
 
 #: Most digits read from one version number (major, minor, patch, build). Real ones have at most
 #: 5 (Ubuntu builds such as ``5.4.0-1103``); nine always fit the catalog's SQLite INTEGER, and a
@@ -296,7 +296,7 @@ class KernelFilter:
             known = [d.distro for d in dirs]
             if distro not in {fold_name(k) for k in known}:
                 raise UnknownSelectionError(
-                    "--distro", distro, sorted_names(known), closest_name(distro, known),
+                    Param("distro"), distro, sorted_names(known), closest_name(distro, known),
                     catalog=catalog,
                 )
         in_distros = [d for d in dirs if not self.distros or fold_name(d.distro) in self.distros]
@@ -304,7 +304,7 @@ class KernelFilter:
             known = [v for d in in_distros for v in (d.version, *d.version_aliases)]
             if version not in known:
                 raise UnknownSelectionError(
-                    "--version", version, sorted_names(known), closest_name(version, known),
+                    Param("version"), version, sorted_names(known), closest_name(version, known),
                     scope=scope(("distro", self.distros)), catalog=catalog,
                 )
         in_versions = [
@@ -317,7 +317,7 @@ class KernelFilter:
             known = [d.arch for d in in_versions]
             if arch not in {normalize_arch(k) for k in known}:
                 raise UnknownSelectionError(
-                    "--arch", arch, sorted_names(known), closest_name(arch, known),
+                    Param("arch"), arch, sorted_names(known), closest_name(arch, known),
                     scope=scope(("distro", self.distros), ("version", self.versions)),
                     catalog=catalog,
                 )

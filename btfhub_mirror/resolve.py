@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .btf.core import Resolution, format_spec, resolve_all
-from .btf.ext import CoreReloKind
+from .btf.core import ReasonCode, RelocState, Resolution, format_spec_target, resolve_all
 from .btf.load import load_btf
 from .btf.parse import Btf
 from .elf import BpfObject, RelocationRow, relocation_row
@@ -22,13 +21,19 @@ class ResolvedRelocation:
     """A relocation and libbpf's decision for it on one target BTF."""
 
     row: RelocationRow
-    #: "resolved", "unresolved" (no candidate matched: poisoned or a zero answer) or "error"
-    status: str
+    state: RelocState  # never GUARDED here: that is check's look at the program
     target: str | None  # the first matching candidate, as libbpf prints it
     orig_val: int | None
     new_val: int | None
     poisoned: bool
     reason: str | None
+    code: ReasonCode | None = None  # with state ERROR: why libbpf refuses it
+
+    @property
+    def status(self) -> str:
+        """"resolved", "unresolved" (no candidate matched: poisoned or a zero answer) or
+        "error": :attr:`RelocState.status`."""
+        return self.state.status
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,26 +44,29 @@ class ResolvedRelocation:
             "new_val": self.new_val,
             "poisoned": self.poisoned,
             "reason": self.reason,
+            "code": None if self.code is None else self.code.value,
         }
 
 
 def describe_resolution(obj: BpfObject, res: Resolution) -> ResolvedRelocation:
     """One :class:`Resolution` as a flat, printable record."""
     row = relocation_row(obj, res.relo)
-    target = format_spec(res.target_spec).split("] ", 1)[-1] if res.target_spec else None
+    target = format_spec_target(res.target_spec) if res.target_spec else None
+    state = res.state
     if res.failure is not None:
-        return ResolvedRelocation(row, "error", target, None, None, False, res.failure.reason)
+        failure = res.failure
+        return ResolvedRelocation(
+            row, state, target, None, None, False, failure.reason, failure.code
+        )
     result = res.result
     assert result is not None
-    if res.target_spec is None and res.relo.kind != CoreReloKind.TYPE_ID_LOCAL:
-        if result.poison:
-            reason = "no matching type in the kernel: the instruction is poisoned"
-            return ResolvedRelocation(row, "unresolved", None, result.orig_val, None, True, reason)
-        reason = f"no matching type in the kernel: evaluates to {result.new_val}"
-        return ResolvedRelocation(
-            row, "unresolved", None, result.orig_val, result.new_val, False, reason
-        )
-    return ResolvedRelocation(row, "resolved", target, result.orig_val, result.new_val, False, None)
+    if state is RelocState.RESOLVED:
+        return ResolvedRelocation(row, state, target, result.orig_val, result.new_val, False, None)
+    if result.poison:
+        reason = "no matching type in the kernel: the instruction is poisoned"
+        return ResolvedRelocation(row, state, None, result.orig_val, None, True, reason)
+    reason = f"no matching type in the kernel: evaluates to {result.new_val}"
+    return ResolvedRelocation(row, state, None, result.orig_val, result.new_val, False, reason)
 
 
 def resolve_objects(objects: Sequence[BpfObject], target: Btf) -> list[ResolvedRelocation]:

@@ -11,7 +11,7 @@ from btfhub_mirror.fsutil import check_output_path, write_atomic
 from btfhub_mirror.progress import count
 
 from ._console import console, print_json
-from ._errors import handle_errors
+from ._errors import ExitCode, handle_errors
 from ._filters import ArchOption, DistroOption, KernelsOption, VersionOption, kernel_filter
 from ._options import JsonOption, NoWaitOption, ObjectsArgument
 from ._progress import RichProgress
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
     from btfhub_mirror.check import CheckResult, KernelReport
 
-#: Exit status when at least one selected kernel fails (CI gates on it).
-EXIT_FAILS = 1
 _STYLES = {"ok": "green", "degraded": "yellow", "fails": "bold red"}
 _STATE_STYLES = {
     "resolved": "green", "missing": "dim", "guarded": "yellow", "zero": "yellow",
@@ -64,7 +62,7 @@ def check_command(
 
     Kernels: the catalog selection (fetched when missing), or every local kernel, and --btf files.
     Verdicts: ok, degraded (guarded code is skipped on that kernel) or fails.
-    Exit status 1 when any kernel fails, so CI can gate on it.
+    Exit status 6 when any kernel fails, so CI can gate on it (1 is any other error).
     """
     from btfhub_mirror.btf.cache import BtfCache
     from btfhub_mirror.check import check, render_html  # heavy: load on use
@@ -86,7 +84,7 @@ def check_command(
         if detail is not None or len(result.kernels) == 1:
             _print_detail(result, result.kernel(detail) if detail else result.kernels[0])
     if result.failed:
-        raise typer.Exit(EXIT_FAILS)
+        raise typer.Exit(ExitCode.CHECK_FAILED)  # CI gates on it
 
 
 def _sorted(result: CheckResult) -> list[KernelReport]:

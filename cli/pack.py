@@ -40,17 +40,16 @@ def first_names(names: Sequence[str], shown: int = FIRST_NAMES) -> str:
     return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
+def _objects(names: tuple[str, ...]) -> str:
+    """A warning's object list for the terminal: past the first few, counted."""
+    if len(names) <= FIRST_NAMES:
+        return ", ".join(names)
+    return f"{len(names)} objects ({first_names(names)})"
+
+
 def _short(warning: PackWarning) -> str:
     """The warning without its kernel, its object list cut to the first few."""
-    from btfhub_mirror.pack.pack import WARN_UNMATCHED
-
-    if warning.kind != WARN_UNMATCHED or len(warning.objects) <= FIRST_NAMES:
-        return warning.message
-    return (
-        f"{warning.unmatched} of {warning.relocations} CO-RE relocations of "
-        f"{len(warning.objects)} objects ({first_names(warning.objects)}) find nothing in this "
-        "kernel (fine if guarded by bpf_core_*_exists, else the program fails to load)"
-    )
+    return warning.render(_objects)
 
 
 def warning_lines(warnings: Sequence[PackWarning]) -> list[str]:

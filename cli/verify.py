@@ -91,8 +91,8 @@ def verify_command(
     field, exact name, or a path once unpacked), hard links followed or not. Each kernel is
     found, non-empty, valid BTF and equal to the packed file, or a miss says why.
 
-    Exit status: with --for, 1 if that consumer misses any kernel. Without --for, every
-    consumer is shown as a matrix, and the exit status is 1 if the package's own consumer
+    Exit status: with --for, 7 if that consumer misses any kernel. Without --for, every
+    consumer is shown as a matrix, and the exit status is 7 if the package's own consumer
     (the manifest's "consumer"; bpf-compatible for a format 1 manifest) misses any kernel,
     or, with no manifest, if no consumer finds every kernel.
     """

@@ -70,10 +70,13 @@ def invoke_cli(*args: str) -> tuple[int, str, str]:
     than the exit itself fails the test: every expected failure is a typed, one-line error."""
     from typer.testing import CliRunner
 
+    from cli._errors import ExitCode
     from cli.app import app
 
     result = CliRunner().invoke(app, list(args))
     assert not isinstance(result.exception, Exception) or isinstance(
         result.exception, SystemExit
     ), f"untyped exception: {result.exception!r}"
+    # The CLI turns an untyped exception into "internal error" and exit 4: still a bug here.
+    assert result.exit_code != ExitCode.UNEXPECTED, f"untyped exception: {result.stderr}"
     return result.exit_code, result.stdout, result.stderr

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BtfmirrorError
+from ..words import Words
 from . import types as t
 from .ext import (
     MAX_ACCESS_LEN,
@@ -56,26 +57,74 @@ MAX_ARRAY_NESTING = 1024
 FIELD_KINDS = frozenset(k for k in CoreReloKind if k.is_field_based)
 TYPE_KINDS = frozenset(k for k in CoreReloKind if k.is_type_based)
 ENUMVAL_KINDS = frozenset(k for k in CoreReloKind if k.is_enumval_based)
+#: Kinds that ask whether something exists: with no match they answer 0, as the program asked.
+EXISTENCE_KINDS = frozenset(
+    {
+        CoreReloKind.FIELD_EXISTS,
+        CoreReloKind.TYPE_EXISTS,
+        CoreReloKind.ENUMVAL_EXISTS,
+        CoreReloKind.TYPE_MATCHES,
+    }
+)
+
+
+class RelocState(Words):
+    """The one vocabulary of a relocation's outcome on one target BTF (``relocs --btf``,
+    ``check``, :attr:`Resolution.state`); members in the order ``check`` counts them."""
+
+    RESOLVED = "resolved"  # a candidate matched (or TYPE_ID_LOCAL, which needs none)
+    MISSING = "missing"  # no match, an existence check answering 0
+    GUARDED = "guarded"  # POISONED or ZERO, but the program checks existence (check only)
+    POISONED = "poisoned"  # no match: the instruction is poisoned (the verifier rejects it)
+    ZERO = "zero"  # no match: a type size, id or field property that evaluates to 0
+    ERROR = "error"  # libbpf refuses the relocation (and the object)
+
+    @property
+    def status(self) -> str:
+        """``relocs --btf``'s coarser word: resolved, unresolved (no match) or error."""
+        if self is RelocState.RESOLVED:
+            return "resolved"
+        return "error" if self is RelocState.ERROR else "unresolved"
+
+
+class ReasonCode(Words):
+    """Why libbpf refuses a relocation, as a machine name (``--json``'s ``code``)."""
+
+    SPEC = "spec"  # a bad access string for the local type
+    ANONYMOUS = "anonymous"  # the local root type has no name
+    OFFSET_AMBIGUITY = "offset-ambiguity"  # two matching candidates disagree on the offset
+    DECISION_AMBIGUITY = "decision-ambiguity"  # ... or on the value / poisoning
+    BITFIELD = "bitfield"  # a bitfield that one 64-bit load cannot read
+    INVALID = "invalid"  # unsizable or malformed types
 
 
 class CoreFailure(BtfmirrorError):
-    """libbpf would refuse this relocation (and bpftool would abort): ``reason`` says why.
+    """libbpf would refuse this relocation (and bpftool would abort), as a record: the
+    section and ``relo #N`` it names, a :class:`ReasonCode` and libbpf's words (``detail``).
 
-    ``code`` is a short machine name: ``spec`` (bad access string), ``anonymous`` (anonymous
-    local root), ``offset-ambiguity``, ``decision-ambiguity``, ``bitfield`` (cannot be read with
-    one 64-bit load), ``invalid`` (unsizable or malformed types).
+    ``str()`` (and :attr:`reason`) is libbpf's whole line, ``"<section>: relo #N: <detail>"``.
     """
 
-    def __init__(self, code: str, reason: str):
+    def __init__(self, section: str, index: int, code: ReasonCode, detail: str):
+        self.section = section
+        self.index = index
         self.code = code
-        self.reason = reason
-        super().__init__(reason)
+        self.detail = detail
+        super().__init__(self.reason)
+
+    @property
+    def reason(self) -> str:
+        return f"{self.section}: relo #{self.index}: {self.detail}"
+
+    def __reduce__(self) -> tuple[type[CoreFailure], tuple[str, int, ReasonCode, str]]:
+        # The record, not the joined text, crosses a process boundary (pack's workers).
+        return CoreFailure, (self.section, self.index, self.code, self.detail)
 
 
 class _Errno(Exception):
     """Internal: a negative libbpf return value with its warning text."""
 
-    def __init__(self, code: str, reason: str):
+    def __init__(self, code: ReasonCode, reason: str):
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -193,6 +242,17 @@ class Resolution:
     def poisoned(self) -> bool:
         return self.result is not None and self.result.poison
 
+    @property
+    def state(self) -> RelocState:
+        """libbpf's outcome (never GUARDED: that needs ``check``'s look at the program)."""
+        if self.failure is not None:
+            return RelocState.ERROR
+        if self.matched or self.relo.kind == CoreReloKind.TYPE_ID_LOCAL:
+            return RelocState.RESOLVED
+        if self.relo.kind in EXISTENCE_KINDS:
+            return RelocState.MISSING
+        return RelocState.POISONED if self.poisoned else RelocState.ZERO
+
 
 # -- BTF helpers with libbpf semantics -------------------------------------------------------
 
@@ -229,17 +289,17 @@ def resolve_size(btf: Btf, type_id: int) -> int:
                 typ = btf.type(typ.type_id)
             case t.Array():
                 if nelems and typ.nelems and 0xFFFFFFFF // nelems < typ.nelems:
-                    raise _Errno("invalid", f"array [{type_id}] is too large")
+                    raise _Errno(ReasonCode.INVALID, f"array [{type_id}] is too large")
                 nelems *= typ.nelems
                 typ = btf.type(typ.type_id)
             case _:
-                raise _Errno("invalid", f"cannot size [{type_id}] ({typ.kind.name})")
+                raise _Errno(ReasonCode.INVALID, f"cannot size [{type_id}] ({typ.kind.name})")
     else:
-        raise _Errno("invalid", f"type chain from [{type_id}] is too deep to size")
+        raise _Errno(ReasonCode.INVALID, f"type chain from [{type_id}] is too deep to size")
     if isinstance(typ, t.Void):
-        raise _Errno("invalid", f"cannot size [{type_id}]: it resolves to void")
+        raise _Errno(ReasonCode.INVALID, f"cannot size [{type_id}]: it resolves to void")
     if nelems and size > 0xFFFFFFFF // nelems:
-        raise _Errno("invalid", f"[{type_id}] is too large")
+        raise _Errno(ReasonCode.INVALID, f"[{type_id}] is too large")
     return nelems * size
 
 
@@ -303,18 +363,18 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
     """``bpf_core_parse_spec``: the local spec of a relocation (raises _Errno)."""
     shown = shown_access(access_str)
     if not access_str or access_str.startswith(":"):
-        raise _Errno("spec", f"bad access string {shown}")
+        raise _Errno(ReasonCode.SPEC, f"bad access string {shown}")
     spec = CoreSpec(btf, root_id, kind)
     if kind in TYPE_KINDS:
         if access_str != "0":
-            raise _Errno("spec", f"type-based relocation with access string {shown}")
+            raise _Errno(ReasonCode.SPEC, f"type-based relocation with access string {shown}")
         return spec
     try:
         raw = scan_access_str(access_str)  # sscanf("%d") as libbpf, whatever the length
     except AccessStringError as err:
         if err.kind == "length":
-            raise _Errno("spec", f"access string {shown} is too long") from None
-        raise _Errno("spec", f"bad access string {shown}") from None
+            raise _Errno(ReasonCode.SPEC, f"access string {shown} is too long") from None
+        raise _Errno(ReasonCode.SPEC, f"bad access string {shown}") from None
     spec.raw_spec = raw
     type_id, typ = skip_mods_and_typedefs(btf, root_id)
     first = raw[0]
@@ -324,21 +384,21 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
         if not isinstance(typ, (t.Enum, t.Enum64)) or len(raw) > 1 or not 0 <= first < len(
             typ.values
         ):
-            raise _Errno("spec", f"enum relocation {shown} does not name an enumerator")
+            raise _Errno(ReasonCode.SPEC, f"enum relocation {shown} does not name an enumerator")
         root_acc.name = typ.values[first].name
         return spec
     if kind not in FIELD_KINDS:
-        raise _Errno("spec", f"unknown relocation kind {kind}")
+        raise _Errno(ReasonCode.SPEC, f"unknown relocation kind {kind}")
     if first < 0:
-        raise _Errno("spec", f"negative index in {shown}")
+        raise _Errno(ReasonCode.SPEC, f"negative index in {shown}")
     spec.bit_offset = first * resolve_size(btf, type_id) * 8
     for idx in raw[1:]:
         if idx < 0:
-            raise _Errno("spec", f"negative index in {shown}")
+            raise _Errno(ReasonCode.SPEC, f"negative index in {shown}")
         type_id, typ = skip_mods_and_typedefs(btf, type_id)
         if isinstance(typ, (t.Struct, t.Union)):
             if idx >= len(typ.members):
-                raise _Errno("spec", f"member index {idx} out of range in {shown}")
+                raise _Errno(ReasonCode.SPEC, f"member index {idx} out of range in {shown}")
             member = typ.members[idx]
             spec.bit_offset += member.bit_offset
             if member.name:
@@ -348,12 +408,12 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
             prev = spec.accessors[-1]
             type_id, _ = skip_mods_and_typedefs(btf, typ.type_id)
             if not _is_flex_array(btf, prev, typ) and idx >= typ.nelems:
-                raise _Errno("spec", f"array index {idx} out of range in {shown}")
+                raise _Errno(ReasonCode.SPEC, f"array index {idx} out of range in {shown}")
             spec.accessors.append(Accessor(type_id, idx))
             spec.bit_offset += idx * resolve_size(btf, type_id) * 8
         else:
             raise _Errno(
-                "spec",
+                ReasonCode.SPEC,
                 f"access string {shown} steps into [{type_id}] of kind {typ.kind.name}",
             )
     return spec
@@ -386,7 +446,7 @@ def _fields_compat(local: Btf, local_id: int, target: Btf, targ_id: int) -> bool
                 local_id, targ_id = lt.type_id, tt.type_id
             case _:
                 return False
-    raise _Errno("invalid", "array nesting too deep")
+    raise _Errno(ReasonCode.INVALID, "array nesting too deep")
 
 
 def ksym_types_compat(
@@ -431,7 +491,7 @@ def types_are_compat(
                     return False
                 for lp, tp in zip(lt.params, tt.params, strict=True):
                     if level <= 0:
-                        raise _Errno("invalid", "function prototype nesting too deep")
+                        raise _Errno(ReasonCode.INVALID, "function prototype nesting too deep")
                     lp_id, _ = skip_mods_and_typedefs(local, lp.type_id)
                     tp_id, _ = skip_mods_and_typedefs(target, tp.type_id)
                     if not types_are_compat(local, lp_id, target, tp_id, level - 1):
@@ -440,7 +500,7 @@ def types_are_compat(
                 targ_id, _ = skip_mods_and_typedefs(target, tt.return_type_id)
             case _:
                 return False
-    raise _Errno("invalid", "type compatibility check is too deep")
+    raise _Errno(ReasonCode.INVALID, "type compatibility check is too deep")
 
 
 def _skip_both(
@@ -490,12 +550,12 @@ def _types_match(
 ) -> tuple[bool, int]:
     """(match, levels needed): the answer holds at any level >= the levels needed."""
     if level <= 0:
-        raise _Errno("invalid", "type match nesting too deep")
+        raise _Errno(ReasonCode.INVALID, "type match nesting too deep")
     key = (local_id, targ_id, behind_ptr)
     found = memo.get(key)
     if found is not None:
         if level < found[1]:  # the same walk runs out of levels on its way
-            raise _Errno("invalid", "type match nesting too deep")
+            raise _Errno(ReasonCode.INVALID, "type match nesting too deep")
         return found
     need = 1
 
@@ -584,7 +644,7 @@ def _types_match_body(
                 local_id, targ_id = lt.return_type_id, tt.return_type_id
             case _:
                 return False
-    raise _Errno("invalid", "type match is too deep")
+    raise _Errno(ReasonCode.INVALID, "type match is too deep")
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,7 +698,7 @@ class _MemberSearcher:
             found = self.memo[targ_id] = self._search(targ_id, budget)
         elif found.reach >= budget:
             # The same walk from deeper down reaches the limit (and met no other error).
-            raise _Errno("invalid", "struct/union/array nesting too deep")
+            raise _Errno(ReasonCode.INVALID, "struct/union/array nesting too deep")
         return found
 
     def _search(self, targ_id: int, budget: int) -> _MemberSearch:
@@ -654,7 +714,7 @@ class _MemberSearcher:
         # reached by a push that followed a check one level up, so this one check is the first
         # that could fail.
         if budget <= 0:
-            raise _Errno("invalid", "struct/union/array nesting too deep")
+            raise _Errno(ReasonCode.INVALID, "struct/union/array nesting too deep")
         reach = 0
         raw: list[int] = []  # what stays pushed at this level so far
         bits = 0
@@ -707,7 +767,7 @@ def _skip_to_id(btf: Btf, type_id: int) -> int:
     try:
         return btf.mod_chain(type_id)[0]
     except ModifierChainError as err:
-        raise _Errno("invalid", err.reason) from None
+        raise _Errno(ReasonCode.INVALID, err.reason) from None
 
 
 def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, CoreSpec]:
@@ -749,7 +809,7 @@ def spec_match(local_spec: CoreSpec, target: Btf, targ_id: int) -> tuple[bool, C
                 return False, spec
             cur, _ = skip_mods_and_typedefs(target, targ_type.type_id)
         if len(spec.raw_spec) == SPEC_MAX_LEN:
-            raise _Errno("invalid", "struct/union/array nesting too deep")
+            raise _Errno(ReasonCode.INVALID, "struct/union/array nesting too deep")
         spec.accessors.append(Accessor(cur, local_acc.idx))
         spec.raw_spec.append(local_acc.idx)
         spec.bit_offset += local_acc.idx * resolve_size(target, cur) * 8
@@ -780,7 +840,9 @@ def _field_value(kind: CoreReloKind, spec: CoreSpec | None, little_endian: bool)
             return _FieldValue(spec.bit_offset // 8, resolve_size(btf, acc.type_id), acc.type_id)
         if kind == CoreReloKind.FIELD_BYTE_SIZE:
             return _FieldValue(resolve_size(btf, acc.type_id))
-        raise _Errno("invalid", f"{kind.short_name} relocation cannot be applied to array access")
+        raise _Errno(
+            ReasonCode.INVALID, f"{kind.short_name} relocation cannot be applied to array access"
+        )
     member = btf.member(acc.type_id, acc.idx)
     field_type_id = _skip_to_id(btf, member.type_id)
     # Struct-typed fields are common and big: decode the field type only when it matters.
@@ -792,12 +854,13 @@ def _field_value(kind: CoreReloKind, spec: CoreSpec | None, little_endian: bool)
     if bitfield:
         byte_sz = getattr(mt, "size", 0)
         if byte_sz <= 0:
-            raise _Errno("invalid", f"bitfield member {member.name} has no sized type")
+            raise _Errno(ReasonCode.INVALID, f"bitfield member {member.name} has no sized type")
         byte_off = bit_off // 8 // byte_sz * byte_sz
         while bit_off + bit_sz - byte_off * 8 > byte_sz * 8:
             if byte_sz >= 8:
                 raise _Errno(
-                    "bitfield", f"bitfield {member.name} can't be read with one 64-bit load"
+                    ReasonCode.BITFIELD,
+                    f"bitfield {member.name} can't be read with one 64-bit load",
                 )
             byte_sz *= 2
             byte_off = bit_off // 8 // byte_sz * byte_sz
@@ -825,7 +888,7 @@ def _field_value(kind: CoreReloKind, spec: CoreSpec | None, little_endian: bool)
             return _FieldValue((8 - byte_sz) * 8 + (bit_off - byte_off * 8), validate=validate)
         case CoreReloKind.FIELD_RSHIFT_U64:
             return _FieldValue(64 - bit_sz)
-    raise _Errno("invalid", f"unrecognized CO-RE relocation {kind}")
+    raise _Errno(ReasonCode.INVALID, f"unrecognized CO-RE relocation {kind}")
 
 
 def _type_value(kind: CoreReloKind, spec: CoreSpec | None) -> int:
@@ -839,7 +902,7 @@ def _type_value(kind: CoreReloKind, spec: CoreSpec | None) -> int:
             return 1
         case CoreReloKind.TYPE_SIZE:
             return resolve_size(spec.btf, spec.root_type_id)
-    raise _Errno("invalid", f"unrecognized CO-RE relocation {kind}")
+    raise _Errno(ReasonCode.INVALID, f"unrecognized CO-RE relocation {kind}")
 
 
 def _enumval_value(kind: CoreReloKind, spec: CoreSpec | None) -> int:
@@ -967,7 +1030,7 @@ class CoreResolver:
         try:
             return self._resolve(relo, index)
         except BtfmirrorError as err:  # malformed object BTF (dangling ids and the like)
-            return self._failed(relo, index, None, [], "invalid", str(err))
+            return self._failed(relo, index, None, [], ReasonCode.INVALID, str(err))
 
     def _resolve(self, relo: CoreRelo, index: int) -> Resolution:
         local_spec: CoreSpec | None = None
@@ -977,7 +1040,7 @@ class CoreResolver:
         except _Errno as err:
             return self._failed(relo, index, None, outcomes, err.code, err.reason)
         except BtfmirrorError as err:
-            return self._failed(relo, index, None, outcomes, "spec", str(err))
+            return self._failed(relo, index, None, outcomes, ReasonCode.SPEC, str(err))
         if relo.kind == CoreReloKind.TYPE_ID_LOCAL:
             result = RelocationResult(relo.type_id, relo.type_id, validate=False)
             return Resolution(relo, index, local_spec, (), None, result)
@@ -987,7 +1050,7 @@ class CoreResolver:
                 index,
                 local_spec,
                 outcomes,
-                "anonymous",
+                ReasonCode.ANONYMOUS,
                 f"<{relo.kind.short_name}> ({int(relo.kind)}) relocation doesn't support "
                 "anonymous types",
             )
@@ -1067,12 +1130,12 @@ class CoreResolver:
             problem: _Errno | None = None
             if bit_offset != targ_spec.bit_offset:
                 problem = _Errno(
-                    "offset-ambiguity",
+                    ReasonCode.OFFSET_AMBIGUITY,
                     f"field offset ambiguity: {bit_offset} != {targ_spec.bit_offset}",
                 )
             elif poison != targ_res.poison or new_val != targ_res.new_val:
                 problem = _Errno(
-                    "decision-ambiguity",
+                    ReasonCode.DECISION_AMBIGUITY,
                     "relocation decision ambiguity: "
                     f"{'failure' if poison else 'success'} {new_val} != "
                     f"{'failure' if targ_res.poison else 'success'} {targ_res.new_val}",
@@ -1123,14 +1186,14 @@ class CoreResolver:
         index: int,
         local_spec: CoreSpec | None,
         outcomes: list[CandidateOutcome],
-        code: str,
+        code: ReasonCode,
         reason: str,
         chosen: CoreSpec | None = None,
         stopped_at: int | None = None,
     ) -> Resolution:
         """A relocation libbpf refuses; ``chosen`` is the first match it had found, if any,
         ``stopped_at`` the candidate it gave up on."""
-        failure = CoreFailure(code, f"{relo.section}: relo #{index}: {reason}")
+        failure = CoreFailure(relo.section, index, code, reason)
         return Resolution(
             relo, index, local_spec, tuple(outcomes), chosen, None, failure, stopped_at
         )
@@ -1178,11 +1241,17 @@ def resolve_all(
 
 def format_spec(spec: CoreSpec) -> str:
     """``bpf_core_format_spec``: e.g. ``<byte_off> [5] struct s.a.b[2] (0:1:0:2 @ offset 8)``."""
+    return f"<{spec.kind.short_name}> [{spec.root_type_id}] {format_spec_target(spec)}"
+
+
+def format_spec_target(spec: CoreSpec) -> str:
+    """:func:`format_spec` after the root id, what ``relocs`` and ``check`` show as the
+    target: e.g. ``struct s.a.b[2] (0:1:0:2 @ offset 8)``."""
     btf = spec.btf
     root = btf.type(spec.root_type_id)
     # libbpf's btf_kind_str(): lower-case kind names, "void" for id 0.
     kind_str = root.kind.name.lower() if root.kind != Kind.UNKN else "void"
-    out = f"<{spec.kind.short_name}> [{spec.root_type_id}] {kind_str} {root.name or '<anon>'}"
+    out = f"{kind_str} {root.name or '<anon>'}"
     if spec.kind in TYPE_KINDS:
         return out
     if spec.kind in ENUMVAL_KINDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..btf.core import RelocState
 from .features import KernelFeatures, SectionRule, section_rule
 from .html import render_html
 from .run import CheckResult, check
@@ -14,7 +15,6 @@ from .verdict import (
     KernelReport,
     RelocOutcome,
     RelocRow,
-    RelocState,
     Verdict,
 )
 

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Iterator
 from html import escape
 
 from ..archive import ARCHIVE_SUFFIX
+from ..btf.core import RelocState
 from .run import CheckResult
-from .verdict import FeatureOutcome, KernelReport, RelocOutcome, RelocState, Verdict
+from .verdict import FeatureOutcome, KernelReport, RelocOutcome, Verdict
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1f24; background: #fff; }

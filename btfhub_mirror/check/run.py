@@ -13,7 +13,7 @@ from ..btf.index import open_indexed
 from ..btf.load import load_btf
 from ..btf.parse import Btf
 from ..elf import BpfObject
-from ..errors import NotFoundError, UsageError
+from ..errors import NotFoundError, Param, UsageError
 from ..kernels import KernelFilter
 from ..progress import NULL_PROGRESS, Progress
 from .verdict import Checker, CheckRows, KernelRef, KernelReport, Verdict
@@ -74,18 +74,15 @@ class CheckResult:
 def _catalog_kernels(
     flt: KernelFilter, store: Store, wait: bool, progress: Progress, with_files: bool
 ) -> Generator[tuple[KernelRef, Btf, bool | None], None, None]:
-    from ..mirror.held import held_local
+    from ..mirror.held import SELECT_HINT, held_local
 
-    hint = (
-        "select kernels (--distro, --version, --arch, --kernels) to fetch them, "
-        "or give --btf FILE"
-    )
+    hint = (*SELECT_HINT, ", or give ", Param("btf_files"), " FILE")
     # The catalog comes first: a selection that matches nothing fails before any file is
     # checked, and must say so rather than leave a CI gate believing the files passed.
     unmatched = (
-        "; nothing was checked, the --btf files neither (without a selection they are "
-        "checked alone)" if with_files else ""
-    )
+        "; nothing was checked, the ", Param("btf_files"), " files neither (without a "
+        "selection they are checked alone)",
+    ) if with_files else ()  # fmt: skip
     # Shared cache lock while the archives are read: a sync waits (see mirror/held.py).
     with held_local(store, flt, progress, wait=wait, hint=hint, unmatched=unmatched) as entries:
         progress.phase("checking kernels", len(entries))

@@ -39,8 +39,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..btf.core import Resolution, format_spec, resolve_all
-from ..btf.ext import CoreRelo, CoreReloKind, describe_access
+from ..btf.core import (
+    EXISTENCE_KINDS,
+    ReasonCode,
+    RelocState,
+    Resolution,
+    format_spec_target,
+    resolve_all,
+)
+from ..btf.ext import CoreRelo, describe_access
 from ..btf.parse import Btf
 from ..btf.wire import Kind
 from ..elf import BpfObject, KsymExtern
@@ -57,14 +64,6 @@ from .features import (
 )
 from .uapi_names import HELPERS, MAP_TYPES
 
-EXISTENCE_KINDS = frozenset(
-    {
-        CoreReloKind.FIELD_EXISTS,
-        CoreReloKind.TYPE_EXISTS,
-        CoreReloKind.ENUMVAL_EXISTS,
-        CoreReloKind.TYPE_MATCHES,
-    }
-)
 RINGBUF_MAP = "BPF_MAP_TYPE_RINGBUF"
 PERF_FALLBACK = (
     "needs a perf-buffer fallback (BPF_MAP_TYPE_PERF_EVENT_ARRAY with bpf_perf_event_output)"
@@ -81,23 +80,15 @@ class Verdict(str, Enum):
     FAILS = "fails"
 
 
-class RelocState(str, Enum):
-    """libbpf's outcome for one relocation on one kernel, with the guard analysis."""
-
-    RESOLVED = "resolved"
-    MISSING = "missing"  # an existence check answering 0
-    GUARDED = "guarded"
-    POISONED = "poisoned"
-    ZERO = "zero"
-    ERROR = "error"
-
-    @property
-    def verdict(self) -> Verdict:
-        if self in (RelocState.POISONED, RelocState.ERROR):
-            return Verdict.FAILS
-        if self in (RelocState.GUARDED, RelocState.ZERO):
-            return Verdict.DEGRADED
-        return Verdict.OK
+#: How each relocation state weighs on a kernel's verdict.
+STATE_VERDICT = {
+    RelocState.RESOLVED: Verdict.OK,
+    RelocState.MISSING: Verdict.OK,
+    RelocState.GUARDED: Verdict.DEGRADED,
+    RelocState.ZERO: Verdict.DEGRADED,
+    RelocState.POISONED: Verdict.FAILS,
+    RelocState.ERROR: Verdict.FAILS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +126,13 @@ class RelocOutcome:
     state: RelocState
     target: str | None = None
     detail: str | None = None  # the libbpf error, the guard, the value
+    code: ReasonCode | None = None  # with state ERROR: why libbpf refuses it
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state.value, "target": self.target, "detail": self.detail}
+        return {
+            "state": self.state.value, "target": self.target, "detail": self.detail,
+            "code": None if self.code is None else self.code.value,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +456,7 @@ class Checker:
         fails: list[str] = []
         degraded: list[str] = []
         for row, out in zip(rows.relocations, raw.relocations, strict=True):
-            level = out.state.verdict
+            level = STATE_VERDICT[out.state]
             if level is Verdict.OK:
                 continue
             where = f"{row.object}: " if multi else ""
@@ -480,17 +475,18 @@ class Checker:
 def _outcomes(prepared: _PreparedObject, resolutions: Sequence[Resolution]) -> list[RelocOutcome]:
     out = []
     for pos, res in enumerate(resolutions):
-        target = format_spec(res.target_spec).split("] ", 1)[-1] if res.target_spec else None
+        target = format_spec_target(res.target_spec) if res.target_spec else None
+        state = res.state
         if res.failure is not None:
-            # CoreFailure.reason starts with "<section>: relo #N: ", which the row already says.
-            reason = res.failure.reason.split(": ", 2)[-1]
-            out.append(RelocOutcome(RelocState.ERROR, target, reason))
+            # The detail without "<section>: relo #N: ", which the row already says.
+            failure = res.failure
+            out.append(RelocOutcome(state, target, failure.detail, failure.code))
             continue
-        if res.matched or res.relo.kind == CoreReloKind.TYPE_ID_LOCAL:
-            out.append(RelocOutcome(RelocState.RESOLVED, target))
+        if state is RelocState.RESOLVED:
+            out.append(RelocOutcome(state, target))
             continue
-        if res.relo.kind in EXISTENCE_KINDS:
-            out.append(RelocOutcome(RelocState.MISSING, None, "not in this kernel: evaluates to 0"))
+        if state is RelocState.MISSING:
+            out.append(RelocOutcome(state, None, "not in this kernel: evaluates to 0"))
             continue
         guards = prepared.guards[pos]
         value = "poisoned" if res.poisoned else "evaluates to 0"
@@ -500,7 +496,6 @@ def _outcomes(prepared: _PreparedObject, resolutions: Sequence[Resolution]) -> l
             )
             out.append(RelocOutcome(RelocState.GUARDED, None, f"{value}, guarded by {checks}"))
         else:
-            state = RelocState.POISONED if res.poisoned else RelocState.ZERO
             out.append(RelocOutcome(state, None, f"{value}, not guarded"))
     return out
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..btf.core import Resolution, candidate_spec, format_spec, resolve_all
+from ..btf.core import ReasonCode, Resolution, candidate_spec, format_spec, resolve_all
 from ..btf.ext import CoreReloKind
 from ..btf.load import load_btf
 from ..btf.parse import Btf
@@ -65,7 +65,7 @@ class LoadFailure:
     object_name: str  # as the object was opened (its path, or the name pack gives it)
     section: str
     index: int  # libbpf's "relo #N" within the section
-    code: str  # CoreFailure.code: offset-ambiguity, decision-ambiguity, bitfield, invalid, ...
+    code: ReasonCode  # why libbpf refuses it
     reason: str  # libbpf's words, "<section>: relo #N: ..."
     #: source type ids of the candidates kept so that libbpf meets the same failure
     kept: tuple[int, ...]
@@ -81,7 +81,7 @@ class LoadFailure:
     def to_json(self) -> dict[str, object]:
         return {
             "object": self.object_name, "section": self.section, "relo": self.index,
-            "code": self.code, "reason": self.reason, "kept_candidates": list(self.kept),
+            "code": self.code.value, "reason": self.reason, "kept_candidates": list(self.kept),
         }  # fmt: skip
 
 

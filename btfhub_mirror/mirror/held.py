@@ -14,10 +14,10 @@ On a cache never synced (no catalog), a selection first runs a :func:`~.sync.syn
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..catalog.queries import KernelEntry
-from ..errors import CacheLockedError, NotFoundError
+from ..errors import CacheLockedError, NotFoundError, Param
 from ..kernels import KernelFilter
 from ..paths import REMOTES_ENV, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
@@ -47,28 +47,38 @@ def _complete(store: Store, flt: KernelFilter) -> bool:
     )
 
 
-def _nothing_matches(store: Store, flt: KernelFilter, unmatched: str) -> NotFoundError:
+#: How to select kernels, for the errors of an empty selection.
+SELECT_HINT: tuple[str | Param, ...] = (
+    "select kernels (", Param("distro"), ", ", Param("version"), ", ", Param("arch"), ", ",
+    Param("kernels"), ") to fetch them",
+)
+
+
+def _nothing_matches(
+    store: Store, flt: KernelFilter, unmatched: Sequence[str | Param]
+) -> NotFoundError:
     """The error for a selection that gives no local kernel although each one is as local as
     it can be: either it matches no catalog row, or only rows removed upstream and gone."""
     matched = list_kernels(store, flt).entries
     if matched:
         return NotFoundError(
             f"{len(matched)} kernel(s) in the catalog of {store.root} match {flt.describe()}, "
-            f"but none is local and no remote offers them any more (removed upstream){unmatched}"
+            "but none is local and no remote offers them any more (removed upstream)",
+            *unmatched,
         )
     return NotFoundError(
         f"no kernel in the catalog of {store.root} matches {flt.describe()} "
-        f"(btfmirror list --distros shows what there is){unmatched}"
+        "(btfmirror list --distros shows what there is)", *unmatched,
     )
 
 
-def _first_sync(store: Store, flt: KernelFilter, hint: str, progress: Progress,
-                wait: bool) -> None:
+def _first_sync(store: Store, flt: KernelFilter, hint: Sequence[str | Param],
+                progress: Progress, wait: bool) -> None:
     """Make the catalog of a cache never synced, fetching what ``flt`` selects."""
     if flt.is_empty:
         raise NotFoundError(
-            f"no catalog in {store.root} (nothing synced yet): {hint}, "
-            "or run `btfmirror sync` first"
+            f"no catalog in {store.root} (nothing synced yet): ", *hint,
+            ", or run `btfmirror sync` first",
         )
     from .gitrepo import canonical_url
     from .sync import sync  # the git machinery: only with a selection
@@ -93,8 +103,8 @@ def held_local(
     progress: Progress = NULL_PROGRESS,
     *,
     wait: bool = True,
-    hint: str = "select kernels (--distro, --version, --arch, --kernels) to fetch them",
-    unmatched: str = "",
+    hint: Sequence[str | Param] = SELECT_HINT,
+    unmatched: Sequence[str | Param] = (),
 ) -> Iterator[list[KernelEntry]]:
     """The kernels ``flt`` selects, each with its local ``.btf.tar.xz``, under a shared lock.
 
@@ -128,7 +138,7 @@ def held_local(
                     # earlier, by the catalog query).
                     raise _nothing_matches(store, flt, unmatched)
                 if not entries:
-                    raise NotFoundError(f"no kernel is local in {store.root}: {hint}")
+                    raise NotFoundError(f"no kernel is local in {store.root}: ", *hint)
                 yield entries
                 return
         # Something is missing or damaged, or a sync slipped in since the fetch: fetch (under

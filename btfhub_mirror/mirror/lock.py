@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import CacheError, CacheLockedError
+from ..errors import CacheError, CacheLockedError, Param
 
 
 def _open_lock(path: Path, shared: bool) -> int | None:
@@ -75,7 +75,7 @@ def cache_lock(
             if not wait:
                 raise CacheLockedError(
                     f"{path.parent}: another btfmirror is using this cache "
-                    "(run again later, or without --no-wait to wait for it)"
+                    "(run again later, or ", Param("wait", True), " to wait for it)",
                 ) from None
             if on_wait is not None:
                 on_wait()

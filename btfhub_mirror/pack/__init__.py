@@ -6,7 +6,15 @@ See :func:`~btfhub_mirror.pack.pack.pack` for the layout and :mod:`.tarball` for
 from __future__ import annotations
 
 from ..package import compression_for
-from .pack import Alias, PackedKernel, PackResult, PackWarning, default_output, pack
+from .pack import (
+    Alias,
+    PackedKernel,
+    PackResult,
+    PackWarning,
+    PackWarningKind,
+    default_output,
+    pack,
+)
 from .tarball import Member, source_date_epoch, write_archive
 
 __all__ = [
@@ -14,6 +22,7 @@ __all__ = [
     "Member",
     "PackResult",
     "PackWarning",
+    "PackWarningKind",
     "PackedKernel",
     "compression_for",
     "default_output",

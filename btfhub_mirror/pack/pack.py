@@ -47,13 +47,14 @@ from ..btf.wire import HEADER_LEN, HEADER_LENS
 from ..btf.write import with_header_len
 from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
-from ..errors import BtfmirrorError, FileWriteError, PackError, UsageError
+from ..errors import BtfmirrorError, FileWriteError, PackError, Param, UsageError
 from ..fsutil import check_output_path, read_capped, write_atomic_with, write_dir_atomic_with
 from ..kernels import KernelFilter
 from ..mirror.held import held_local
 from ..mirror.store import Store
 from ..package import ARCHIVE_DIR, MAX_PACKAGE_JSON, PACKAGE_JSON, Compression, compression_for
 from ..progress import NULL_PROGRESS, Progress, count
+from ..words import Words
 from . import worker
 from .consumers import (
     CONSUMERS,
@@ -128,15 +129,24 @@ class PackedKernel:
         }
 
 
-#: Kinds of :class:`PackWarning`.
-WARN_NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
-WARN_LOAD_FAILURE = "load-failure"  # libbpf refuses a relocation, with the full BTF too
-WARN_BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
-WARN_UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
-WARN_LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
-WARN_NAME_CLASH = "name-clash"  # two kernels compute one name: the first keeps it
-WARN_UNREAD = "unread"  # the consumer's reader, run on the package written, misses it
-WARN_HARDLINKS = "hardlinks"  # --hardlinks for a reader that copies a link as 0 bytes
+class PackWarningKind(Words):
+    """What a :class:`PackWarning` is about (``--json``'s ``kind``)."""
+
+    NOT_PACKED = "not-packed"  # the kernel's BTF could not be read: left out
+    LOAD_FAILURE = "load-failure"  # libbpf refuses a relocation, with the full BTF too
+    BPFTOOL_ABORT = "bpftool-abort"  # bpftool gen min_core_btf would abort on this kernel
+    UNMATCHED = "unmatched"  # CO-RE relocations that find nothing in this kernel
+    LONG_NAME = "long-name"  # a name the consumer's reader cannot see (ustar name field)
+    NAME_CLASH = "name-clash"  # two kernels compute one name: the first keeps it
+    UNREAD = "unread"  # the consumer's reader, run on the package written, misses it
+    HARDLINKS = "hardlinks"  # hard links for a reader that copies a link as 0 bytes
+
+
+def _unmatched_text(unmatched: int, relocations: int, objects: str) -> str:
+    return (
+        f"{unmatched} of {relocations} CO-RE relocations of {objects} find nothing in this "
+        "kernel (fine if guarded by bpf_core_*_exists, else the program fails to load)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +158,9 @@ class PackWarning:
     """
 
     kernel: str  # <distro>/<version>/<arch>/<release>; "" for the whole package
-    kind: str  # one of the WARN_* constants
+    kind: PackWarningKind
     message: str  # without the kernel
-    objects: tuple[str, ...] = ()  # the objects concerned (for WARN_UNMATCHED: all of them)
+    objects: tuple[str, ...] = ()  # the objects concerned (for UNMATCHED: all of them)
     relocations: int = 0
     unmatched: int = 0
     detail: str = ""  # the read error, bpftool's reason, or the long name
@@ -158,9 +168,16 @@ class PackWarning:
     def __str__(self) -> str:
         return f"{self.kernel}: {self.message}" if self.kernel else self.message
 
+    def render(self, objects: Callable[[tuple[str, ...]], str] = ", ".join) -> str:
+        """:attr:`message` with its list of objects spelled by ``objects`` (a terminal cuts a
+        long list short); the same words otherwise."""
+        if self.kind is PackWarningKind.UNMATCHED:
+            return _unmatched_text(self.unmatched, self.relocations, objects(self.objects))
+        return self.message
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "kernel": self.kernel, "kind": self.kind, "objects": list(self.objects),
+            "kernel": self.kernel, "kind": self.kind.value, "objects": list(self.objects),
             "relocations": self.relocations, "unmatched": self.unmatched,
             "detail": self.detail, "message": self.message,
         }  # fmt: skip
@@ -405,7 +422,7 @@ def _kernels(
             ))  # fmt: skip
             continue
         if claim.clash is not None:
-            clashes.append(PackWarning(_where(entry.path), WARN_NAME_CLASH, claim.clash))
+            clashes.append(PackWarning(_where(entry.path), PackWarningKind.NAME_CLASH, claim.clash))
         member = claim.primary
         digest = hashlib.sha256(out.data).hexdigest()
         link = first_of.setdefault(digest, member)
@@ -440,14 +457,16 @@ def _check_names(
             )
             if strict_names:
                 raise PackError(f"{_where(k.path)}: {message}")
-            lines.append(PackWarning(_where(k.path), WARN_LONG_NAME, message, detail=wanted))
+            lines.append(
+                PackWarning(_where(k.path), PackWarningKind.LONG_NAME, message, detail=wanted)
+            )
             continue
         if not rules.raw_headers or rules.compression is None:
             continue  # its reader reads PAX names
         for name in (k.member, *(a.name for a in k.aliases)):
             if len(consumer.entry_name(name).encode()) > USTAR_NAME_MAX:
                 lines.append(PackWarning(
-                    _where(k.path), WARN_LONG_NAME,
+                    _where(k.path), PackWarningKind.LONG_NAME,
                     f"name longer than {USTAR_NAME_MAX} bytes; readers that compare the ustar "
                     "name field literally will not find it",
                     detail=consumer.entry_name(name),
@@ -463,22 +482,23 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackW
         where = _where(k.path)
         if k.error is not None:
             out.append(PackWarning(
-                where, WARN_NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
+                where, PackWarningKind.NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
             ))  # fmt: skip
             continue
         out += [
-            PackWarning(where, WARN_LOAD_FAILURE, w, names, detail=w) for w in k.load_failures
+            PackWarning(where, PackWarningKind.LOAD_FAILURE, w, names, detail=w)
+            for w in k.load_failures
         ]
         out += [
-            PackWarning(where, WARN_BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w)
+            PackWarning(
+                where, PackWarningKind.BPFTOOL_ABORT, f"bpftool would abort: {w}", names, detail=w
+            )
             for w in k.warnings
         ]
         if k.unmatched:
             out.append(PackWarning(
-                where, WARN_UNMATCHED,
-                f"{k.unmatched} of {k.relocations} CO-RE relocations of {', '.join(names)} find "
-                "nothing in this kernel (fine if guarded by bpf_core_*_exists, else the "
-                "program fails to load)",
+                where, PackWarningKind.UNMATCHED,
+                _unmatched_text(k.unmatched, k.relocations, ", ".join(names)),
                 names, k.relocations, k.unmatched,
             ))  # fmt: skip
     return out
@@ -643,8 +663,8 @@ def _verifier(
                 f"{first.kernel.btfhub_name}: {first.miss}" if first is not None else "no kernel"
             )
             raise PackError(
-                f"--strict: {consumer.name}'s reader would miss {report.missed} of {expected} "
-                f"kernel(s) in the package ({why}); nothing written"
+                Param("strict"), f": {consumer.name}'s reader would miss {report.missed} of "
+                f"{expected} kernel(s) in the package ({why}); nothing written",
             )
 
     return check
@@ -653,11 +673,11 @@ def _verifier(
 def _unread_warnings(report: ConsumerReport) -> list[PackWarning]:
     """A warning for every kernel ``report``'s reader misses in the package written."""
     if report.problem is not None:
-        return [PackWarning("", WARN_UNREAD, f"{report.consumer}: {report.problem}")]
+        return [PackWarning("", PackWarningKind.UNREAD, f"{report.consumer}: {report.problem}")]
     return [
         PackWarning(
             k.kernel.btfhub_name.removesuffix(".btf"),
-            WARN_UNREAD,
+            PackWarningKind.UNREAD,
             f"{report.consumer}'s reader would not find it: {k.miss}",
             detail=k.name,
         )
@@ -683,7 +703,9 @@ def check_dir_output(path: str | os.PathLike[str]) -> Path:
     if target.is_symlink():  # renaming over it would replace the link, not its target
         raise UsageError(f"{target}: a symbolic link; name the directory it leads to")
     if target.exists() and not target.is_dir():
-        raise UsageError(f"{target}: not a directory; --for dir writes a directory tree")
+        raise UsageError(
+            f"{target}: not a directory; ", Param("consumer", "dir"), " writes a directory tree"
+        )
     parent = target.parent
     if not parent.is_dir():
         raise FileWriteError(f"{target}: cannot write: directory {parent} does not exist")
@@ -734,7 +756,10 @@ def default_output(consumer: str | None) -> Path:
     ecli); a ``dir`` package has no default."""
     chosen = consumer_named(consumer or DEFAULT_CONSUMER)
     if chosen.rules.compression is None:
-        raise UsageError(f"--for {chosen.name} needs -o DIR: the directory to write")
+        raise UsageError(
+            Param("consumer", chosen.name), " needs ", Param("output"), " DIR: the directory "
+            "to write"
+        )
     return Path(f"{DEFAULT_OUTPUT_STEM}{chosen.suffix}")
 
 
@@ -749,10 +774,8 @@ def _checked_output(
     before any work."""
     if hardlinks and explicit and not chosen.hardlinks_allowed:
         raise UsageError(
-            f"--hardlinks: {chosen.reader_name} does not follow hard links (it would read an "
-            "empty file); only --for "
-            + _LINK_FOLLOWERS
-            + " takes them"
+            Param("hardlinks"), f": {chosen.reader_name} does not follow hard links (it would "
+            "read an empty file); only ", Param("consumer"), f" {_LINK_FOLLOWERS} takes them",
         )
     if chosen.rules.compression is None:
         return check_dir_output(output), None
@@ -801,11 +824,11 @@ def pack(
     out, compression = _checked_output(output, chosen, explicit, hardlinks)
     fixed_mtime = source_date_epoch() if mtime is None else mtime
     if jobs is not None and jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+        raise UsageError(Param("jobs"), f" must be at least 1, not {jobs}")
     if btf_header not in HEADER_LENS:
-        raise UsageError(f"--btf-header must be one of {HEADER_LENS}, not {btf_header}")
+        raise UsageError(Param("btf_header"), f" must be one of {HEADER_LENS}, not {btf_header}")
     if strict and first_match:
-        raise UsageError("--strict and --first-match exclude each other")
+        raise UsageError(Param("strict"), " and ", Param("first_match"), " exclude each other")
     objs = _read_objects(objects)
     pkg = None if package_json is None else read_package_json(package_json)
     # The cache lock is held shared from selection to the end: no sync replaces an archive
@@ -825,15 +848,15 @@ def pack(
         unreadable = [k for k in kernels if k.error is not None]
         if strict and unreadable:  # the archive, not bpftool: say what failed to read
             raise PackError(
-                f"--strict: {count(len(unreadable), 'kernel')} could not be read, first "
-                f"{unreadable[0].path}: {unreadable[0].error}"
+                Param("strict"), f": {count(len(unreadable), 'kernel')} could not be read, "
+                f"first {unreadable[0].path}: {unreadable[0].error}",
             )
         refused = [k.path for k in kernels if k.warnings or k.load_failures]
         if strict and refused:
             raise PackError(
-                f"--strict: bpftool would refuse {len(refused)} kernel(s): "
+                Param("strict"), f": bpftool would refuse {len(refused)} kernel(s): "
                 + ", ".join(refused[:5])
-                + (" ..." if len(refused) > 5 else "")
+                + (" ..." if len(refused) > 5 else ""),
             )
         name_warnings = _check_names(kernels, chosen, strict_names=explicit)
         manifest = _manifest(kernels, objs, pkg, hardlinks, chosen)
@@ -856,7 +879,7 @@ def pack(
     notes = []
     if hardlinks and not chosen.hardlinks_allowed:
         notes.append(PackWarning(
-            "", WARN_HARDLINKS,
+            "", PackWarningKind.HARDLINKS,
             f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
             "reader that follows links use --for "
             + _LINK_FOLLOWERS,

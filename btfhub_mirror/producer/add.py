@@ -19,7 +19,14 @@ from typing import Any
 from ..archive import ARCHIVE_SUFFIX, read_btf_archive
 from ..btf.parse import parse_btf
 from ..btf.wire import ByteOrder, Kind
-from ..errors import BtfFormatError, BtfmirrorError, KernelImageError, NotFoundError, UsageError
+from ..errors import (
+    BtfFormatError,
+    BtfmirrorError,
+    KernelImageError,
+    NotFoundError,
+    Param,
+    UsageError,
+)
 from ..fsutil import read_capped, write_atomic
 from ..kernels import ARCH_ALIASES, fold_name, parse_release
 from ..pack.tarball import Member, source_date_epoch, write_archive
@@ -88,17 +95,19 @@ def canonical_arch(arch: str) -> str:
     folded = MORE_ARCH_ALIASES.get(folded, folded)
     name = ARCH_ALIASES.get(folded, folded)
     if name not in ARCH_BYTE_ORDER:
-        raise UsageError(f"--arch {arch!r}: unknown arch (known: {', '.join(ARCH_BYTE_ORDER)})")
+        raise UsageError(
+            Param("arch"), f" {arch!r}: unknown arch (known: {', '.join(ARCH_BYTE_ORDER)})"
+        )
     return name
 
 
-def _component(option: str, value: str) -> str:
+def _component(option: Param, value: str) -> str:
     """A path component of the archive: no separators, no dot names, printable."""
     if (
         not value or value in (".", "..") or "/" in value or "\\" in value
         or value.startswith("-") or not value.isprintable() or len(value) > 200
     ):  # fmt: skip
-        raise UsageError(f"{option} {value!r}: not usable as a directory or file name")
+        raise UsageError(option, f" {value!r}: not usable as a directory or file name")
     return value
 
 
@@ -114,7 +123,7 @@ def check_btf(data: bytes, arch: str, source: str) -> tuple[ByteOrder, dict[str,
     if btf.byte_order != expected:
         raise KernelImageError(
             f"{source}: the BTF is {btf.byte_order}-endian but {arch} kernels are "
-            f"{expected}-endian (wrong --arch, or BTF of another kernel?)"
+            f"{expected}-endian (wrong ", Param("arch"), ", or BTF of another kernel?)"
         )
     if not counts[Kind.INT] or not counts[Kind.STRUCT]:
         raise KernelImageError(
@@ -175,26 +184,26 @@ def read_source(path: Path) -> tuple[FoundBtf, Identity]:
 def _identity(source: str, given: Identity, found: FoundBtf, pkg: Identity) -> tuple[str, ...]:
     """distro, version, arch, release: the flags first, then the package, then the image."""
     values = {
-        "--distro": given.distro or pkg.distro,
-        "--version": given.version or pkg.version,
-        "--arch": given.arch or pkg.arch or found.arch,
-        "--release": given.release or pkg.release or found.release,
+        "distro": given.distro or pkg.distro,
+        "version": given.version or pkg.version,
+        "arch": given.arch or pkg.arch or found.arch,
+        "release": given.release or pkg.release or found.release,
     }
-    missing = [opt for opt, value in values.items() if not value]
+    missing = [name for name, value in values.items() if not value]
     if missing:
         raise UsageError(
-            f"{source}: the source does not say its kernel's {', '.join(m[2:] for m in missing)}: "
-            f"give {' '.join(missing)}"
+            f"{source}: the source does not say its kernel's {', '.join(missing)}: give ",
+            *(part for i, name in enumerate(missing) for part in ((" " if i else ""), Param(name))),
         )
     distro, version, arch, release = (str(v) for v in values.values())
     arch = canonical_arch(arch)
     if parse_release(release) is None:
         raise UsageError(
-            f"--release {release!r}: not a kernel release (uname -r, e.g. 6.1.0-50-amd64)"
+            Param("release"), f" {release!r}: not a kernel release (uname -r, e.g. 6.1.0-50-amd64)"
         )
     return (
-        _component("--distro", fold_name(distro)), _component("--version", version),
-        arch, _component("--release", release),
+        _component(Param("distro"), fold_name(distro)), _component(Param("version"), version),
+        arch, _component(Param("release"), release),
     )  # fmt: skip
 
 

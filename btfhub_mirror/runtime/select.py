@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ArchiveError, FileWriteError, NoBtfFoundError, NotFoundError, UsageError
+from ..errors import (
+    ArchiveError,
+    FileWriteError,
+    NoBtfFoundError,
+    NotFoundError,
+    Param,
+    UsageError,
+)
 from ..kernels import KernelRelease, parse_release
 from ..package import ARCHIVE_DIR, PACKAGE_JSON
 from ..progress import NULL_PROGRESS, Progress
@@ -165,8 +172,13 @@ def find_btf(
     releases = {p.name.removesuffix(".btf"): p for d in existing for p in sorted(d.glob("*.btf"))}
     where = f"{display or archive_dir}/{identity.archive_path}"
     if not nearest:
-        hint = f"; it has {len(releases)} other kernel(s) there (try --nearest)" if releases else ""
-        raise NoBtfFoundError(f"no BTF for {identity.describe()}: {where} does not exist{hint}")
+        hint = (
+            (f"; it has {len(releases)} other kernel(s) there (try ", Param("nearest", True), ")")
+            if releases else ()
+        )  # fmt: skip
+        raise NoBtfFoundError(
+            f"no BTF for {identity.describe()}: {where} does not exist", *hint
+        )
     wanted = parse_release(identity.release)
     if wanted is None:
         raise NoBtfFoundError(

@@ -283,7 +283,7 @@ def test_one_invalid_name_offset_fails_every_lookup_without_rebuilding(tmp_path:
         errors.append(str(err.value))
     assert len(set(errors)) == 1
     assert sum(timings[1:]) < timings[0]  # ten lookups after the first cost less than it
-    failures = {r.failure.reason.split(": ", 2)[-1] for r in resolve_all(
+    failures = {r.failure.detail for r in resolve_all(
         obj.btf, obj.core_relos, kernel) if r.failure is not None}  # fmt: skip
     assert len(failures) == 1 and "outside the string section" in failures.pop()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from btfhub_mirror.btf import Btf, load_btf
-from btfhub_mirror.btf.core import Resolution, format_spec, resolve_all
+from btfhub_mirror.btf.core import Resolution, format_spec, format_spec_target, resolve_all
 from btfhub_mirror.elf import BpfObject
 from tests.helpers import REPO, VMLINUX, need_tool, sample_archives, sample_id
 from tests.oracle import OracleRun, run_min_core_btf
@@ -60,7 +60,7 @@ def compare(ours: list[Resolution], run: OracleRun) -> None:
             logged.local.text
         )
         mine = [
-            (c.type_id, c.matched, format_spec(c.spec).split("] ", 1)[1]) for c in res.candidates
+            (c.type_id, c.matched, format_spec_target(c.spec)) for c in res.candidates
         ]
         theirs = [(c.type_id, c.matched, c.spec.text) for c in logged.candidates]
         assert mine == theirs, f"{res.relo.section} relo #{res.index}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from btfhub_mirror.mirror import Store
+from cli._errors import ExitCode
 from cli.app import app
 from tests.helpers import REPO, SAMPLE
 from tests.mirror.gitfixtures import Origin
@@ -29,7 +30,7 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
     assert code == 0, err
     # Debian 11 lacks task_struct.__state (5.14+): the unguarded read fails there.
     code, out, err = invoke("check", NEWFIELD, "-d", "debian", "-a", "x86_64", "--json")
-    assert code == 1, err
+    assert code == ExitCode.CHECK_FAILED, err
     report = json.loads(out)
     verdicts = {k["kernel"]["release"]: k["verdict"] for k in report["kernels"]}
     assert verdicts == {
@@ -54,13 +55,13 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
 
     # No selection: every local kernel (4 fetched above).
     code, out, _ = invoke("check", NEWFIELD, "--json")
-    assert code == 1 and len(json.loads(out)["kernels"]) == 4
+    assert code == ExitCode.CHECK_FAILED and len(json.loads(out)["kernels"]) == 4
 
     # A selection and files together: the catalog kernels, then the files.
     code, out, _ = invoke("check", NEWFIELD, "-d", "debian", "-V", "bookworm", "-a", "amd64",
                           "-k", "6.1.0-47*", "--btf", str(DEBIAN11), "--json")
     kernels = json.loads(out)["kernels"]
-    assert code == 1 and [k["verdict"] for k in kernels] == ["ok", "fails"]
+    assert code == ExitCode.CHECK_FAILED and [k["verdict"] for k in kernels] == ["ok", "fails"]
     assert kernels[0]["kernel"]["release"] == "6.1.0-47-amd64"
     assert kernels[1]["kernel"]["path"] == str(DEBIAN11) and kernels[1]["index_reused"] is None
 
@@ -70,7 +71,7 @@ def test_btf_files_summary_detail_and_html(tmp_path: Path) -> None:
     page = tmp_path / "out" / "report.html"
     code, out, err = invoke("check", NEWFIELD, RINGBUF, "--btf", str(DEBIAN11),
                             "--detail", "5.10.0-30", "--html", str(page))
-    assert code == 1, err
+    assert code == ExitCode.CHECK_FAILED, err
     html = page.read_text(encoding="utf-8")
     assert html.count('data-state="poisoned"') == 1 and html.count('data-state="guarded"') == 1
     assert "fails" in out and "__state" in out
@@ -80,7 +81,7 @@ def test_btf_files_summary_detail_and_html(tmp_path: Path) -> None:
 
 def test_json_reasons_name_the_unguarded_read() -> None:
     code, out, _ = invoke("check", NEWFIELD, "--btf", str(DEBIAN11), "--json")
-    assert code == 1
+    assert code == ExitCode.CHECK_FAILED
     kernel = json.loads(out)["kernels"][0]
     states = {(r["program"], r["kind"]): r["state"] for r in kernel["relocations"]}
     assert states == {("guarded", "field_exists"): "missing", ("guarded", "byte_off"): "guarded",
@@ -97,9 +98,10 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_bytes(b"\x9f\xeb\x01\x00" + bytes(40))
     code, _, err = invoke("check", NEWFIELD, "--btf", str(bad))
     last = err.splitlines()[-1]  # after the plain progress line of a non-terminal
-    assert code == 1 and last.startswith("error: ") and "garbage.btf: BTF header" in last
+    assert code == ExitCode.ERROR and last.startswith("error: ")
+    assert "garbage.btf: BTF header" in last
     assert err.count("error: ") == 1
     code, _, err = invoke("check", str(bad), "--btf", str(DEBIAN11))  # not an ELF object
-    assert code == 1 and err.count("\n") == 1 and err.startswith(f"error: {bad}: ")
+    assert code == ExitCode.ERROR and err.count("\n") == 1 and err.startswith(f"error: {bad}: ")
     code, _, err = invoke("check", NEWFIELD)  # no catalog, nothing local, no --btf
     assert code != 0 and err.count("\n") == 1

@@ -62,6 +62,6 @@ def test_pack_with_header_32(
 
 
 def test_pack_refuses_other_header_lengths(synced: Store, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="btf-header"):
+    with pytest.raises(UsageError, match="btf_header"):
         pack(synced, [obj("loadable")], tmp_path / "x.tar", SELECTION, btf_header=28)
     assert not (tmp_path / "x.tar").exists()

@@ -19,6 +19,7 @@ import pytest
 from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store, list_kernels
 from btfhub_mirror.mirror.sync import sync
+from cli._errors import ExitCode
 from tests.mirror.gitfixtures import Origin
 from tests.terminal import Pane, run_piped, tokens
 
@@ -49,7 +50,7 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
 
 def test_check_in_a_ci_log_keeps_every_name_whole(synced: Store) -> None:
     got = run_piped(synced.root, "check", str(obj("newfield")), str(obj("kfuncs")))
-    assert got.returncode == 1, got.stderr
+    assert got.returncode == ExitCode.CHECK_FAILED, got.stderr
     lines = got.stdout.splitlines()
     assert not BOX & set(got.stdout), got.stdout
     for label in labels(synced):  # one line per kernel, its name whole at the start
@@ -63,7 +64,7 @@ def test_check_in_a_ci_log_keeps_every_name_whole(synced: Store) -> None:
 def test_check_detail_in_a_ci_log_keeps_programs_whole(synced: Store) -> None:
     kernel = "debian/11/x86_64/5.10.0-30-amd64"
     got = run_piped(synced.root, "check", str(obj("newfield")), "-D", kernel)
-    assert got.returncode == 1, got.stderr
+    assert got.returncode == ExitCode.CHECK_FAILED, got.stderr
     assert not BOX & set(got.stdout), got.stdout
     lines = got.stdout.splitlines()
     assert all(re.fullmatch(r"  … \d+ more", line) for line in lines if "…" in line)
@@ -81,7 +82,7 @@ def test_check_detail_in_a_ci_log_keeps_programs_whole(synced: Store) -> None:
 def test_check_on_an_80_column_terminal_splits_no_name(synced: Store, pane: Pane) -> None:
     pane.start(synced.root, "check", str(obj("newfield")), str(obj("kfuncs")))
     code, rows = pane.finish()
-    assert code == 1, rows
+    assert code == ExitCode.CHECK_FAILED, rows
     assert all(len(row) <= 80 for row in rows)
     seen = tokens(rows)
     assert set(labels(synced)) <= seen, "\n".join(rows)

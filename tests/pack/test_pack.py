@@ -231,7 +231,7 @@ def test_relocations_that_fail_are_warnings(synced: Store, tmp_path: Path) -> No
     assert {f for f in warned if "/kylin/" in f} == {f for f in warned}
     assert len(warned) == len(aborts)
 
-    with pytest.raises(PackError, match="--strict: bpftool would refuse 2 kernel"):
+    with pytest.raises(PackError, match="strict: bpftool would refuse 2 kernel"):
         pack(synced, [obj("ambiguous")], tmp_path / "strict.tar.gz", SELECTION, strict=True)
     assert not (tmp_path / "strict.tar.gz").exists()
 

@@ -27,6 +27,7 @@ from btfhub_mirror.errors import ArchiveError, UsageError
 from btfhub_mirror.minimize import minimize
 from btfhub_mirror.pack.verify import VerifyReport, verify_package
 from btfhub_mirror.runtime import ExtractLimits
+from cli._errors import ExitCode
 from cli.app import app
 from tests.helpers import need_tool
 from tests.runtime.packages import sample_btf
@@ -482,7 +483,7 @@ def test_cli_exit_codes_and_json(btfs: dict[K, bytes], tmp_path: Path) -> None:
     ig_lines = [x for x in matrix.stdout.splitlines() if x.startswith("inspektor-gadget: ")]
     assert len(ig_lines) == 3 and "2 more kernel(s) missed" in ig_lines[-1], ig_lines
     wrong = runner.invoke(app, ["verify", str(good), "--for", "inspektor-gadget", "--json"])
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == ExitCode.VERIFY_FAILED
     doc = json.loads(wrong.stdout)
     assert doc["passed"] is False and doc["judged_by"] == "inspektor-gadget"
     (ig,) = doc["consumers"]
@@ -494,8 +495,8 @@ def test_cli_exit_codes_and_json(btfs: dict[K, bytes], tmp_path: Path) -> None:
                                    (reader_name("bcc", S390), reader_name("bcc", X86),
                                     reader_name("bcc", ARM))], ".tar.gz")  # fmt: skip
     listed = runner.invoke(app, ["verify", str(two_missing)])
-    assert listed.exit_code == 1  # the judged consumer's misses are all listed
+    assert listed.exit_code == ExitCode.VERIFY_FAILED  # the judged consumer's misses are all listed
     assert sum(x.startswith("bcc: ") for x in listed.stdout.splitlines()) == 3
-    assert runner.invoke(app, ["verify", str(broken)]).exit_code == 1
+    assert runner.invoke(app, ["verify", str(broken)]).exit_code == ExitCode.VERIFY_FAILED
     assert runner.invoke(app, ["verify", str(good), "--for", "nope"]).exit_code == 2
     assert runner.invoke(app, ["verify", str(tmp_path / "none.tar.gz")]).exit_code == 3
