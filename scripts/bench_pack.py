@@ -92,7 +92,9 @@ def btfmirror(cache: Path, *args: str | Path) -> float:
     env = {**os.environ, "BTFHUB_CACHE": str(cache), "GIT_ALLOW_PROTOCOL": "file",
            "PYTHONPATH": str(REPO)}  # fmt: skip
     started = time.perf_counter()
-    run(REPO / ".venv" / "bin" / "btfmirror", *args, env=env)
+    # Not the installed console script: an editable install may map the CLI onto another
+    # checkout (and a worktree has no .venv); run this tree's CLI with this interpreter.
+    run(sys.executable, "-c", "from cli.app import main; main()", *args, env=env)
     return time.perf_counter() - started
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import sqlite3
@@ -349,6 +350,11 @@ class Store:
         """Remember the raw BTF size and sha256 of an archive entry once it was extracted."""
         with self.writing_catalog() as (conn, _):
             record_btf(conn, path, len(raw_btf), hashlib.sha256(raw_btf).hexdigest())
+
+    def index_dir_for(self, path: str) -> Path:
+        """Where the saved indexes of the kernels beside archive path ``path`` live:
+        ``index/<distro>/<version>/<arch>``, so ``archive/`` stays a pure btfhub layout."""
+        return self.root / "index" / posixpath.dirname(path)
 
     def repo_path(self, url: str) -> Path:
         """Where the mirror of ``url`` lives: a readable tail plus a hash of the whole URL."""

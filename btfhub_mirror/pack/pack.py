@@ -35,7 +35,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import posixpath
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -322,9 +321,8 @@ def _minimize_all(
     store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
     progress: Progress, first_match: bool = False,
 ) -> dict[str, worker.Outcome]:
-    index = store.root / "index"
     tasks = [
-        worker.Task(e.path, str(e.local_path), str(index / posixpath.dirname(e.path)), first_match)
+        worker.Task(e.path, str(e.local_path), str(store.index_dir_for(e.path)), first_match)
         for e in entries
     ]
     progress.phase(
