@@ -23,6 +23,8 @@ so a changed source or a damaged file is noticed and the index rebuilt.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 import os
 import struct
 import sys
@@ -30,7 +32,7 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from itertools import accumulate, compress
+from itertools import compress, repeat
 from pathlib import Path
 from typing import cast
 
@@ -58,46 +60,59 @@ def _u32(values: Sequence[int]) -> bytes:
     return arr.tobytes()
 
 
-def _essential_crcs(btf: Btf) -> list[int] | None:
-    """crc32 of each type's essential name (None where unnamed), or None when this BTF needs
-    the general path (split BTF, non-ASCII strings)."""
+def _essential_table_fast(btf: Btf) -> tuple[array[int], array[int]] | None:
+    """:func:`_essential_table` in C-level passes (no Python loop per type), or None when this
+    BTF needs the general path (split BTF, non-ASCII strings, a name without its NUL).
+
+    Every named type's name is sliced out of the string section where its offset points (the
+    start of a string, or its middle as ``name_of`` reads it), hashed, and packed with its id
+    into one integer ``crc << 32 | id``: one plain sort of those orders by crc, then by id.
+    """
     data = btf.strings.data
     if btf.start_id != 1 or not data.isascii() or not data.startswith(b"\0"):
         return None
-    # Every NUL-terminated string (not what follows the last NUL: no string starts there).
-    parts = data.split(b"\0")[:-1]
-    # Offsets of the strings: running sums of len + 1, all in C.
-    offsets = accumulate(map((1).__add__, map(len, parts[:-1])), initial=0)
-    crc_at = dict(zip(offsets, map(zlib.crc32, parts), strict=True))
-    flavored = data.find(b"___")
-    while flavored != -1:  # rare: re-hash the few names with a flavor separator
-        off = data.rfind(b"\0", 0, flavored) + 1
-        end = data.index(b"\0", flavored)
-        name = data[off:end].decode("ascii")
-        crc_at[off] = zlib.crc32(essential_name(name).encode())
-        flavored = data.find(b"___", end)
-    crcs: list[int | None] = list(map(crc_at.get, btf.type_index().name_offs))
-    if crcs.count(None):  # a name offset into the middle of a string: hash it the long way
-        for i, crc in enumerate(crcs):
-            if crc is None:
-                crcs[i] = zlib.crc32(essential_name(btf.name_of(btf.start_id + i)).encode())
-    return cast(list[int], crcs)
+    name_offs = btf.type_index().name_offs
+    named = list(compress(name_offs, name_offs))
+    try:
+        ends = list(map(data.index, repeat(b"\0"), named))
+    except ValueError:  # an offset past the last NUL: the general path reports it
+        return None
+    names = list(map(data.__getitem__, map(slice, named, ends)))
+    crcs = list(map(zlib.crc32, names))
+    # Rare: re-hash the few names with a flavor separator by their essential name. A name
+    # holding one ends where a string holding one ends: only those few are looked at.
+    flavored_ends = set()
+    at = data.find(b"___")
+    while at != -1:
+        end = data.index(b"\0", at)
+        flavored_ends.add(end)
+        at = data.find(b"___", end)
+    if flavored_ends:
+        for i in compress(itertools.count(), map(flavored_ends.__contains__, ends)):
+            if b"___" in names[i]:
+                crcs[i] = zlib.crc32(essential_name(names[i].decode("ascii")).encode())
+    ids = compress(itertools.count(btf.start_id), name_offs)
+    keys = list(map(operator.or_, map(operator.lshift, crcs, repeat(32)), ids))
+    keys.sort()
+    if sys.byteorder == "little":  # each u64 is (id, crc) as two u32 words: split in C
+        words = memoryview(array("Q", keys)).cast("B").cast("I")
+        return array("I", words[1::2].tobytes()), array("I", words[0::2].tobytes())
+    return (
+        array("I", map(operator.rshift, keys, repeat(32))),
+        array("I", map(operator.and_, keys, repeat(0xFFFFFFFF))),
+    )
 
 
 def _essential_table(btf: Btf) -> tuple[array[int], array[int]]:
     """Entry crcs (ascending) and entry ids (ascending within a crc) of every named type."""
-    name_offs = btf.type_index().name_offs
-    crcs = _essential_crcs(btf)
-    if crcs is None:
-        index = essential_name_index(btf)
-        pairs = sorted(
-            (zlib.crc32(name.encode()), type_id) for name, ids in index.items() for type_id in ids
-        )
-        return array("I", (c for c, _ in pairs)), array("I", (i for _, i in pairs))
-    start = btf.start_id
-    # Named types in id order, stably sorted by crc: ids stay ascending within one crc.
-    order = sorted(compress(range(len(crcs)), name_offs), key=crcs.__getitem__)
-    return array("I", map(crcs.__getitem__, order)), array("I", map(start.__add__, order))
+    fast = _essential_table_fast(btf)
+    if fast is not None:
+        return fast
+    index = essential_name_index(btf)
+    pairs = sorted(
+        (zlib.crc32(name.encode()), type_id) for name, ids in index.items() for type_id in ids
+    )
+    return array("I", (c for c, _ in pairs)), array("I", (i for _, i in pairs))
 
 
 def attach_essential_lookup(btf: Btf) -> Callable[[str], list[int]]:
