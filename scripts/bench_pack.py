@@ -6,7 +6,7 @@ The older pipeline, as the btfgen script runs it, one kernel after another: ``ta
 ``tar czf out.tar.gz -C tree .``. btfmirror, through its installed ``btfmirror`` command:
 
 - cold: an empty cache: ``btfmirror sync --all`` from a local git remote holding the same
-  archives, then ``btfmirror pack`` (which builds the saved per-kernel index);
+  archives (which indexes each archive as it arrives), then ``btfmirror pack``;
 - cold pack: ``pack`` alone on a synced cache without the index (sync time excluded);
 - warm: ``pack`` again, the mirror synced and indexed (median of ``--repeat`` runs).
 

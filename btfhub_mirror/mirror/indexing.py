@@ -53,6 +53,11 @@ class IndexFailure:
         return {"path": self.path, "reason": self.reason}
 
 
+class _Stopped(BaseException):
+    """SIGTERM in a worker: unwinds the task (an index being written leaves no temporary
+    file), then the worker exits instead of taking the next task."""
+
+
 def index_archive(task: IndexTask) -> IndexFailure | None:
     """Write the saved index of one archive (a worker's task); why not, or None."""
     try:
@@ -61,6 +66,8 @@ def index_archive(task: IndexTask) -> IndexFailure | None:
         return IndexFailure(task.path, str(err))
     except MemoryError:
         return IndexFailure(task.path, "out of memory while indexing")
+    except _Stopped:
+        os._exit(128 + signal.SIGTERM)
     return None
 
 
@@ -69,7 +76,7 @@ def needs_index(task: IndexTask) -> bool:
 
 
 def _stop(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds: an index being written leaves no temporary file
+    raise _Stopped
 
 
 def _init_worker(parent_pid: int) -> None:
@@ -145,11 +152,14 @@ class Indexer:
         if pool is None:
             return
         unfinished = any(not f.done() for f in self._pending)
+        # Taken before shutdown, which forgets them. A running task would go on writing its
+        # index for up to seconds after the lock is released, and the public API cannot end a
+        # running task (before Python 3.14): SIGTERM unwinds it (see _stop).
+        workers = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=not unfinished, cancel_futures=True)
         if unfinished:
-            # A running task would go on writing its index for up to seconds after the lock
-            # is released; the public API cannot end a running task (before Python 3.14).
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            for proc in workers:
                 proc.terminate()
-            pool.shutdown(wait=True)
+            for proc in workers:
+                proc.join()
         self._pending.clear()
