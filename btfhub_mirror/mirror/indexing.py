@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..archive import MAX_BTF_SIZE
 from ..btf.index import has_current_index, open_indexed
 from ..errors import BtfmirrorError
 from ..procs import quiet_worker
@@ -61,6 +62,13 @@ class _Stopped(BaseException):
 def index_archive(task: IndexTask) -> IndexFailure | None:
     """Write the saved index of one archive (a worker's task); why not, or None."""
     try:
+        # The readers' own cap, checked before anything is read: a huge blob that is no
+        # archive costs no memory (read_capped would read up to the cap first).
+        size = os.stat(task.local).st_size
+        if size > MAX_BTF_SIZE:
+            return IndexFailure(
+                task.path, f"the archive is {size} bytes, over the readers' {MAX_BTF_SIZE}-byte cap"
+            )
         open_indexed(task.local, index_dir=Path(task.index_dir))
     except (BtfmirrorError, OSError) as err:
         return IndexFailure(task.path, str(err))
