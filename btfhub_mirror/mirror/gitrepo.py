@@ -571,6 +571,12 @@ class GitKind:
     def handles(self, url: str) -> bool:
         return True
 
+    def canonical(self, url: str) -> str:
+        return canonical_url(url)
+
+    def label(self, url: str) -> str:
+        return remote_name(url)
+
     def refresh(self, path: Path, url: str, progress: Progress) -> tuple[MirrorRepo, bool]:
         if not (path / "HEAD").exists():
             return MirrorRepo.clone(path, url, progress), True

@@ -104,6 +104,15 @@ class RemoteKind(Protocol):
         """Whether this kind serves ``url`` (checked in :data:`KINDS` order)."""
         ...
 
+    def canonical(self, url: str) -> str:
+        """``url`` checked (UsageError when it cannot be used) and in the one spelling the
+        catalog records, so the same remote is never recorded twice."""
+        ...
+
+    def label(self, url: str) -> str:
+        """A short name of the remote for progress lines."""
+        ...
+
     def refresh(self, path: Path, url: str, progress: Progress) -> tuple[Remote, bool]:
         """Make or update the mirror of ``url`` at ``path`` to the remote's tip, blobs not
         included; (the remote, whether this was its first sync). EmptyRemoteError when the

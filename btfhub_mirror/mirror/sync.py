@@ -1,9 +1,13 @@
 """``sync``: learn what the remotes offer, then make exactly the selected kernels local.
 
+Remotes are reached through :class:`~.remote.Remote` (a git mirror, :mod:`.gitrepo`, is the
+kind every URL gets today; :func:`~.remote.kind_for` picks it): nothing here names git.
+
 One run, under the cache lock:
 
-1. For each remote, clone trees only (first run) or fetch the new tip's trees (later runs).
-2. Walk the tip's tree (pygit2, no blobs needed) into archive entries and symlink aliases; with
+1. For each remote, make or update its mirror (git: clone trees only on the first run, fetch
+   the new tip's trees on later runs).
+2. Walk the tip's tree (no blobs needed) into archive entries and symlink aliases; with
    several remotes the first one offering a path wins. Symlink blobs are tiny and fetched in one
    batch so codename links (``ubuntu/focal`` → ``20.04``) can be resolved. Git does not check
    fetched trees, so names that are not plain file names (``..``, ``.``, control characters,
@@ -12,12 +16,18 @@ One run, under the cache lock:
 3. Diff that offer against the catalog in one transaction: new paths are added, paths gone from
    every remote are marked removed (their local files stay), changed blobs become stale.
 4. Check every selected local file against its blob id; write the ones that are missing or
-   wrong from blobs already in the mirror, and fetch the rest in batched requests of
+   wrong from blobs already in the mirror, and fetch the rest in batched requests of at most
    ``chunk_size`` blobs. Each chunk's files and catalog rows are committed before the next
    chunk, so a run killed at any point resumes without fetching a completed chunk again.
-   Blobs are streamed from ``git cat-file`` into their file, never whole in memory; one over
-   :data:`MAX_ARCHIVE_BYTES` is skipped with a warning before it is read. Every write is
-   confined to ``archive/`` (:meth:`Store.local_file` resolves and compares the path).
+   Blobs are streamed from the mirror (``git cat-file``) into their file, never whole in
+   memory; one over :data:`MAX_ARCHIVE_BYTES` is skipped with a warning before it is read.
+   Every write is confined to ``archive/`` (:meth:`Store.local_file` resolves and compares
+   the path).
+5. Index each archive as its file is written (and every selected one without a current
+   index), in worker processes while the next chunk is fetched (:mod:`.indexing`): requests
+   start at :data:`FIRST_CHUNK` blobs and double, so the workers start early. A ``pack`` or
+   ``check`` afterwards reads the saved indexes only. ``index=False`` (``--no-index``) skips
+   this step.
 """
 
 from __future__ import annotations
@@ -59,7 +69,6 @@ from ..errors import (
 from ..kernels import KernelFilter, release_problem
 from ..paths import RemoteChoice, RemoteSource, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import canonical_url, remote_name
 from .indexing import Indexer, IndexFailure, IndexTask, needs_index
 from .remote import BlobSource, Remote, TreeFile, kind_for
 from .store import Store, link_aliases, unsafe_path
@@ -339,7 +348,7 @@ def _refresh_remote(
     existing = kind.open(path, url)
     before = 0 if existing is None else existing.bytes_received()
     repo, cloned = kind.refresh(path, url, progress)
-    progress.phase(f"reading the tree of {remote_name(url)}")
+    progress.phase(f"reading the tree of {kind.label(url)}")
     files = list(repo.files())
     links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
     repo.fetch_blobs(list(dict.fromkeys(links)), progress, label="symlinks")
@@ -507,8 +516,10 @@ def sync(
 
     ``remote_urls`` (``--remote``) replace the remotes recorded in the catalog; without them
     ``$BTFHUB_REPO``, else the recorded ones, else btfhub-archive (:func:`choose_remotes`).
-    Plain paths become ``file://`` URLs (:func:`canonical_url`). A failing remote raises
-    :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work tree change.
+    Each URL is checked and spelled by its kind (:meth:`~.remote.RemoteKind.canonical`; git's
+    turns plain paths into ``file://`` URLs, :func:`~.gitrepo.canonical_url`). A failing
+    remote raises :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work
+    tree change.
     A URL whose protocol is not allowed (``ext::``) is a UsageError. An empty remote raises
     :class:`~btfhub_mirror.errors.EmptyRemoteError` when it is the only one; among several it
     is skipped with a warning (it offers nothing, so the others' entries win as usual).
@@ -612,7 +623,7 @@ def _salvage_remotes(aside: Path) -> tuple[str, ...]:
 
 
 def _canonical(urls: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(canonical_url(u) for u in urls))
+    return tuple(dict.fromkeys(kind_for(u).canonical(u) for u in urls))
 
 
 def _describe(flt: KernelFilter | None, repair: bool) -> str:
