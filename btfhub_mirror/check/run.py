@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -72,8 +71,8 @@ class CheckResult:
 
 def index_dir_for(store: Store, entry: KernelEntry) -> Path:
     """Where the saved index of a mirror kernel lives: ``<cache>/index/<distro>/<version>/<arch>``
-    (the one ``pack`` uses too), so the archive directory stays a pure btfhub layout."""
-    return store.root / "index" / posixpath.dirname(entry.path)
+    (the one ``pack`` and ``sync`` use too: :meth:`Store.index_dir_for`)."""
+    return store.index_dir_for(entry.path)
 
 
 def _catalog_kernels(
