@@ -110,7 +110,7 @@ class Indexer:
     def __init__(self, jobs: int | None = None) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self._pool: cf.ProcessPoolExecutor | None = None
-        self._pending: list[cf.Future[IndexFailure | None]] = []
+        self._pending: dict[cf.Future[IndexFailure | None], str] = {}  # -> catalog path
         self.indexed = 0
         self.failures: list[IndexFailure] = []
 
@@ -120,27 +120,28 @@ class Indexer:
                 max_workers=self.jobs, mp_context=_context(), initializer=_init_worker,
                 initargs=(os.getpid(),),
             )  # fmt: skip
-        self._pending.append(self._pool.submit(index_archive, task))
-
-    @property
-    def pending(self) -> int:
-        return sum(not f.done() for f in self._pending)
+        self._pending[self._pool.submit(index_archive, task)] = task.path
 
     def finish(self, progress: Progress) -> None:
         """Wait for every archive submitted; failures are collected, never raised."""
         if not self._pending:
             return
-        left = self.pending
-        if left:
-            progress.phase(f"indexing {count(left, 'archive')}", left)
+        waiting = {f for f in self._pending if not f.done()}  # what the phase counts
+        if waiting:
+            progress.phase(f"indexing {count(len(waiting), 'archive')}", len(waiting))
         try:
             for future in cf.as_completed(self._pending):
-                failure = future.result()
+                try:
+                    failure = future.result()
+                except cf.process.BrokenProcessPool:
+                    raise
+                except Exception as err:  # a reader's bug on odd input: still not the sync's
+                    failure = IndexFailure(self._pending[future], f"cannot index: {err!r}")
                 if failure is None:
                     self.indexed += 1
                 else:
                     self.failures.append(failure)
-                if left:
+                if future in waiting:
                     progress.advance(1)
         except cf.process.BrokenProcessPool as err:
             # A worker killed (out of memory): the archives are local all the same, and pack
