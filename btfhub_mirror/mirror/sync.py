@@ -663,7 +663,10 @@ def ensure_local(
         repos = local_remotes(store, conn)
         rows = select_entries(conn, flt)
         wanted = [e for e in rows if not e.removed and e.remote in repos]
-        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress, _Work(_Skips(progress)))
+        # Not indexed here: the caller (pack, check) reads each kernel next and indexes it in
+        # its own pool, under the shared lock, instead of under this exclusive one.
+        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress,
+                     _Work(_Skips(progress), index=False))  # fmt: skip
         link_aliases(store, live_aliases(conn))
         result = [
             e for e in select_entries(conn, flt, root=store.archive_dir)

@@ -112,7 +112,8 @@ def repair_archives(
             wanted.append(entry)
         try:
             _materialize(
-                store, conn, repos, wanted, DEFAULT_CHUNK, progress, _Work(_Skips(progress))
+                store, conn, repos, wanted, DEFAULT_CHUNK, progress,
+                _Work(_Skips(progress), index=False),  # the reader that asked indexes them
             )
         except GitCommandError as err:
             first = damaged[0]
