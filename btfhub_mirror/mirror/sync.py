@@ -468,8 +468,9 @@ def _materialize_files(
     selected = confined
     need = _check_local(store, conn, selected, work, progress)
     if work.indexer is not None:  # local and intact, but not indexed (or since changed)
+        rewritten = {e.path for entries in need.values() for e in entries}
         for entry in selected:
-            if entry.blob_oid not in need:
+            if entry.path not in rewritten:
                 task = _index_task(store, entry)
                 if needs_index(task):
                     work.indexer.submit(task)
