@@ -56,10 +56,21 @@ def sync_command(
             help="Also check every local archive against its git blob id; fetch damaged ones.",
         ),
     ] = False,
+    no_index: Annotated[
+        bool,
+        typer.Option(
+            "--no-index",
+            help="Do not write the saved index of each archive (pack and check then build it "
+            "on first use).",
+        ),
+    ] = False,
     no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Update the catalog and fetch exactly the selected kernels.
+
+    Each archive is indexed as it arrives (decompressed and its types indexed, on every
+    core, while git fetches the rest), so pack and check afterwards start at once.
 
     Without a selection (and without --all) only the catalog is updated.
 
@@ -74,7 +85,7 @@ def sync_command(
     with RichProgress() as progress:
         result = sync(
             Store.default(), selection, remote or (), wait=not no_wait, repair=repair,
-            progress=progress,
+            index=not no_index, progress=progress,
         )  # fmt: skip
     if as_json:
         print_json(result.to_json())
@@ -93,6 +104,10 @@ def sync_command(
         summary.append(("repaired (missing or corrupt)", str(len(result.repaired))))
     if result.skipped:
         summary.append(("skipped (refused, see warnings)", str(len(result.skipped))))
+    if result.indexed:
+        summary.append(("indexed", str(result.indexed)))
+    if result.unindexed:
+        summary.append(("not indexed (unreadable, see warnings)", str(len(result.unindexed))))
     summary.append(("bytes received", human_bytes(result.bytes_received)))
     summary.append(("selected archives", human_bytes(result.selected_bytes)))
     summary.append((

@@ -6,7 +6,7 @@ The older pipeline, as the btfgen script runs it, one kernel after another: ``ta
 ``tar czf out.tar.gz -C tree .``. btfmirror, through its installed ``btfmirror`` command:
 
 - cold: an empty cache: ``btfmirror sync --all`` from a local git remote holding the same
-  archives, then ``btfmirror pack`` (which builds the saved per-kernel index);
+  archives (which indexes each archive as it arrives), then ``btfmirror pack``;
 - cold pack: ``pack`` alone on a synced cache without the index (sync time excluded);
 - warm: ``pack`` again, the mirror synced and indexed (median of ``--repeat`` runs).
 
@@ -92,7 +92,9 @@ def btfmirror(cache: Path, *args: str | Path) -> float:
     env = {**os.environ, "BTFHUB_CACHE": str(cache), "GIT_ALLOW_PROTOCOL": "file",
            "PYTHONPATH": str(REPO)}  # fmt: skip
     started = time.perf_counter()
-    run(REPO / ".venv" / "bin" / "btfmirror", *args, env=env)
+    # Not the installed console script: an editable install may map the CLI onto another
+    # checkout (and a worktree has no .venv); run this tree's CLI with this interpreter.
+    run(sys.executable, "-c", "from cli.app import main; main()", *args, env=env)
     return time.perf_counter() - started
 
 

@@ -159,3 +159,20 @@ def open_indexed(
         with contextlib.suppress(FileWriteError):  # a read-only mirror: just slower next time
             write_atomic(idx, build_index(raw, btf, stat.st_size, stat.st_mtime_ns))
     return btf, False
+
+
+def has_current_index(source: str | os.PathLike[str], *, index_dir: Path | None = None) -> bool:
+    """Whether ``source`` has a saved index made from it as it is now (its size and mtime),
+    judged from the header alone: a cheap check for "needs indexing", not a validation (the
+    checksum is verified by :func:`open_indexed` when the index is used)."""
+    src = Path(source)
+    try:
+        stat = src.stat()
+        with open(index_path_for(src, index_dir), "rb") as handle:
+            head = handle.read(_HEADER.size)
+    except OSError:
+        return False
+    if len(head) < _HEADER.size:
+        return False
+    magic, size, mtime, *_ = _HEADER.unpack(head)
+    return bool(magic == MAGIC and size == stat.st_size and mtime == stat.st_mtime_ns)

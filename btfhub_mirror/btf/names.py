@@ -4,7 +4,7 @@ libbpf finds a relocation's candidates as every target type whose *essential* na
 local one (``bpf_core_essential_name_len``, ``bpf_core_add_cands``), in id order. The table here
 holds every named type ordered by the crc32 of its essential name, then by id: a lookup bisects
 to the name's crc and keeps the ids whose essential name is the one asked for. It is built with
-C-level passes over the string section (split, crc32 of each string) and one sort, and it is
+C-level passes over the string section (a slice and crc32 per name) and one sort, and it is
 what :mod:`btfhub_mirror.btf.index` saves; :class:`~btfhub_mirror.btf.parse.Btf` owns one.
 
 A leaf module: it knows nothing of :class:`Btf`, only of strings, name offsets and ids.
@@ -12,13 +12,14 @@ A leaf module: it knows nothing of :class:`Btf`, only of strings, name offsets a
 
 from __future__ import annotations
 
+import operator
+import sys
 import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, compress
-from typing import cast
+from itertools import compress, count, repeat
 
 
 def essential_name_len(name: str) -> int:
@@ -66,15 +67,46 @@ class EssentialTable:
     def from_strings(
         cls, strings: bytes, name_offs: Sequence[int], start_id: int, name_of: Callable[[int], str]
     ) -> EssentialTable | None:
-        """The table straight from a base blob's string section and per-type name offsets;
-        None when the blob needs the general path (split BTF, non-ASCII strings)."""
-        crcs = _essential_crcs(strings, name_offs, start_id, name_of)
-        if crcs is None:
+        """The table straight from a base blob's string section and per-type name offsets, in
+        C-level passes (no Python loop per type); None when the blob needs the general path
+        (split BTF, non-ASCII strings, a name without its NUL).
+
+        Every named type's name is sliced out of the string section where its offset points
+        (the start of a string, or its middle as ``name_of`` reads it), hashed, and packed with
+        its id into one integer ``crc << 32 | id``: one plain sort orders by crc, then by id.
+        """
+        data = strings
+        if start_id != 1 or not data.isascii() or not data.startswith(b"\0"):
             return None
-        # Named types in id order, stably sorted by crc: ids stay ascending within one crc.
-        order = sorted(compress(range(len(crcs)), name_offs), key=crcs.__getitem__)
-        ids = array("I", map(start_id.__add__, order))
-        return cls(array("I", map(crcs.__getitem__, order)), ids)
+        named = list(compress(name_offs, name_offs))
+        try:
+            ends = list(map(data.index, repeat(b"\0"), named))
+        except ValueError:  # an offset past the last NUL: the general path reports it
+            return None
+        names = list(map(data.__getitem__, map(slice, named, ends)))
+        crcs = list(map(zlib.crc32, names))
+        # Rare: re-hash the few names with a flavor separator by their essential name. A name
+        # holding one ends where a string holding one ends: only those few are looked at.
+        flavored_ends = set()
+        at = data.find(b"___")
+        while at != -1:
+            end = data.index(b"\0", at)
+            flavored_ends.add(end)
+            at = data.find(b"___", end)
+        if flavored_ends:
+            for i in compress(count(), map(flavored_ends.__contains__, ends)):
+                if b"___" in names[i]:
+                    crcs[i] = zlib.crc32(essential_name(names[i].decode("ascii")).encode())
+        ids = compress(count(start_id), name_offs)
+        keys = list(map(operator.or_, map(operator.lshift, crcs, repeat(32)), ids))
+        keys.sort()
+        if sys.byteorder == "little":  # each u64 is (id, crc) as two u32 words: split in C
+            words = memoryview(array("Q", keys)).cast("B").cast("I")
+            return cls(array("I", words[1::2].tobytes()), array("I", words[0::2].tobytes()))
+        return cls(
+            array("I", map(operator.rshift, keys, repeat(32))),
+            array("I", map(operator.and_, keys, repeat(0xFFFFFFFF))),
+        )
 
     def lookup(self, name: str, name_of: Callable[[int], str]) -> list[int]:
         """Ids whose essential name is ``name``, ascending (``name_of`` names an id)."""
@@ -87,30 +119,3 @@ class EssentialTable:
             if essential_name(name_of(ids[i])) == name:  # not just the same crc
                 out.append(ids[i])
         return out
-
-
-def _essential_crcs(
-    data: bytes, name_offs: Sequence[int], start_id: int, name_of: Callable[[int], str]
-) -> list[int] | None:
-    """crc32 of each type's essential name (that of "" where unnamed), or None when the blob
-    needs the general path (split BTF, non-ASCII strings)."""
-    if start_id != 1 or not data.isascii() or not data.startswith(b"\0"):
-        return None
-    # Every NUL-terminated string (not what follows the last NUL: no string starts there).
-    parts = data.split(b"\0")[:-1]
-    # Offsets of the strings: running sums of len + 1, all in C.
-    offsets = accumulate(map((1).__add__, map(len, parts[:-1])), initial=0)
-    crc_at = dict(zip(offsets, map(zlib.crc32, parts), strict=True))
-    flavored = data.find(b"___")
-    while flavored != -1:  # rare: re-hash the few names with a flavor separator
-        off = data.rfind(b"\0", 0, flavored) + 1
-        end = data.index(b"\0", flavored)
-        name = data[off:end].decode("ascii")
-        crc_at[off] = zlib.crc32(essential_name(name).encode())
-        flavored = data.find(b"___", end)
-    crcs: list[int | None] = list(map(crc_at.get, name_offs))
-    if crcs.count(None):  # a name offset into the middle of a string: hash it the long way
-        for i, crc in enumerate(crcs):
-            if crc is None:
-                crcs[i] = zlib.crc32(essential_name(name_of(start_id + i)).encode())
-    return cast(list[int], crcs)  # no None left

@@ -330,6 +330,11 @@ def remotes(conn: sqlite3.Connection) -> list[RemoteRow]:
     ]
 
 
+def count_entries(conn: sqlite3.Connection) -> int:
+    """Rows of the catalog, removed ones included."""
+    return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+
 def live_aliases(conn: sqlite3.Connection) -> list[OfferedAlias]:
     return [
         OfferedAlias(*row)

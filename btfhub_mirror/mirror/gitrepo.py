@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,13 @@ from git.util import finalize_process
 
 from ..errors import BlobTooLargeError, EmptyRemoteError, GitCommandError, UsageError
 from ..progress import NULL_PROGRESS, Progress
+from .remote import FetchStats, RemoteKind, TreeFile
 from .store import unsafe_name
 
 # Repositories that an older git (or another tool) marked with extensions.partialClone must
 # still open; libgit2 refuses unknown extensions otherwise.
 pygit2.option(pygit2.enums.Option.SET_EXTENSIONS, ["partialclone"], 1)
 
-SYMLINK_MODE = 0o120000
 TREE_MODE = 0o040000
 
 #: Blobs above this many bytes are streamed by git instead of being read whole into its memory
@@ -110,30 +109,6 @@ def remote_name(url: str) -> str:
     path = path.rpartition("/")[2] or path
     path = path.rpartition(":")[2] or path  # user@host:repo.git
     return path.removesuffix(".git") or url
-
-
-@dataclass(frozen=True, slots=True)
-class TreeFile:
-    """A non-directory entry of a tree: its path, blob id and git mode.
-
-    ``refused`` says why the entry cannot be used (an unsafe name on its path); such an entry
-    stands for its whole subtree, which is not walked.
-    """
-
-    path: str
-    oid: str
-    mode: int
-    refused: str | None = None
-
-    @property
-    def is_symlink(self) -> bool:
-        return self.mode == SYMLINK_MODE
-
-
-@dataclass(frozen=True, slots=True)
-class FetchStats:
-    objects: int
-    bytes_received: int
 
 
 class _GitProgress(git.RemoteProgress):
@@ -494,6 +469,10 @@ class MirrorRepo:
         finally:
             reader.close()
 
+    def bytes_received(self) -> int:
+        """Bytes of every pack the mirror holds (what git received over the wire)."""
+        return self.pack_bytes()
+
     def pack_bytes(self) -> int:
         """Bytes of every pack the mirror holds (what git received over the wire)."""
         total = 0
@@ -582,3 +561,31 @@ class BlobReader:
         buffer = io.BytesIO()
         self.copy(oid, buffer, limit)
         return buffer.getvalue()
+
+
+class GitKind:
+    """Git remotes (the default kind, serving every URL): a blobless, shallow mirror each."""
+
+    name = "git"
+
+    def handles(self, url: str) -> bool:
+        return True
+
+    def canonical(self, url: str) -> str:
+        return canonical_url(url)
+
+    def label(self, url: str) -> str:
+        return remote_name(url)
+
+    def refresh(self, path: Path, url: str, progress: Progress) -> tuple[MirrorRepo, bool]:
+        if not (path / "HEAD").exists():
+            return MirrorRepo.clone(path, url, progress), True
+        repo = MirrorRepo(path, url)
+        repo.update(progress)
+        return repo, False
+
+    def open(self, path: Path, url: str) -> MirrorRepo | None:
+        return MirrorRepo(path, url) if (path / "HEAD").exists() else None
+
+
+GIT_KIND: RemoteKind = GitKind()

@@ -1,9 +1,13 @@
 """``sync``: learn what the remotes offer, then make exactly the selected kernels local.
 
+Remotes are reached through :class:`~.remote.Remote` (a git mirror, :mod:`.gitrepo`, is the
+kind every URL gets today; :func:`~.remote.kind_for` picks it): nothing here names git.
+
 One run, under the cache lock:
 
-1. For each remote, clone trees only (first run) or fetch the new tip's trees (later runs).
-2. Walk the tip's tree (pygit2, no blobs needed) into archive entries and symlink aliases; with
+1. For each remote, make or update its mirror (git: clone trees only on the first run, fetch
+   the new tip's trees on later runs).
+2. Walk the tip's tree (no blobs needed) into archive entries and symlink aliases; with
    several remotes the first one offering a path wins. Symlink blobs are tiny and fetched in one
    batch so codename links (``ubuntu/focal`` → ``20.04``) can be resolved. Git does not check
    fetched trees, so names that are not plain file names (``..``, ``.``, control characters,
@@ -12,12 +16,18 @@ One run, under the cache lock:
 3. Diff that offer against the catalog in one transaction: new paths are added, paths gone from
    every remote are marked removed (their local files stay), changed blobs become stale.
 4. Check every selected local file against its blob id; write the ones that are missing or
-   wrong from blobs already in the mirror, and fetch the rest in batched requests of
+   wrong from blobs already in the mirror, and fetch the rest in batched requests of at most
    ``chunk_size`` blobs. Each chunk's files and catalog rows are committed before the next
    chunk, so a run killed at any point resumes without fetching a completed chunk again.
-   Blobs are streamed from ``git cat-file`` into their file, never whole in memory; one over
-   :data:`MAX_ARCHIVE_BYTES` is skipped with a warning before it is read. Every write is
-   confined to ``archive/`` (:meth:`Store.local_file` resolves and compares the path).
+   Blobs are streamed from the mirror (``git cat-file``) into their file, never whole in
+   memory; one over :data:`MAX_ARCHIVE_BYTES` is skipped with a warning before it is read.
+   Every write is confined to ``archive/`` (:meth:`Store.local_file` resolves and compares
+   the path).
+5. Index each archive as its file is written (and every selected one without a current
+   index), in worker processes while the next chunk is fetched (:mod:`.indexing`): requests
+   start at :data:`FIRST_CHUNK` blobs and double, so the workers start early. A ``pack`` or
+   ``check`` afterwards reads the saved indexes only. ``index=False`` (``--no-index``) skips
+   this step.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import posixpath
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +52,7 @@ from ..catalog.queries import (
     OfferedAlias,
     OfferedEntry,
     apply_offer,
+    count_entries,
     live_aliases,
     mark_local,
     remotes,
@@ -58,13 +69,8 @@ from ..errors import (
 from ..kernels import KernelFilter, release_problem
 from ..paths import RemoteChoice, RemoteSource, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
-from .gitrepo import (
-    BlobReader,
-    MirrorRepo,
-    TreeFile,
-    canonical_url,
-    remote_name,
-)  # fmt: skip
+from .indexing import Indexer, IndexFailure, IndexTask, needs_index
+from .remote import BlobSource, Remote, TreeFile, kind_for
 from .store import Store, link_aliases, unsafe_path
 from .verify import local_blob_id
 
@@ -76,6 +82,9 @@ MAX_LINK_TARGET = 4096
 #: Blobs per fetch request: large enough to amortise the round trip, small enough that a killed
 #: run loses little.
 DEFAULT_CHUNK = 500
+#: The first request's size when archives are indexed as they come: small, so the index
+#: workers start while git transfers the next (doubling) requests.
+FIRST_CHUNK = 8
 #: Largest archive blob sync writes (the ``max_archive_bytes`` default). btfhub-archive's biggest
 #: ``.btf.tar.xz`` is a few MB (2.5 MB: centos 8 arm64 4.18.0-147); a larger blob is skipped with
 #: a warning, before it is read, and never written.
@@ -148,6 +157,11 @@ class SyncResult:
     seconds: float
     skipped: tuple[SkippedEntry, ...] = ()
     fetched_oids: tuple[str, ...] = field(default=(), repr=False)
+    #: Archives whose saved index this run wrote (see :mod:`.indexing`); with ``index=False``
+    #: none.
+    indexed: int = 0
+    #: Archives that could not be indexed (corrupt, not BTF): local all the same.
+    unindexed: tuple[IndexFailure, ...] = ()
     #: Where the corrupt catalog this run replaced was moved (rebuilt from the trees and the
     #: local files); None when the catalog was sound.
     catalog_rebuilt: str | None = None
@@ -196,6 +210,8 @@ class SyncResult:
             "previous_remotes": list(self.previous_remotes),
             "remotes_changed": self.remotes_changed,
             "skipped": [s.to_json() for s in self.skipped],
+            "indexed": self.indexed,
+            "not_indexed": [f.to_json() for f in self.unindexed],
             "catalog_rebuilt": self.catalog_rebuilt,
             "seconds": round(self.seconds, 3),
         }
@@ -236,6 +252,22 @@ class _Work:
     from_mirror: int = 0
     repaired: list[str] = field(default_factory=list)
     blob_bytes: int = 0
+    index: bool = True  # index every selected archive (see .indexing)
+    indexer: Indexer | None = None
+    indexed: int = 0
+    unindexed: list[IndexFailure] = field(default_factory=list)
+
+
+def _index_task(store: Store, entry: KernelEntry) -> IndexTask:
+    return IndexTask(
+        entry.path, str(store.local_file(entry.path)), str(store.index_dir_for(entry))
+    )
+
+
+def _index(store: Store, work: _Work, entry: KernelEntry) -> None:
+    """Queue a freshly written archive for indexing (when this run indexes)."""
+    if work.indexer is not None:
+        work.indexer.submit(_index_task(store, entry))
 
 
 def _now() -> str:
@@ -243,7 +275,7 @@ def _now() -> str:
 
 
 def _classify(
-    files: Sequence[TreeFile], repo: MirrorRepo, remote: str, offer: _Offer, skips: _Skips
+    files: Sequence[TreeFile], repo: Remote, remote: str, offer: _Offer, skips: _Skips
 ) -> int:
     """Add a tree's archive entries and symlinks to ``offer`` (first remote wins).
 
@@ -269,7 +301,7 @@ def _classify(
 
 
 def _classify_files(
-    files: Sequence[TreeFile], reader: BlobReader, remote: str, offer: _Offer, skips: _Skips,
+    files: Sequence[TreeFile], reader: BlobSource, remote: str, offer: _Offer, skips: _Skips,
     dirs: set[str], paths: set[str],
 ) -> int:
     count = 0
@@ -311,23 +343,18 @@ def _classify_files(
 
 def _refresh_remote(
     store: Store, url: str, offer: _Offer, progress: Progress, skips: _Skips
-) -> tuple[MirrorRepo, RemoteState, int]:
-    path = store.repo_path(url)
-    cloned = not (path / "HEAD").exists()
-    if cloned:
-        repo = MirrorRepo.clone(path, url, progress)
-        before = 0
-    else:
-        repo = MirrorRepo(path, url)
-        before = repo.pack_bytes()
-        repo.update(progress)
-    progress.phase(f"reading the tree of {remote_name(url)}")
+) -> tuple[Remote, RemoteState, int]:
+    kind, path = kind_for(url), store.repo_path(url)
+    existing = kind.open(path, url)
+    before = 0 if existing is None else existing.bytes_received()
+    repo, cloned = kind.refresh(path, url, progress)
+    progress.phase(f"reading the tree of {kind.label(url)}")
     files = list(repo.files())
     links = [f.oid for f in files if f.is_symlink and not repo.has_blob(f.oid)]
     repo.fetch_blobs(list(dict.fromkeys(links)), progress, label="symlinks")
     entries = _classify(files, repo, url, offer, skips)
     state = RemoteState(url, repo.tip(), repo.branch(), entries, cloned)
-    return repo, state, repo.pack_bytes() - before
+    return repo, state, repo.bytes_received() - before
 
 
 def _check_local(
@@ -361,7 +388,7 @@ def _check_local(
 
 
 def _write_blobs(
-    store: Store, conn: sqlite3.Connection, repo: MirrorRepo, oids: Iterable[str],
+    store: Store, conn: sqlite3.Connection, repo: Remote, oids: Iterable[str],
     need: dict[str, list[KernelEntry]], work: _Work, progress: Progress,
 ) -> None:
     """Stream each blob into its file (never whole in memory); skip blobs over the cap."""
@@ -380,9 +407,11 @@ def _write_blobs(
                 continue
             length = written.stat().st_size
             mark_local(conn, first.path, PRESENT, archive_size=length, now=now)
+            _index(store, work, first)
             for entry in others:  # the same blob at several paths: copy the first file
                 store.write_archive(entry.path, functools.partial(_copy_file, written))
                 mark_local(conn, entry.path, PRESENT, archive_size=length, now=now)
+                _index(store, work, entry)
             progress.advance()
 
 
@@ -391,10 +420,43 @@ def _copy_file(source: Path, out: Any) -> None:
         shutil.copyfileobj(handle, out)
 
 
+def _chunks(oids: list[str], chunk_size: int, growing: bool) -> Iterator[list[str]]:
+    """``oids`` in fetch requests of ``chunk_size``; ``growing``: starting at FIRST_CHUNK and
+    doubling, so indexing the first archives overlaps fetching the next ones."""
+    size = min(chunk_size, FIRST_CHUNK) if growing else chunk_size
+    start = 0
+    while start < len(oids):
+        yield oids[start : start + size]
+        start += size
+        size = min(chunk_size, size * 2)
+
+
 def _materialize(
-    store: Store, conn: sqlite3.Connection, repos: dict[str, MirrorRepo],
+    store: Store, conn: sqlite3.Connection, repos: dict[str, Remote],
     selected: Sequence[KernelEntry], chunk_size: int, progress: Progress, work: _Work,
 ) -> _Work:
+    """Make every selected archive local and intact (and, with ``work.index``, indexed)."""
+    indexer = work.indexer = Indexer() if work.index else None
+    try:
+        _materialize_files(store, conn, repos, selected, chunk_size, progress, work)
+        if indexer is not None:
+            indexer.finish(progress)
+            work.indexed, work.unindexed = indexer.indexed, indexer.failures
+    finally:
+        if indexer is not None:
+            indexer.close()  # interrupted: no worker outlives the lock
+        work.indexer = None
+    if work.unindexed:
+        first = work.unindexed[0]
+        more = f" and {len(work.unindexed) - 1} more" if len(work.unindexed) > 1 else ""
+        progress.note(f"warning: {first}{more} (local all the same: pack reports them)")
+    return work
+
+
+def _materialize_files(
+    store: Store, conn: sqlite3.Connection, repos: dict[str, Remote],
+    selected: Sequence[KernelEntry], chunk_size: int, progress: Progress, work: _Work,
+) -> None:
     confined = []
     for entry in selected:  # a catalog written by an older btfmirror may hold unsafe paths
         try:
@@ -405,6 +467,13 @@ def _materialize(
             confined.append(entry)
     selected = confined
     need = _check_local(store, conn, selected, work, progress)
+    if work.indexer is not None:  # local and intact, but not indexed (or since changed)
+        rewritten = {e.path for entries in need.values() for e in entries}
+        for entry in selected:
+            if entry.path not in rewritten:
+                task = _index_task(store, entry)
+                if needs_index(task):
+                    work.indexer.submit(task)
     in_mirror = [oid for oid in need if repos[need[oid][0].remote].has_blob(oid)]
     if in_mirror:
         progress.phase("checking out from the mirror", len(in_mirror))
@@ -415,14 +484,12 @@ def _materialize(
     missing = [oid for oid in need if oid not in done]
     for remote, oids in _by_remote(missing, need).items():
         repo = repos[remote]
-        for start in range(0, len(oids), chunk_size):
-            chunk = oids[start : start + chunk_size]
+        for chunk in _chunks(oids, chunk_size, growing=work.indexer is not None):
             stats = repo.fetch_blobs(chunk, progress)
             work.blob_bytes += stats.bytes_received
             work.fetched.extend(chunk)
             progress.phase("checking out", len(chunk))
             _write_blobs(store, conn, repo, chunk, need, work, progress)
-    return work
 
 
 def _by_remote(oids: Iterable[str], need: dict[str, list[KernelEntry]]) -> dict[str, list[str]]:
@@ -441,6 +508,7 @@ def sync(
     chunk_size: int = DEFAULT_CHUNK,
     max_archive_bytes: int = MAX_ARCHIVE_BYTES,
     repair: bool = False,
+    index: bool = True,
     progress: Progress = NULL_PROGRESS,
 ) -> SyncResult:
     """Update the catalog from the remotes and make the kernels ``flt`` selects local.
@@ -449,8 +517,10 @@ def sync(
 
     ``remote_urls`` (``--remote``) replace the remotes recorded in the catalog; without them
     ``$BTFHUB_REPO``, else the recorded ones, else btfhub-archive (:func:`choose_remotes`).
-    Plain paths become ``file://`` URLs (:func:`canonical_url`). A failing remote raises
-    :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work tree change.
+    Each URL is checked and spelled by its kind (:meth:`~.remote.RemoteKind.canonical`; git's
+    turns plain paths into ``file://`` URLs, :func:`~.gitrepo.canonical_url`). A failing
+    remote raises :class:`~btfhub_mirror.errors.GitCommandError` before the catalog or work
+    tree change.
     A URL whose protocol is not allowed (``ext::``) is a UsageError. An empty remote raises
     :class:`~btfhub_mirror.errors.EmptyRemoteError` when it is the only one; among several it
     is skipped with a warning (it offers nothing, so the others' entries win as usual).
@@ -460,6 +530,11 @@ def sync(
 
     ``repair`` also checks every local kernel's file against its blob id and rewrites the ones
     that differ (from the mirror, else fetched); they are listed in ``repaired``.
+
+    ``index`` (the default) writes the saved index of every selected archive that lacks one,
+    in worker processes while git fetches (:mod:`.indexing`), so a ``pack`` or ``check``
+    afterwards only reads indexes; an archive that cannot be indexed is listed in
+    ``unindexed``, never an error.
     """
     explicit = choose_remotes(remote_urls)
     if explicit.source is not RemoteSource.DEFAULT:  # refused before the cache is touched
@@ -507,9 +582,9 @@ def sync(
                 if e.path not in chosen and e.local_state != ABSENT
             ]
         work = _materialize(store, conn, repos, selected, chunk_size, progress,
-                            _Work(skips, max_archive_bytes))
+                            _Work(skips, max_archive_bytes, index=index))
         link_aliases(store, list(offer.aliases.values()))
-        total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        total = count_entries(conn)
         sizes = sum(_size(store, e.path) for e in selected)
     return SyncResult(
         remotes=tuple(states),
@@ -530,6 +605,8 @@ def sync(
         seconds=time.monotonic() - started,
         skipped=skips.finish(),
         fetched_oids=tuple(work.fetched),
+        indexed=work.indexed,
+        unindexed=tuple(work.unindexed),
         catalog_rebuilt=None if corrupt_aside is None else str(corrupt_aside),
         remote_source=choice.source,
         previous_remotes=previous,
@@ -547,7 +624,7 @@ def _salvage_remotes(aside: Path) -> tuple[str, ...]:
 
 
 def _canonical(urls: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(canonical_url(u) for u in urls))
+    return tuple(dict.fromkeys(kind_for(u).canonical(u) for u in urls))
 
 
 def _describe(flt: KernelFilter | None, repair: bool) -> str:
@@ -563,6 +640,17 @@ def _size(store: Store, path: str) -> int:
         return 0
 
 
+def local_remotes(store: Store, conn: sqlite3.Connection) -> dict[str, Remote]:
+    """The mirrors of the catalog's remotes as the last sync left them (no network), by URL;
+    a remote never mirrored here is left out."""
+    found = {}
+    for row in remotes(conn):
+        remote = kind_for(row.url).open(store.repo_path(row.url), row.url)
+        if remote is not None:
+            found[row.url] = remote
+    return found
+
+
 def ensure_local(
     store: Store, flt: KernelFilter, progress: Progress = NULL_PROGRESS, *, wait: bool = True
 ) -> list[KernelEntry]:
@@ -573,14 +661,13 @@ def ensure_local(
     returned only when their file is still local. Raises NotFoundError when nothing matches.
     """
     with store.lock(wait=wait, progress=progress), store.writing_catalog() as (conn, _):
-        repos = {
-            r.url: MirrorRepo(store.repo_path(r.url), r.url)
-            for r in remotes(conn)
-            if (store.repo_path(r.url) / "HEAD").exists()
-        }
+        repos = local_remotes(store, conn)
         rows = select_entries(conn, flt)
         wanted = [e for e in rows if not e.removed and e.remote in repos]
-        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress, _Work(_Skips(progress)))
+        # Not indexed here: the caller (pack, check) reads each kernel next and indexes it in
+        # its own pool, under the shared lock, instead of under this exclusive one.
+        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress,
+                     _Work(_Skips(progress), index=False))  # fmt: skip
         link_aliases(store, live_aliases(conn))
         result = [
             e for e in select_entries(conn, flt, root=store.archive_dir)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog.queries import STALE, KernelEntry, get_entry, remotes
+from ..catalog.queries import STALE, KernelEntry, get_entry
 from ..errors import DamagedArchiveError, GitCommandError, RemoteContentError
 from ..kernels import KernelFilter
 from ..progress import NULL_PROGRESS, Progress
@@ -96,15 +96,11 @@ def repair_archives(
     when one can be had from neither (offline, or the remote lost it)."""
     if not damaged:
         return
-    from .gitrepo import MirrorRepo  # git and pygit2: only when something needs fetching
-    from .sync import DEFAULT_CHUNK, _materialize, _Skips, _Work
+    # git and pygit2: only when something needs fetching
+    from .sync import DEFAULT_CHUNK, _materialize, _Skips, _Work, local_remotes
 
     with store.lock(wait=wait, progress=progress), store.writing_catalog() as (conn, _):
-        repos = {
-            r.url: MirrorRepo(store.repo_path(r.url), r.url)
-            for r in remotes(conn)
-            if (store.repo_path(r.url) / "HEAD").exists()
-        }
+        repos = local_remotes(store, conn)
         wanted = []
         for item in damaged:
             entry = get_entry(conn, item.entry.path) or item.entry
@@ -116,7 +112,8 @@ def repair_archives(
             wanted.append(entry)
         try:
             _materialize(
-                store, conn, repos, wanted, DEFAULT_CHUNK, progress, _Work(_Skips(progress))
+                store, conn, repos, wanted, DEFAULT_CHUNK, progress,
+                _Work(_Skips(progress), index=False),  # the reader that asked indexes them
             )
         except GitCommandError as err:
             first = damaged[0]

@@ -7,9 +7,6 @@ errors do not all pickle); a kernel that cannot be read comes back as ``Outcome.
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from ..btf.index import open_indexed
 from ..elf import BpfObject
 from ..errors import BtfmirrorError
 from ..minimize import minimize
+from ..procs import die_with_parent, quiet_worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,40 +45,14 @@ class Outcome:
 _OBJECTS: list[BpfObject] = []
 
 
-#: prctl(2) option: the signal a process gets when its parent dies (Linux).
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when the parent dies (Linux; elsewhere nothing).
-
-    A pool worker blocks reading the pool's pipe; after a ``kill -9`` of the parent it would
-    wait there forever. The parent may have died before the prctl took effect: then the
-    parent pid has already changed (re-parented to init or a subreaper), and we leave at once.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
 def init_worker(
     objects: list[tuple[str, bytes]], ignore_sigint: bool, parent_pid: int | None = None
 ) -> None:
     """Parse the objects once per process, named by file name so outputs never vary."""
-    if parent_pid is not None:
-        die_with_parent(parent_pid)
     if ignore_sigint:  # a pool worker
-        # Ctrl-C reaches the whole process group: the parent alone decides what happens.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # A forked worker may hold copies of stream locks another parent thread held at fork
-        # time; it never writes, so it must never flush them either (multiprocessing flushes
-        # sys.stdout and sys.stderr at exit).
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (lives as long as we do)
+        quiet_worker(parent_pid)
+    elif parent_pid is not None:
+        die_with_parent(parent_pid)
     _OBJECTS[:] = [BpfObject.from_bytes(data, source=name) for name, data in objects]
 
 
