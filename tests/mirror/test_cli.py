@@ -163,7 +163,8 @@ def test_status_counts_the_saved_indexes(origin: Origin) -> None:
     from btfhub_mirror.btf.index import open_indexed
     from btfhub_mirror.mirror import cache_status, list_kernels
 
-    assert invoke("sync", "-d", "debian", "-V", "bookworm", "-a", "amd64", "-r", origin.url)[0] == 0
+    sync_args = ("sync", "-d", "debian", "-V", "bookworm", "-a", "amd64", "-r", origin.url)
+    assert invoke(*sync_args, "--no-index")[0] == 0
     store = default_store()
     assert cache_status(store).index_files == 0
     entry = list_kernels(store, KernelFilter.create((), (), (), ()), local_only=True).entries[0]
