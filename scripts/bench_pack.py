@@ -10,9 +10,23 @@ The older pipeline, as the btfgen script runs it, one kernel after another: ``ta
 - cold pack: ``pack`` alone on a synced cache without the index (sync time excluded);
 - warm: ``pack`` again, the mirror synced and indexed (median of ``--repeat`` runs).
 
-Prints times and archive sizes side by side, as ratios to the older pipeline.
+Prints times and archive sizes side by side, as ratios to the older pipeline, and the peak
+memory of ``pack --jobs 2`` on the 27 MB CentOS 8 BTF next to bpftool's on that kernel (the
+whole process tree's resident set, sampled from /proc: pool workers included).
 
-Usage: scripts/bench_pack.py [--corpus DIR] [--object OBJ]... [--jobs N] [--repeat 3] [--keep DIR]
+Usage: scripts/bench_pack.py [--corpus DIR] [--object OBJ]... [--objects-dir DIR] [--jobs N]
+                             [--repeat 3] [--keep DIR] [--no-variants]
+
+Real tool objects (``--objects-dir``): bcc's libbpf-tools, built outside the repository (never
+commit them), with the tools' own ``x86/vmlinux.h`` and Debian's libbpf-dev headers::
+
+    git -C bcc archive HEAD libbpf-tools | tar x -C /tmp/bcc     # iovisor/bcc 6d0a964c (2026-08)
+    cd /tmp/bcc/libbpf-tools && mkdir -p /tmp/bcc-obj && for f in *.bpf.c; do
+        clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I x86 -I . -idirafter \
+            /usr/include/x86_64-linux-gnu -c "$f" -o "/tmp/bcc-obj/${f%.c}.o"; done
+
+(55 of its 58 tools build so; bashreadline, gethostlatency and memleak need a newer
+``bpf_tracing.h`` than Debian 12's libbpf 1.1.)
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -87,13 +102,98 @@ def older_pipeline(
     return time.perf_counter() - started, out.stat().st_size, failed
 
 
-def btfmirror(cache: Path, *args: str | Path) -> float:
-    # The library from this working tree, even if .venv holds an older non-editable install.
+def btfmirror_cmd(cache: Path, *args: str | Path) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment running this working tree's CLI and library (not the
+    ``btfmirror`` console script, which may be an editable install of another checkout)."""
     env = {**os.environ, "BTFHUB_CACHE": str(cache), "GIT_ALLOW_PROTOCOL": "file",
            "PYTHONPATH": str(REPO)}  # fmt: skip
+    main = "import sys; from cli.app import main; sys.exit(main())"
+    return [sys.executable, "-c", main, *map(str, args)], env
+
+
+def btfmirror(cache: Path, *args: str | Path) -> float:
+    cmd, env = btfmirror_cmd(cache, *args)
     started = time.perf_counter()
-    run(REPO / ".venv" / "bin" / "btfmirror", *args, env=env)
+    run(*cmd, env=env, cwd=REPO)
     return time.perf_counter() - started
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from /proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += map(int, f.read().split())
+        except OSError:
+            continue  # gone meanwhile
+    return out
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_peak_rss(cmd: list[str], env: dict[str, str] | None = None) -> int:
+    """Peak in KiB of the summed resident sets of ``cmd`` and its descendants.
+
+    Sampled every 2 ms from /proc, and never below the largest single process's own peak
+    (wait4's ru_maxrss: exact, but of one process). Summing RSS counts the pages a forked
+    worker shares with its parent twice: an upper bound.
+    """
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], sum(map(_rss_kib, _tree(proc.pid))))
+            time.sleep(0.002)
+
+    poller = threading.Thread(target=sample)
+    poller.start()
+    # Linux carries a process's peak RSS across fork+exec: start children while we are small.
+    _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    poller.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed with {proc.returncode}")
+    return max(peak[0], int(usage.ru_maxrss))
+
+
+#: The largest kernel of the corpus and the sample: the one the memory figure is about.
+CENTOS = ("centos", "8", "4.18.0-147.5.1.el8_1.aarch64")
+
+
+def memory(cache: Path, corpus: Path, objects: list[Path], work: Path) -> tuple[int, int, int]:
+    """Peak KiB of bpftool, and of warm and unindexed ``pack --jobs 2``, on CentOS 8."""
+    distro, version, release = CENTOS
+    source = next(corpus.glob(f"{distro}/{version}/*/{release}.btf.tar.xz"))
+    scratch = work / "mem"
+    scratch.mkdir(parents=True, exist_ok=True)
+    run("tar", "xJf", source, "-C", scratch)
+    raw = scratch / f"{release}.btf"
+    ref = tree_peak_rss(["bpftool", "gen", "min_core_btf", str(raw), str(scratch / "o.btf"),
+                         *map(str, objects)])  # fmt: skip
+    sel = ["--distro", distro, "--version", version, "--jobs", "2"]
+    cmd, env = btfmirror_cmd(cache, "pack", *objects, "-o", scratch / "m.tar.gz", *sel)
+    subprocess.run(cmd, env=env, cwd=REPO, check=True, capture_output=True)  # indexed
+    warm = tree_peak_rss(cmd, env)
+    shutil.rmtree(cache / "index" / distro / version)
+    cold = tree_peak_rss(cmd, env)
+    return ref, warm, cold
 
 
 def main() -> None:
@@ -101,6 +201,11 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS if CORPUS.is_dir() else SAMPLE)
     parser.add_argument("--object", type=Path, action="append", dest="objects",
                         help="BPF object, repeatable (default: five test objects)")
+    parser.add_argument("--objects-dir", type=Path, default=None,
+                        help="every *.o in DIR as the objects (see above for bcc's tools)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="skip the other output formats (sizes only)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory figure")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it")
@@ -110,12 +215,17 @@ def main() -> None:
             sys.exit(f"{tool} is not installed")
     kernels = archives(opts.corpus)
     objects: list[Path] = opts.objects or OBJECTS
+    if opts.objects_dir is not None:
+        objects = sorted(opts.objects_dir.glob("*.o"))
+        if not objects:
+            sys.exit(f"{opts.objects_dir}: no *.o")
     work = opts.keep or Path(tempfile.mkdtemp(prefix="bench-pack-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         remote = build_remote(opts.corpus, kernels, work / "remote")
         size_in = sum(p.stat().st_size for p in kernels)
-        names = " ".join(o.name for o in objects)
+        names = " ".join(o.name for o in objects[:8]) + (" ..." if len(objects) > 8 else "")
+        names = f"{len(objects)} ({names})"
         print(f"{len(kernels)} kernels from {opts.corpus} ({size_in / 2**20:.0f} MiB of "
               f".btf.tar.xz), objects {names}, {os.cpu_count()} CPUs")  # fmt: skip
         old_s, old_bytes, refused = older_pipeline(opts.corpus, kernels, objects, work / "old")
@@ -138,8 +248,9 @@ def main() -> None:
         print(f"btfmirror warm pack (synced and indexed, median of {opts.repeat}): {warm_s:.2f} s, "
               f"{size} bytes")  # fmt: skip
         variants = {}
-        for name, extra in (("--hardlinks", ["--hardlinks"]), (".tar.xz", []),
-                            (".tar.xz --hardlinks", ["--hardlinks"]), (".tar.zst", [])):
+        formats = [("--hardlinks", ["--hardlinks"]), (".tar.xz", []),
+                   (".tar.xz --hardlinks", ["--hardlinks"]), (".tar.zst", [])]  # fmt: skip
+        for name, extra in [] if opts.no_variants else formats:
             target = work / ("v.tar.xz" if "xz" in name else "v.tar.zst" if "zst" in name
                              else "v.tar.gz")
             btfmirror(cache, "pack", *objects, "-o", target, *jobs, *extra)
@@ -152,6 +263,13 @@ def main() -> None:
         print(f"  archive size       {size / old_bytes:6.3f}x   (target <= 0.3x)")
         for name, variant in variants.items():
             print(f"  archive size {name:<20} {variant / old_bytes:6.3f}x")
+        if not opts.no_memory and any(opts.corpus.glob(f"{CENTOS[0]}/{CENTOS[1]}/*/*.tar.xz")):
+            ref, warm_kib, cold_kib = memory(cache, opts.corpus, objects, work)
+            print(f"peak memory on {CENTOS[0]} {CENTOS[1]} {CENTOS[2]} (process tree's RSS): "
+                  f"bpftool {ref / 1024:.0f} MiB, pack --jobs 2 indexed {warm_kib / 1024:.0f} "
+                  f"MiB, no index {cold_kib / 1024:.0f} MiB")  # fmt: skip
+            print(f"  peak memory        {warm_kib / ref:6.2f}x   indexed (target <= 1.5x)")
+            print(f"  peak memory        {cold_kib / ref:6.2f}x   no index")
     finally:
         if opts.keep is None:
             shutil.rmtree(work, ignore_errors=True)
