@@ -46,14 +46,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .. import __version__
 from ..btf.wire import HEADER_LEN, HEADER_LENS
 from ..btf.write import with_header_len
-from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import BtfmirrorError, FileWriteError, PackError, UsageError
 from ..fsutil import check_output_path, read_capped, write_atomic_with, write_dir_atomic_with
-from ..kernels import KernelFilter
 from ..minimize import MinimizeError
-from ..mirror.held import held_local
-from ..mirror.store import Store
 from ..progress import NULL_PROGRESS, Progress, count
 from . import worker
 from .consumers import (
@@ -67,6 +63,11 @@ from .consumers import (
 )
 
 if TYPE_CHECKING:
+    # Types only: importing the package (as every pool worker does, pack/worker.py) must not
+    # load the catalog, the store or git; pack() imports held_local when it runs.
+    from ..catalog.queries import KernelEntry
+    from ..kernels import KernelFilter
+    from ..mirror.store import Store
     from .verify import ConsumerReport
 
 from .tarball import (
@@ -808,6 +809,8 @@ def pack(
     ``first_match`` is :func:`~btfhub_mirror.minimize.minimize`'s: where libbpf refuses a
     relocation with the full BTF, keep the first candidate instead of the same failure.
     """
+    from ..mirror.held import held_local  # the catalog and the store: not in the workers
+
     started = time.monotonic()
     explicit = consumer is not None
     chosen = consumer_named(consumer or DEFAULT_CONSUMER)
