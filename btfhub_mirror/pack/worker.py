@@ -1,19 +1,27 @@
-"""What a pack worker process runs: minimize one kernel for the objects it was started with.
+"""What a pack worker process runs: minimize a batch of kernels for the objects it was started
+with.
 
-Kept apart from :mod:`.pack` so a worker imports the minimizer only (no git, no catalog): a
-forkserver or spawn start stays cheap. Exceptions do not cross the process boundary (the typed
-errors do not all pickle); a kernel that cannot be read comes back as ``Outcome.error``.
+Kept apart from :mod:`.pack` so a worker needs the minimizer only: importing this module (and
+with it the ``pack`` package) loads no git, no catalog and no store (pack.pack imports those
+when :func:`~.pack.pack` runs), so a spawn start stays cheap; a fork start inherits the objects
+the parent already parsed (:func:`adopt_objects`). Exceptions do not cross the process boundary
+(the typed errors do not all pickle); a kernel that cannot be read comes back as
+``Outcome.error``.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from ..btf.index import open_indexed
+from ..btf.index import index_path_for, load_index, open_indexed
+from ..btf.parse import Btf
 from ..elf import BpfObject
 from ..errors import BtfmirrorError
 from ..minimize import minimize
@@ -68,10 +76,20 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def parse_objects(objects: Sequence[tuple[str, bytes]]) -> list[BpfObject]:
+    """The objects parsed, each named by its file name so outputs never vary."""
+    return [BpfObject.from_bytes(data, source=name) for name, data in objects]
+
+
+def adopt_objects(parsed: list[BpfObject]) -> None:
+    """Make ``parsed`` this process's objects: forked workers inherit them unparsed again."""
+    _OBJECTS[:] = parsed
+
+
 def init_worker(
-    objects: list[tuple[str, bytes]], ignore_sigint: bool, parent_pid: int | None = None
+    objects: list[tuple[str, bytes]] | None, ignore_sigint: bool, parent_pid: int | None = None
 ) -> None:
-    """Parse the objects once per process, named by file name so outputs never vary."""
+    """Parse the objects once per process (None: already adopted before a fork start)."""
     if parent_pid is not None:
         die_with_parent(parent_pid)
     if ignore_sigint:  # a pool worker
@@ -81,17 +99,42 @@ def init_worker(
         # time; it never writes, so it must never flush them either (multiprocessing flushes
         # sys.stdout and sys.stderr at exit).
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (lives as long as we do)
-    _OBJECTS[:] = [BpfObject.from_bytes(data, source=name) for name, data in objects]
+    if objects is not None:
+        _OBJECTS[:] = parse_objects(objects)
 
 
 def reset() -> None:
     _OBJECTS.clear()
 
 
+def _mapped_index(task: Task) -> Btf | None:
+    """The kernel's saved index, mapped rather than read: the BTF's types are decoded in place
+    from the page cache (no copy of the whole file per kernel, nothing kept in this process's
+    heap once the kernel is done). None when there is no valid index."""
+    local = Path(task.local)
+    try:
+        stat = local.stat()
+        with open(index_path_for(local, Path(task.index_dir)), "rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # no index yet (or an empty file: ValueError)
+        return None
+    # load_index reads through memoryviews only: the mapping serves as the bytes it takes.
+    return load_index(cast(bytes, mapped), stat.st_size, stat.st_mtime_ns, str(local))
+
+
+def minimize_kernels(tasks: Sequence[Task]) -> list[Outcome]:
+    """:func:`minimize_kernel` for each of a batch (one round trip to the pool for many small
+    kernels)."""
+    return [minimize_kernel(task) for task in tasks]
+
+
 def minimize_kernel(task: Task) -> Outcome:
     """Minimize one kernel through its saved index (written on first use)."""
     try:
-        btf, reused = open_indexed(task.local, index_dir=Path(task.index_dir))
+        btf = _mapped_index(task)
+        reused = btf is not None
+        if btf is None:
+            btf, reused = open_indexed(task.local, index_dir=Path(task.index_dir))
         result = minimize(btf, _OBJECTS, first_match=task.first_match)
     except (BtfmirrorError, OSError) as err:
         return Outcome(task.path, None, error=str(err))
