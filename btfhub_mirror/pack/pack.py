@@ -332,8 +332,9 @@ def _run_tasks(
     if jobs <= 1:
         worker.adopt_objects(worker.parse_objects(payload))
         try:
-            for task in tasks:
-                yield worker.minimize_kernel(task)
+            with worker.frozen_heap():
+                for task in tasks:
+                    yield worker.minimize_kernel(task)
         finally:
             worker.reset()
         return

@@ -11,11 +11,13 @@ the parent already parsed (:func:`adopt_objects`). Exceptions do not cross the p
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import mmap
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -101,6 +103,22 @@ def init_worker(
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (lives as long as we do)
     if objects is not None:
         _OBJECTS[:] = parse_objects(objects)
+    # What is alive now lives as long as the worker: out of the collector's sight, so the
+    # collection after each kernel (minimize_kernel) walks that kernel's objects only.
+    gc.collect()
+    gc.freeze()
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """:func:`init_worker`'s freeze for the kernels minimized in this process (``--jobs 1``),
+    undone at the end: the caller's heap stays collectable after the run."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def reset() -> None:
@@ -129,7 +147,20 @@ def minimize_kernels(tasks: Sequence[Task]) -> list[Outcome]:
 
 
 def minimize_kernel(task: Task) -> Outcome:
-    """Minimize one kernel through its saved index (written on first use)."""
+    """Minimize one kernel through its saved index (written on first use), then free it.
+
+    A kernel's parsed BTF is held in reference cycles (lookups that refer back to it), so
+    reference counting never frees it: left to the collector's own pace, a worker held about
+    150 MB of kernels already done (and their index mappings) on the 122-kernel corpus. One
+    collection per kernel frees it at once, and over a frozen heap it costs less than the
+    collector's own passes over the objects would have.
+    """
+    outcome = _minimize_kernel(task)
+    gc.collect()
+    return outcome
+
+
+def _minimize_kernel(task: Task) -> Outcome:
     try:
         btf = _mapped_index(task)
         reused = btf is not None
