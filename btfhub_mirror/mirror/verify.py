@@ -125,7 +125,10 @@ class KnownIds:
 
 
 def damaged_archives(
-    store: Store, entries: Sequence[KernelEntry], *, stale: bool = False,
+    store: Store,
+    entries: Sequence[KernelEntry],
+    *,
+    stale: bool = False,
     known: KnownIds | None = None,
 ) -> list[DamagedArchive]:
     """Every entry whose local file does not hash to its catalog blob id. Reads only.
