@@ -22,7 +22,7 @@ from ..kernels import KernelFilter
 from ..paths import REMOTES_ENV, choose_remotes
 from ..progress import NULL_PROGRESS, Progress
 from .store import Store, list_kernels
-from .verify import damaged_archives, local_blob_id, repair_archives
+from .verify import KnownIds, damaged_archives, repair_archives
 
 #: How often the selection is redone when a sync slips in between fetching and reading.
 MAX_ATTEMPTS = 3
@@ -38,11 +38,11 @@ def _local(store: Store, flt: KernelFilter) -> list[KernelEntry]:
     return [e for e in entries if e.local_path is not None]
 
 
-def _complete(store: Store, flt: KernelFilter) -> bool:
+def _complete(store: Store, flt: KernelFilter, known: KnownIds) -> bool:
     """Whether every selected kernel still offered upstream is local and intact (its blob id
     checks), i.e. whether ensure_local would fetch nothing. Reads only."""
     return all(
-        entry.local_path is not None and local_blob_id(store, entry) == entry.blob_oid
+        entry.local_path is not None and known.blob_id(entry) == entry.blob_oid
         for entry in list_kernels(store, flt, include_removed=False).entries
     )
 
@@ -123,14 +123,18 @@ def held_local(
     for _ in range(MAX_ATTEMPTS):
         with store.lock(wait=wait, progress=progress, shared=True):
             entries = _local(store, flt)
+            known = KnownIds(store)  # the files unchanged since a run hashed them: not again
             # Without a selection nothing below has checked the files: a truncated one would
             # only fail later, in the xz reader (a selection is checked by _complete).
-            damaged = damaged_archives(store, entries, stale=True) if flt.is_empty else []
+            damaged = (
+                damaged_archives(store, entries, stale=True, known=known) if flt.is_empty else []
+            )
             ready = (
                 (flt.is_empty and not damaged)
-                or (fetched is None and _complete(store, flt))
+                or (fetched is None and _complete(store, flt, known))
                 or (fetched is not None and _same(entries, fetched))
             )
+            known.save()
             if ready:
                 if not entries and not flt.is_empty:
                     # Every selected kernel is as local as it can be, and there are none: no

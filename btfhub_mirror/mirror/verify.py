@@ -9,14 +9,19 @@ remote, instead of failing later with "truncated xz data" or blaming bpftool.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import stat
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.queries import STALE, KernelEntry, get_entry
-from ..errors import DamagedArchiveError, GitCommandError, RemoteContentError
+from ..errors import DamagedArchiveError, FileWriteError, GitCommandError, RemoteContentError
+from ..fsutil import write_atomic
 from ..kernels import KernelFilter
 from ..progress import NULL_PROGRESS, Progress
 from .store import Store, list_kernels
@@ -61,24 +66,87 @@ def local_blob_id(store: Store, entry: KernelEntry) -> str | None:
         return None
 
 
+#: Under ``<cache>/index/``: what each local archive hashed to, with its stat (:class:`KnownIds`).
+KNOWN_IDS_FILE = "archive-blob-ids.json"
+#: A file changed this recently (ns) may change again within one tick of the file system's
+#: clock without its times moving: such a hash is not remembered (git's "racily clean").
+RACY_NS = 2_000_000_000
+
+
+class KnownIds:
+    """Blob ids of local archives remembered with the stat of the file they were hashed from.
+
+    ``pack`` and ``check`` verify every archive they read on every run; hashing 130 MB of
+    unchanged archives again was a tenth of a warm pack. As git's index spares unchanged files,
+    a file whose size, mtime, ctime and inode are the ones it was hashed with is taken to hash
+    the same: rewriting a file changes its ctime, which no tool can set back. The record is a
+    cache: lost, unreadable or unwritable (read-only cache), everything is hashed as before.
+    What it cannot see is a file damaged in place with all four kept (bit rot on the disk).
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.path = store.root / "index" / KNOWN_IDS_FILE
+        self.known: dict[str, list[object]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(self.path.read_bytes())
+            if isinstance(doc, dict):
+                self.known = {k: v for k, v in doc.items() if isinstance(v, list) and len(v) == 5}
+        self.seen: dict[str, list[object]] = {}
+
+    def blob_id(self, entry: KernelEntry) -> str | None:
+        """:func:`local_blob_id`, from the record where the file is as it was when hashed."""
+        try:
+            st = os.stat(self.store.local_file(entry.path), follow_symlinks=False)
+        except (OSError, RemoteContentError):
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        signature: list[object] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        known = self.known.get(entry.path)
+        # Only an intact file is taken on trust: a damaged one is hashed again, so a wrong
+        # record costs a hash, never a repair.
+        if known is not None and known[:4] == signature and known[4] == entry.blob_oid:
+            self.seen[entry.path] = known
+            return entry.blob_oid
+        actual = local_blob_id(self.store, entry)
+        if actual is not None and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
+            self.seen[entry.path] = [*signature, actual]
+        return actual
+
+    def save(self) -> None:
+        """Keep what was seen this run (the other records too: another selection's kernels)."""
+        merged = {**self.known, **self.seen}
+        if merged == self.known:
+            return
+        data = json.dumps(merged, sort_keys=True, separators=(",", ":")).encode()
+        with contextlib.suppress(FileWriteError):  # a read-only cache: hashed again next time
+            write_atomic(self.path, data)
+
+
 def damaged_archives(
-    store: Store, entries: Sequence[KernelEntry], *, stale: bool = False
+    store: Store,
+    entries: Sequence[KernelEntry],
+    *,
+    stale: bool = False,
+    known: KnownIds | None = None,
 ) -> list[DamagedArchive]:
     """Every entry whose local file does not hash to its catalog blob id. Reads only.
 
     ``stale``: also every kernel the catalog already knows to be damaged or out of date
     (``stale``: a repair that could not fetch, a blob changed upstream) whose file is there,
-    so "every local kernel" never drops one silently."""
+    so "every local kernel" never drops one silently. ``known``: blob ids remembered from
+    earlier runs (:class:`KnownIds`), for the files unchanged since."""
     out = []
     if stale:
-        known = {e.path for e in entries}
+        listed = {e.path for e in entries}
         entries = [*entries, *(
             e for e in list_kernels(store, KernelFilter.create(), include_removed=False).entries
-            if e.local_state == STALE and e.path not in known
+            if e.local_state == STALE and e.path not in listed
             and (store.archive_dir / e.path).is_file()
         )]  # fmt: skip
     for entry in entries:
-        actual = local_blob_id(store, entry)
+        actual = local_blob_id(store, entry) if known is None else known.blob_id(entry)
         if actual != entry.blob_oid:
             out.append(DamagedArchive(entry, actual))
     return out

@@ -45,13 +45,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .. import __version__
 from ..btf.wire import HEADER_LEN, HEADER_LENS
 from ..btf.write import with_header_len
-from ..catalog.queries import KernelEntry
 from ..elf import BpfObject
 from ..errors import BtfmirrorError, FileWriteError, PackError, Param, UsageError
 from ..fsutil import check_output_path, read_capped, write_atomic_with, write_dir_atomic_with
-from ..kernels import KernelFilter
-from ..mirror.held import held_local
-from ..mirror.store import Store
 from ..package import ARCHIVE_DIR, MAX_PACKAGE_JSON, PACKAGE_JSON, Compression, compression_for
 from ..progress import NULL_PROGRESS, Progress, count
 from ..words import Words
@@ -66,6 +62,11 @@ from .consumers import (
 )
 
 if TYPE_CHECKING:
+    # Types only: importing the package (as every pool worker does, pack/worker.py) must not
+    # load the catalog, the store or git; pack() imports held_local when it runs.
+    from ..catalog.queries import KernelEntry
+    from ..kernels import KernelFilter
+    from ..mirror.store import Store
     from .verify import ConsumerReport
 
 from .tarball import USTAR_NAME_MAX, Member, source_date_epoch, write_archive
@@ -296,30 +297,68 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+#: Batches per worker: enough that the last ones even out the workers' finishing times, few
+#: enough that a round trip (pickling a task list and its outcomes) per kernel is not paid.
+BATCHES_PER_WORKER = 6
+
+
+def _batches(tasks: list[worker.Task], jobs: int) -> list[list[worker.Task]]:
+    """``tasks`` cut into batches of about equal work, the largest kernels first.
+
+    The work of a kernel grows with its BTF, which its ``.btf.tar.xz`` size follows. Largest
+    first, each batch filled up to an equal share: a big kernel travels alone, small ones
+    together, and the pool ends on small batches, so no worker idles while one finishes a big
+    kernel started last.
+    """
+    sizes = {}
+    for task in tasks:
+        try:
+            sizes[task.path] = os.stat(task.local).st_size
+        except OSError:
+            sizes[task.path] = 0  # the worker reports it
+    ordered = sorted(tasks, key=lambda t: -sizes[t.path])
+    share = max(1, sum(sizes.values()) // max(1, jobs * BATCHES_PER_WORKER))
+    batches: list[list[worker.Task]] = []
+    filled = share
+    for task in ordered:
+        if filled >= share:
+            batches.append([])
+            filled = 0
+        batches[-1].append(task)
+        filled += sizes[task.path]
+    return batches
+
+
 def _run_tasks(
     tasks: list[worker.Task], objects: list[_Object], jobs: int
 ) -> Iterator[worker.Outcome]:
     payload = [(o.name, o.data) for o in objects]
     if jobs <= 1:
-        worker.init_worker(payload, ignore_sigint=False)
+        worker.adopt_objects(worker.parse_objects(payload))
         try:
-            for task in tasks:
-                yield worker.minimize_kernel(task)
+            with worker.frozen_heap():
+                for task in tasks:
+                    yield worker.minimize_kernel(task)
         finally:
             worker.reset()
         return
+    context = _pool_context()
+    forked = context.get_start_method() == "fork"
+    if forked:  # parsed once here; every worker inherits them
+        worker.adopt_objects(worker.parse_objects(payload))
     pool = cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=_pool_context(), initializer=worker.init_worker,
-        initargs=(payload, True, os.getpid()),
+        max_workers=jobs, mp_context=context, initializer=worker.init_worker,
+        initargs=(None if forked else payload, True, os.getpid()),
     )
     try:
-        futures = [pool.submit(worker.minimize_kernel, task) for task in tasks]
+        futures = [pool.submit(worker.minimize_kernels, b) for b in _batches(tasks, jobs)]
         for future in cf.as_completed(futures):
-            yield future.result()
+            yield from future.result()
     except cf.process.BrokenProcessPool as err:
         raise PackError(f"a worker process died while minimizing (out of memory?): {err}") from err
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        worker.reset()
 
 
 def _minimize_all(
@@ -817,6 +856,8 @@ def pack(
     ``first_match`` is :func:`~btfhub_mirror.minimize.minimize`'s: where libbpf refuses a
     relocation with the full BTF, keep the first candidate instead of the same failure.
     """
+    from ..mirror.held import held_local  # the catalog and the store: not in the workers
+
     started = time.monotonic()
     explicit = consumer is not None
     chosen = consumer_named(consumer or DEFAULT_CONSUMER)

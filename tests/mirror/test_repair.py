@@ -7,6 +7,7 @@ The remote is a real git repository; the damaged file is checked against git's o
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -104,3 +105,41 @@ def test_offline_damage_names_the_cause_and_sync_repair_fixes_it(
     assert git("hash-object", local).strip() == origin.blobs()[KYLIN][1]
     code, out, err = invoke("sync", "--repair", "-r", origin.url, "--json")
     assert code == 0 and json.loads(out)["repaired"] == [], err
+
+
+def test_remembered_blob_ids_never_hide_a_rewritten_archive(
+    origin: Origin, cache: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pack remembers what each archive hashed to (KnownIds), by its stat: a file rewritten
+    since, even to the same size with its mtime put back, is hashed again and repaired."""
+    from btfhub_mirror.mirror import verify
+
+    monkeypatch.setattr(verify, "RACY_NS", 0)  # remember files made a moment ago, as in use
+    code, _, err = invoke("sync", "-d", "kylin", "-r", origin.url)
+    assert code == 0, err
+    out = tmp_path / "p.tar.gz"
+    assert invoke("pack", OBJ, "-o", str(out), "--jobs", "1")[0] == 0
+    record = json.loads((cache.root / "index" / verify.KNOWN_IDS_FILE).read_bytes())
+    expected = origin.blobs()[KYLIN][1]
+    assert record[KYLIN][4] == expected and len(record) == 2
+
+    local = cache.archive_dir / KYLIN
+    before = local.stat()
+    data = local.read_bytes()
+    local.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])  # same size
+    os.utime(local, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back
+    code, _, err = invoke("pack", OBJ, "-o", str(out), "--jobs", "1")
+    assert code == 0, err
+    assert f"{KYLIN}: the local archive does not match its blob {expected[:12]}" in err
+    assert git("hash-object", local).strip() == expected
+
+    # The file as it is now is remembered; a wrong record of it costs a hash, not a repair.
+    path = cache.root / "index" / verify.KNOWN_IDS_FILE
+    record = json.loads(path.read_bytes())
+    now = local.stat()
+    assert record[KYLIN] == [now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino, expected]
+    record[KYLIN][4] = "0" * 40
+    path.write_text(json.dumps(record))
+    code, _, err = invoke("pack", OBJ, "-o", str(out), "--jobs", "1")
+    assert code == 0 and "does not match" not in err, err
+    assert json.loads(path.read_bytes())[KYLIN][4] == expected
