@@ -223,6 +223,7 @@ def _without_seconds(doc: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in doc.items() if k != "seconds"}
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 def test_read_only_cache_serves_list_status_pack_check(synced: Store, tmp_path: Path) -> None:
     expected = {args: invoke(*args) for args in (("list", "--json"), ("status", "--json"))}

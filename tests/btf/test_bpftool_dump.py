@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from btfhub_mirror.btf.dump import dump_json, dump_raw
+from tests.cache import kernel_btf, raw_btf
 from tests.helpers import VMLINUX, need_tool, require, sample_archives, sample_id
 
-from .conftest import btf_of, raw_of
+pytestmark = pytest.mark.needs_bpftool
 
 SAMPLES = sample_archives()
 
@@ -35,9 +36,9 @@ def assert_same_lines(ours: list[str], theirs: list[str]) -> None:
 @pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
 def test_raw_dump_matches_bpftool(path: Path, tmp_path: Path) -> None:
     raw = tmp_path / "kernel.btf"
-    raw.write_bytes(raw_of(path))
+    raw.write_bytes(raw_btf(path))
     expected = bpftool_dump(raw).splitlines()
-    ours = "\n".join(dump_raw(btf_of(path))).splitlines()
+    ours = "\n".join(dump_raw(kernel_btf(path))).splitlines()
     assert_same_lines(ours, expected)
 
 
@@ -53,7 +54,7 @@ def test_raw_dump_matches_bpftool_on_running_kernel() -> None:
 @pytest.mark.parametrize("path", [p for p in SAMPLES if "debian/12" in str(p)][:2], ids=sample_id)
 def test_json_dump_matches_bpftool(path: Path, tmp_path: Path) -> None:
     raw = tmp_path / "kernel.btf"
-    raw.write_bytes(raw_of(path))
+    raw.write_bytes(raw_btf(path))
     expected = json.loads(bpftool_dump(raw, "-j"))
     # bpftool 7.1 passes ENUM's __s32 `val` to jsonw_uint_field, sign-extending unsigned values
     # >= 2**31 to 64 bits; btfmirror prints the real value, so undo that bug before comparing.
@@ -61,4 +62,4 @@ def test_json_dump_matches_bpftool(path: Path, tmp_path: Path) -> None:
         if typ["kind"] == "ENUM" and typ["encoding"] == "UNSIGNED":
             for value in typ["values"]:
                 value["val"] &= 0xFFFFFFFF
-    assert dump_json(btf_of(path)) == expected
+    assert dump_json(kernel_btf(path)) == expected

@@ -85,6 +85,7 @@ def kernel_funcs(kernel: Path, tmp_path: Path) -> set[str]:
     return set(re.findall(r"^\[\d+\] FUNC '([^']+)'", dump, re.MULTILINE))
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize("kernel", sample_archives(), ids=sample_id)
 def test_kfuncs_found_where_bpftool_lists_them(kernel: Path, tmp_path: Path) -> None:
     funcs = kernel_funcs(kernel, tmp_path)
@@ -124,6 +125,8 @@ _INCOMPATIBLE = re.compile(
 )
 
 
+@pytest.mark.needs_bpftool
+@pytest.mark.needs_bpf
 @pytest.mark.parametrize("name", ["kfuncs", "kfunc_mismatch"])
 def test_running_kernel_resolution_matches_libbpf(name: str) -> None:
     need_root_bpf()
@@ -155,6 +158,9 @@ def test_running_kernel_resolution_matches_libbpf(name: str) -> None:
 _VAR_RESOLVED = re.compile(r"extern \(var ksym\) '(\w+)': resolved to \[(\d+)\]")
 
 
+@pytest.mark.needs_bpftool
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_kernel_variables_typed_and_typeless(tmp_path: Path) -> None:
     """A typed ksym resolves to the kernel VAR libbpf picks, but BTF cannot tell whether the
     verifier will find its address (kallsyms), nor anything about a typeless one: unknown."""
