@@ -158,3 +158,20 @@ def min_core_btf(
     with _runs_lock:
         _runs[key] = run
     return run
+
+
+def btf_dump(bpftool: str, kernel: Path, *options: str) -> str:
+    """stdout of ``bpftool [OPTIONS] btf dump file KERNEL`` once per session per input bytes
+    (``kernel`` may be an archive); a failing run raises ``CalledProcessError``. Kept on disk,
+    not in memory: the dump of a large kernel is some 90 MB."""
+    helpers.uses_bpftool(bpftool)
+    raw = raw_btf_file(Path(kernel))
+    parts = [file_digest(bpftool), file_digest(raw), *options]
+    out = WORKDIR.get() / "dumps" / hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    if not out.exists():
+        out.parent.mkdir(exist_ok=True)
+        with open(out.with_suffix(f".{threading.get_ident()}.tmp"), "wb") as sink:
+            argv = [bpftool, *options, "btf", "dump", "file", str(raw)]
+            subprocess.run(argv, check=True, stdout=sink, stderr=subprocess.PIPE)
+        out.with_suffix(f".{threading.get_ident()}.tmp").replace(out)
+    return out.read_text()

@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import REPO
 
-INNER = '''
+INNER = """
 import pytest
 
 from tests.helpers import need_bpftool78, need_tool, uses
@@ -43,7 +43,7 @@ def test_fixture_later(packed):
 
 def test_other_tools_need_no_marker():
     need_tool("sh")
-'''
+"""
 
 
 def test_a_test_lacking_its_marker_fails(pytester: pytest.Pytester) -> None:
