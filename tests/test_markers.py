@@ -46,12 +46,27 @@ def test_other_tools_need_no_marker():
 """
 
 
-def test_a_test_lacking_its_marker_fails(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_subprocess(
+MARKERS = """
+[pytest]
+markers =
+    needs_bpftool: x
+    needs_bpftool78: x
+    needs_clang: x
+"""
+
+
+def run_inner(pytester: pytest.Pytester) -> pytest.RunResult:
+    """pytest on pytester's directory with the root conftest's hooks (as a plugin)."""
+    pytester.makeini(MARKERS)
+    return pytester.runpytest_subprocess(
         "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
         "--rootdir", str(pytester.path), "-o", f"pythonpath={REPO}",
     )  # fmt: skip
+
+
+def test_a_test_lacking_its_marker_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inner=INNER)
+    result = run_inner(pytester)
     result.assert_outcomes(passed=3, failed=2, errors=1)  # the fixture case fails at setup
     result.stdout.fnmatch_lines_random(
         [
@@ -62,3 +77,12 @@ def test_a_test_lacking_its_marker_fails(pytester: pytest.Pytester) -> None:
             " @pytest.mark.needs_bpftool*",
         ]
     )
+
+
+def test_a_misspelt_needs_marker_is_refused(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_typo="import pytest\n\n@pytest.mark.needs_bpftol\ndef test_x():\n    pass\n"
+    )
+    result = run_inner(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_typo.py::test_x: unknown marker needs_bpftol*"])

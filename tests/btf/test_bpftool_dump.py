@@ -11,7 +11,7 @@ from btfhub_mirror.btf.dump import dump_json, dump_raw
 from tests.cache import btf_dump, kernel_btf
 from tests.helpers import VMLINUX, need_tool, require, sample_archives, sample_id
 
-pytestmark = pytest.mark.needs_bpftool
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 SAMPLES = sample_archives()
 

@@ -62,6 +62,7 @@ def assert_same_decisions(local: Btf, relos: list[CoreRelo], target: Btf) -> int
     return sum(c.reused for r in forced for c in r.candidates)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("obj", OBJECTS, ids=lambda p: p.name.split(".")[0])
 @pytest.mark.parametrize(
     "path", KERNELS, ids=lambda p: "running-kernel" if p == VMLINUX else sample_id(p)

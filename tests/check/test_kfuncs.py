@@ -80,6 +80,7 @@ def kernel_funcs(kernel: Path) -> set[str]:
     return set(re.findall(r"^\[\d+\] FUNC '([^']+)'", dump, re.MULTILINE))
 
 
+@pytest.mark.slow
 @pytest.mark.needs_bpftool
 @pytest.mark.parametrize("kernel", sample_archives(), ids=sample_id)
 def test_kfuncs_found_where_bpftool_lists_them(kernel: Path) -> None:

@@ -17,6 +17,8 @@ from tests.harness.build import Loader
 from tests.helpers import REPO, need_tool, sample_archives, sample_id
 from tests.oracle import run_min_core_btf
 
+pytestmark = pytest.mark.slow
+
 BUILD = REPO / "tests" / "bpf" / "build"
 OBJECTS = ["newfield", "ringbuf", "ambiguous", "core_types", "core_fields"]
 KERNELS = sample_archives()

@@ -21,7 +21,7 @@ from tests.helpers import need_tool, require
 
 from .venvs import BACKEND, borrowed_packages, copy_repo, make_venv, offline_env
 
-pytestmark = [pytest.mark.needs_unshare, pytest.mark.needs_network]
+pytestmark = [pytest.mark.needs_unshare, pytest.mark.needs_network, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tests.cache import bpf_object, kernel_btf, minimized
 from tests.helpers import REPO, VMLINUX, need_tool, sample_archives, sample_id
 from tests.oracle import run_min_core_btf
 
-pytestmark = pytest.mark.needs_bpftool
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 OBJECTS = sorted((REPO / "tests" / "bpf" / "build").glob("*.bpf.el.o"))
 KERNELS = [*sample_archives(), VMLINUX]

@@ -31,7 +31,7 @@ from tests.helpers import REPO, SAMPLE, need_tool, sample_archives, sample_id
 from tests.minimize.shapes import DUP_COPIES, shapes_btf
 from tests.oracle import OracleRun, Spec, parse_log
 
-pytestmark = pytest.mark.needs_bpftool
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 BUILD = REPO / "tests" / "bpf" / "build"
 OBJECTS = sorted(BUILD.glob("*.bpf.el.o"))
