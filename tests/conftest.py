@@ -56,7 +56,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef: pytest.FixtureDef[object]) -> Generator[None, object, object]:
-    RUNNING.fixtures.append(fixturedef.argname)
+    # A function-scoped fixture runs again for each test (checked there and then); a wider
+    # one is cached, so what its setup used is remembered for the later tests requesting it.
+    RUNNING.fixtures.append(fixturedef.argname if fixturedef.scope != "function" else "")
     try:
         return (yield)
     finally:

@@ -52,6 +52,7 @@ class _Running:
 
     def __init__(self) -> None:
         self.item: pytest.Item | None = None
+        #: fixtures being set up, outermost first ("" for a function-scoped one)
         self.fixtures: list[str] = []
         #: fixture name -> markers its setup needed: a cached (session) fixture sets up
         #: once, so every later test requesting it is checked against this at its setup
@@ -67,11 +68,12 @@ def missing_markers(item: pytest.Item, markers: set[str]) -> list[str]:
 
 def uses(what: str, marker: str) -> None:
     """The running test uses ``what``: fail it unless it carries ``marker``."""
-    for fixture in RUNNING.fixtures:
+    cached = [f for f in RUNNING.fixtures if f]  # "": a function-scoped fixture
+    for fixture in cached:
         RUNNING.fixture_needs.setdefault(fixture, set()).add(marker)
     item = RUNNING.item
     if item is not None and item.get_closest_marker(marker) is None:
-        via = f" (through fixture {RUNNING.fixtures[0]})" if RUNNING.fixtures else ""
+        via = f" (through fixture {cached[0]})" if cached else ""
         pytest.fail(
             f"test {item.nodeid} uses {what}{via} but lacks @pytest.mark.{marker}", pytrace=False
         )

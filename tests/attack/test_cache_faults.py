@@ -244,6 +244,7 @@ def test_read_only_cache_serves_list_status_pack_check(synced: Store, tmp_path: 
     assert snapshot(synced.root) == before
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 @pytest.mark.parametrize(
     "args",
@@ -274,6 +275,7 @@ def _leave_committed_wal(store: Store, last_sync: str) -> None:
     assert Path(f"{store.catalog_path}-wal").stat().st_size > 0
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 @pytest.mark.parametrize("shm", [True, False], ids=["with-shm", "without-shm"])
 def test_read_only_cache_sees_commits_left_in_the_wal(synced: Store, shm: bool) -> None:
@@ -289,6 +291,7 @@ def test_read_only_cache_sees_commits_left_in_the_wal(synced: Store, shm: bool) 
     assert snapshot(synced.root) == before
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 def test_sync_checkpoints_despite_an_open_reader(origin: Origin, tmp_path: Path) -> None:
     # SQLite checkpoints on the last close only; a reader open meanwhile (a `list`) would
