@@ -3,8 +3,23 @@
 # system tools (as root, when missing), a virtualenv with the package and its dev extras,
 # then ruff, mypy and pytest. Extra arguments go to pytest; `--setup-only` (first) stops after the
 # setup. Only the first run needs the network: later ones install from what .venv holds.
+#
+# `--quick` (first): the fast local loop. No setup at all (no system tools, no bpftool 7.8, no
+# network, no ruff or mypy): pytest with .venv's python (or $PYTHON) on the tests not marked
+# `slow` (the oracles over every sample kernel, the builds of packages and readers); tests
+# needing a tool that is missing skip. CI (.ci/run) runs everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --quick ]; then
+    shift
+    python="${PYTHON:-.venv/bin/python}"
+    if [ ! -x "$python" ] && ! command -v "$python" >/dev/null 2>&1; then
+        echo "no $python: run bash scripts/test.sh --setup-only once (or set PYTHON)" >&2
+        exit 1
+    fi
+    echo "==> pytest -m 'not slow' (quick: no setup, no ruff/mypy; CI runs everything)"
+    exec "$python" -m pytest -q -m "not slow" "$@"
+fi
 setup_only=
 if [ "${1:-}" = --setup-only ]; then
     setup_only=1

@@ -25,13 +25,13 @@ records are in command-line order, so attribute them per object by running one a
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from btfhub_mirror.btf import read_btf_source
+from tests import cache
+from tests.helpers import need_tool
 
 _PREFIX = "libbpf: "
 _CANDIDATES = re.compile(
@@ -233,32 +233,24 @@ def run_min_core_btf(
     kernel: Path,
     objects: Sequence[Path],
     *,
-    bpftool: str = "bpftool",
+    bpftool: str | None = None,
     timeout: float = 120,
 ) -> OracleRun:
     """Run ``bpftool -d gen min_core_btf KERNEL OUT OBJ...`` and parse what libbpf logged.
 
     ``kernel`` is a raw BTF file or a btfhub ``.btf.tar.xz``. Give only little-endian objects:
     bpftool 7.1 (libbpf 1.1) cannot byte-swap ``.BTF.ext``. ``output`` holds the minimized BTF
-    when bpftool succeeded.
+    when bpftool succeeded. ``bpftool`` defaults to Debian's on PATH. Runs are cached for the
+    session by the sha256 of their inputs (``tests.cache.min_core_btf``).
     """
     for obj in objects:
         with open(obj, "rb") as handle:
             ident = handle.read(6)
         if ident[:4] == b"\x7fELF" and ident[5] == 2:  # EI_DATA = ELFDATA2MSB
             raise ValueError(f"{obj}: big-endian object; bpftool 7.1 cannot read its .BTF.ext")
-    with tempfile.TemporaryDirectory(prefix="btfmirror-oracle-") as tmp:
-        work = Path(tmp)
-        raw = raw_kernel_btf(Path(kernel), work)
-        out = work / "min.btf"
-        proc = subprocess.run(
-            [bpftool, "-d", "gen", "min_core_btf", str(raw), str(out), *map(str, objects)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        run = parse_log(proc.stderr, proc.returncode)
-        if proc.returncode == 0 and out.exists():
-            run.output = out.read_bytes()
-        return run
+    done = cache.min_core_btf(
+        bpftool or need_tool("bpftool"), Path(kernel), objects, timeout=timeout
+    )
+    run = parse_log(done.stderr, done.returncode)
+    run.output = done.output
+    return run

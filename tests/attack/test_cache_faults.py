@@ -223,6 +223,7 @@ def _without_seconds(doc: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in doc.items() if k != "seconds"}
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 def test_read_only_cache_serves_list_status_pack_check(synced: Store, tmp_path: Path) -> None:
     check_args = ("check", str(OBJ), "-d", "kylin", "--json")
@@ -244,6 +245,7 @@ def test_read_only_cache_serves_list_status_pack_check(synced: Store, tmp_path: 
     assert snapshot(synced.root) == before
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 @pytest.mark.parametrize(
     "args",
@@ -274,6 +276,7 @@ def _leave_committed_wal(store: Store, last_sync: str) -> None:
     assert Path(f"{store.catalog_path}-wal").stat().st_size > 0
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 @pytest.mark.parametrize("shm", [True, False], ids=["with-shm", "without-shm"])
 def test_read_only_cache_sees_commits_left_in_the_wal(synced: Store, shm: bool) -> None:
@@ -289,6 +292,7 @@ def test_read_only_cache_sees_commits_left_in_the_wal(synced: Store, shm: bool) 
     assert snapshot(synced.root) == before
 
 
+@pytest.mark.needs_unshare
 @pytest.mark.usefixtures("_read_only_mounts")
 def test_sync_checkpoints_despite_an_open_reader(origin: Origin, tmp_path: Path) -> None:
     # SQLite checkpoints on the last close only; a reader open meanwhile (a `list`) would

@@ -74,6 +74,7 @@ def oracle(kernel: Path, obj: Path = LOADABLE) -> OracleRun:
     return run_min_core_btf(kernel, [obj], bpftool=need_tool("bpftool"))
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize(("depth", "leaky"), [(3, False), (3, True), (20, False)])
 def test_deep_anonymous_nesting_decides_like_libbpf(
     depth: int, leaky: bool, tmp_path: Path
@@ -94,6 +95,7 @@ def test_deep_anonymous_nesting_decides_like_libbpf(
         assert minimize(parse_btf(kernel.read_bytes()), [obj]).data == run.output
 
 
+@pytest.mark.needs_bpftool
 def test_spec_length_limit_reached_through_near_misses_fails_like_libbpf(tmp_path: Path) -> None:
     """Six levels of leaked near-misses pass BPF_CORE_SPEC_MAX_LEN: libbpf gives -E2BIG on the
     comm relocation (kprobe/do_nanosleep relo #0) and so do we; the others still resolve."""
@@ -198,6 +200,7 @@ def sample_kernel() -> Path:
     return found[0]
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize(
     "access",
     [

@@ -11,9 +11,8 @@ from btfhub_mirror.btf import Btf
 from btfhub_mirror.btf.core import CoreResolver
 from btfhub_mirror.btf.ext import CoreRelo, CoreReloKind
 from btfhub_mirror.elf import BpfObject
+from tests.cache import kernel_btf
 from tests.helpers import REPO, sample_archives
-
-from .conftest import btf_of
 
 
 @functools.cache
@@ -23,7 +22,7 @@ def local_btf() -> Btf:
 
 @functools.cache
 def target_btf() -> Btf:
-    return btf_of(min(sample_archives(), key=lambda p: p.stat().st_size))
+    return kernel_btf(min(sample_archives(), key=lambda p: p.stat().st_size))
 
 
 access = st.one_of(

@@ -7,16 +7,17 @@ and every sample kernel plus the running one (spec §6.2).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, load_btf
 from btfhub_mirror.btf.core import Resolution, format_spec, format_spec_target, resolve_all
 from btfhub_mirror.elf import BpfObject
+from tests.cache import kernel_btf
 from tests.helpers import REPO, VMLINUX, need_tool, sample_archives, sample_id
 from tests.oracle import OracleRun, run_min_core_btf
+
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 OBJECTS = sorted((REPO / "tests" / "bpf" / "build").glob("*.bpf.el.o"))
 KERNELS = [*sample_archives(), VMLINUX]
@@ -26,12 +27,6 @@ def kernel_id(path: Path) -> str:
     return "running-kernel" if path == VMLINUX else sample_id(path)
 
 
-@functools.cache
-def target(path: Path) -> Btf:
-    return load_btf(path)
-
-
-@functools.cache
 def oracle(kernel: Path, obj: Path) -> OracleRun:
     return run_min_core_btf(kernel, [obj], bpftool=need_tool("bpftool"))
 
@@ -73,6 +68,6 @@ def test_engine_decides_like_libbpf(kernel: Path, obj: Path) -> None:
     if kernel == VMLINUX and not VMLINUX.exists():
         pytest.skip("this kernel has no /sys/kernel/btf/vmlinux")
     bpf = BpfObject.open(obj)
-    ours = resolve_all(bpf.btf, bpf.core_relos, target(kernel))
+    ours = resolve_all(bpf.btf, bpf.core_relos, kernel_btf(kernel))
     assert ours, "test objects all have CO-RE relocations"
     compare(ours, oracle(kernel, obj))

@@ -12,9 +12,8 @@ from btfhub_mirror.btf.dump import dump_raw
 from btfhub_mirror.btf.parse import Btf
 from btfhub_mirror.btf.write import encode_btf
 from btfhub_mirror.errors import BtfFormatError
+from tests.cache import kernel_btf
 from tests.helpers import sample_archives
-
-from .conftest import btf_of
 
 FUZZ = settings(
     max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow]
@@ -24,7 +23,7 @@ FUZZ = settings(
 @functools.cache
 def seed_blob() -> bytes:
     """The first few hundred types of a real kernel, re-encoded: small but of every common kind."""
-    kernel = btf_of(sample_archives()[0])
+    kernel = kernel_btf(sample_archives()[0])
     types = [kernel.type(i) for i in range(1, 400)]
     return encode_btf(types)
 

@@ -25,9 +25,8 @@ import pytest
 from btfhub_mirror.btf import parse_btf, write_btf
 from btfhub_mirror.btf.dump import dump_json, dump_raw
 from btfhub_mirror.errors import BtfFormatError
+from tests.cache import raw_btf
 from tests.helpers import SAMPLE, need_bpftool78, need_tool
-
-from .conftest import raw_of
 
 #: libbpf 1.8 src/btf.c ``layouts[NR_BTF_KINDS]``: (info_sz, elem_sz, flags) per kind 0..19.
 LIBBPF_LAYOUTS = [
@@ -108,7 +107,7 @@ def assert_same_dump(bpftool: str, data: bytes, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kernel", [LE_KERNEL, BE_KERNEL], ids=["le", "be"])
 def test_kernel_with_layout_section_parses_to_the_same_types(kernel: Path) -> None:
-    raw = raw_of(kernel)
+    raw = raw_btf(kernel)
     data = with_layout(raw)
     btf, plain = parse_btf(data), parse_btf(raw)
     assert btf.header.hdr_len == 32
@@ -177,10 +176,10 @@ def test_unknown_kind_sized_by_the_layout_is_refused_by_name() -> None:
 
 @pytest.mark.needs_bpftool
 def test_dump_with_layout_matches_bpftool_71(tmp_path: Path) -> None:
-    assert_same_dump(need_tool("bpftool"), with_layout(raw_of(LE_KERNEL)), tmp_path)
+    assert_same_dump(need_tool("bpftool"), with_layout(raw_btf(LE_KERNEL)), tmp_path)
 
 
 @pytest.mark.needs_bpftool78
 @pytest.mark.parametrize("kernel", [LE_KERNEL, BE_KERNEL], ids=["le", "be"])
 def test_dump_with_layout_matches_bpftool_78(kernel: Path, tmp_path: Path) -> None:
-    assert_same_dump(need_bpftool78(), with_layout(raw_of(kernel)), tmp_path)
+    assert_same_dump(need_bpftool78(), with_layout(raw_btf(kernel)), tmp_path)

@@ -9,14 +9,13 @@ duplicate structs) and on generated targets built to tell classes apart only by 
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from btfhub_mirror.btf import Btf, load_btf, parse_btf
+from btfhub_mirror.btf import Btf, parse_btf
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.btf.core import CoreResolver, Resolution, format_spec, relocation_indices
 from btfhub_mirror.btf.ext import CoreRelo, CoreReloKind
@@ -24,6 +23,7 @@ from btfhub_mirror.btf.shape import MAX_DEPTH, FieldShapes
 from btfhub_mirror.btf.wire import ByteOrder
 from btfhub_mirror.btf.write import encode_btf
 from btfhub_mirror.elf import BpfObject
+from tests.cache import kernel_btf
 from tests.helpers import REPO, VMLINUX, require, sample_archives, sample_id
 
 OBJECTS = sorted((REPO / "tests" / "bpf" / "build").glob("*.bpf.el.o"))
@@ -62,11 +62,7 @@ def assert_same_decisions(local: Btf, relos: list[CoreRelo], target: Btf) -> int
     return sum(c.reused for r in forced for c in r.candidates)
 
 
-@functools.cache
-def kernel(path: Path) -> Btf:
-    return load_btf(path)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("obj", OBJECTS, ids=lambda p: p.name.split(".")[0])
 @pytest.mark.parametrize(
     "path", KERNELS, ids=lambda p: "running-kernel" if p == VMLINUX else sample_id(p)
@@ -75,7 +71,7 @@ def test_reuse_changes_no_decision_on_real_kernels(path: Path, obj: Path) -> Non
     if path == VMLINUX:
         require(VMLINUX.exists(), "no /sys/kernel/btf/vmlinux on this machine")
     bpf = BpfObject.open(obj)
-    assert_same_decisions(bpf.btf, list(bpf.core_relos), kernel(path))
+    assert_same_decisions(bpf.btf, list(bpf.core_relos), kernel_btf(path))
 
 
 def test_reuse_answers_most_candidates_on_centos() -> None:
@@ -83,7 +79,7 @@ def test_reuse_answers_most_candidates_on_centos() -> None:
     centos = next(p for p in sample_archives() if "centos" in str(p))
     bpf = BpfObject.open(REPO / "tests/bpf/build/core_fields.bpf.el.o")
     relos = list(bpf.core_relos)
-    resolver = CoreResolver(bpf.btf, kernel(centos))  # the default threshold
+    resolver = CoreResolver(bpf.btf, kernel_btf(centos))  # the default threshold
     indices = relocation_indices(relos)
     results = [resolver.resolve(r, i) for r, i in zip(relos, indices, strict=True)]
     tried = [c for r in results for c in r.candidates]

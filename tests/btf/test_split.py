@@ -5,17 +5,18 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from btfhub_mirror.btf import StringTableBuilder, load_btf, parse_btf, write_btf
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.btf.dump import dump_raw
 from btfhub_mirror.btf.write import encode_btf
+from tests.cache import kernel_btf, raw_btf
 from tests.helpers import need_tool, sample_archives
-
-from .conftest import btf_of, raw_of
 
 
 def make_split(base_path: Path) -> tuple[bytes, int]:
-    base = btf_of(base_path)
+    base = kernel_btf(base_path)
     int_id = base.find("int")
     task = base.find("task_struct")
     builder = StringTableBuilder(b"", base=base.strings)
@@ -33,7 +34,7 @@ def make_split(base_path: Path) -> tuple[bytes, int]:
 
 def test_split_ids_and_strings_continue_after_base(tmp_path: Path) -> None:
     base_path = sample_archives()[0]
-    base = btf_of(base_path)
+    base = kernel_btf(base_path)
     data, first = make_split(base_path)
     split = parse_btf(data, base=base)
     assert split.start_id == first
@@ -46,11 +47,12 @@ def test_split_ids_and_strings_continue_after_base(tmp_path: Path) -> None:
     assert write_btf(split) == data
 
 
+@pytest.mark.needs_bpftool
 def test_split_dump_matches_bpftool(tmp_path: Path) -> None:
     bpftool = need_tool("bpftool")
     base_path = sample_archives()[0]
     data, _ = make_split(base_path)
-    (tmp_path / "base.btf").write_bytes(raw_of(base_path))
+    (tmp_path / "base.btf").write_bytes(raw_btf(base_path))
     (tmp_path / "mod.btf").write_bytes(data)
     expected = subprocess.run(
         [bpftool, "btf", "dump", "file", str(tmp_path / "mod.btf"),

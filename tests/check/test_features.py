@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, Kind, load_btf
+from btfhub_mirror.btf import Kind
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.check import Checker, KernelRef, Verdict, section_rule
 from btfhub_mirror.elf import BpfObject
+from tests.cache import kernel_btf
 from tests.harness.build import compile_bpf
 from tests.helpers import REPO, sample_archives, sample_id
 
@@ -21,11 +22,6 @@ INCLUDE = REPO / "tests" / "bpf"
 @pytest.fixture(scope="module")
 def progtypes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return compile_bpf(SOURCE, tmp_path_factory.mktemp("progtypes"), f"-I{INCLUDE}")
-
-
-@functools.cache
-def kernel_btf(kernel: Path) -> Btf:
-    return load_btf(kernel)
 
 
 @functools.cache
@@ -63,6 +59,7 @@ def expected(section: str, names: dict[str, set[str]]) -> bool:
     }[kind]
 
 
+@pytest.mark.needs_clang
 @pytest.mark.parametrize("kernel", sample_archives(), ids=sample_id)
 def test_program_types_against_kernel_btf(kernel: Path, progtypes: Path) -> None:
     checker = Checker([BpfObject.open(progtypes)])
@@ -77,6 +74,7 @@ def test_program_types_against_kernel_btf(kernel: Path, progtypes: Path) -> None
     assert (report.verdict is Verdict.FAILS) == any(o.available is False for o in report.features)
 
 
+@pytest.mark.needs_clang
 def test_the_samples_cover_both_outcomes(progtypes: Path) -> None:
     """The kernels of the sample differ on these programs (else the test above proves little)."""
     seen: dict[str, set[bool]] = {}

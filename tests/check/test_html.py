@@ -72,6 +72,7 @@ def test_page_is_self_contained(page: Path) -> None:
     assert not re.search(r"(src|href)\s*=|url\(|@import", text)
 
 
+@pytest.mark.slow
 def test_chromium_dom_holds_the_matrix(result: CheckResult, page: Path, tmp_path: Path) -> None:
     dom = chromium(page, tmp_path / "profile", "--dump-dom").stdout.decode()
     cells = Cells()
@@ -135,6 +136,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes], int]:
     return width, height, rows, bpp
 
 
+@pytest.mark.slow
 def test_chromium_screenshot_shows_the_matrix(page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     chromium(page, tmp_path / "profile", "--window-size=1400,1400", "--hide-scrollbars",

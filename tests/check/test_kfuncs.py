@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import read_btf_source
 from btfhub_mirror.check import check
 from btfhub_mirror.check.verdict import FeatureOutcome, FeatureRow, Verdict
 from btfhub_mirror.elf import BpfObject
+from tests.cache import btf_dump
 from tests.harness.build import compile_bpf
 from tests.helpers import (
     REPO,
@@ -75,19 +75,16 @@ def test_ksyms_are_the_undefined_symbols(name: str, endian: str) -> None:
     assert all(btf.type(k.local_type_id).kind.name == "FUNC_PROTO" for k in ksyms)
 
 
-def kernel_funcs(kernel: Path, tmp_path: Path) -> set[str]:
-    raw = tmp_path / "k.btf"
-    raw.write_bytes(read_btf_source(kernel))
-    dump = subprocess.run(
-        [need_tool("bpftool"), "btf", "dump", "file", str(raw)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+def kernel_funcs(kernel: Path) -> set[str]:
+    dump = btf_dump(need_tool("bpftool"), kernel)
     return set(re.findall(r"^\[\d+\] FUNC '([^']+)'", dump, re.MULTILINE))
 
 
+@pytest.mark.slow
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize("kernel", sample_archives(), ids=sample_id)
-def test_kfuncs_found_where_bpftool_lists_them(kernel: Path, tmp_path: Path) -> None:
-    funcs = kernel_funcs(kernel, tmp_path)
+def test_kfuncs_found_where_bpftool_lists_them(kernel: Path) -> None:
+    funcs = kernel_funcs(kernel)
     endian = "eb" if "s390x" in str(kernel) else "el"
     result = check([obj("kfuncs", endian)], btf_files=[kernel])
     (report,) = result.kernels
@@ -124,6 +121,8 @@ _INCOMPATIBLE = re.compile(
 )
 
 
+@pytest.mark.needs_bpftool
+@pytest.mark.needs_bpf
 @pytest.mark.parametrize("name", ["kfuncs", "kfunc_mismatch"])
 def test_running_kernel_resolution_matches_libbpf(name: str) -> None:
     need_root_bpf()
@@ -155,6 +154,9 @@ def test_running_kernel_resolution_matches_libbpf(name: str) -> None:
 _VAR_RESOLVED = re.compile(r"extern \(var ksym\) '(\w+)': resolved to \[(\d+)\]")
 
 
+@pytest.mark.needs_bpftool
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_kernel_variables_typed_and_typeless(tmp_path: Path) -> None:
     """A typed ksym resolves to the kernel VAR libbpf picks, but BTF cannot tell whether the
     verifier will find its address (kallsyms), nor anything about a typeless one: unknown."""

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, Kind, load_btf, read_btf_source
+from btfhub_mirror.btf import Btf, Kind, read_btf_source
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.check import Checker, CheckRows, KernelRef, KernelReport, RelocState, Verdict
 from btfhub_mirror.elf import BpfObject
-from tests.harness.build import Loader, libbpf_loader
+from tests.cache import kernel_btf
+from tests.harness.build import Loader
 from tests.helpers import REPO, need_tool, sample_archives, sample_id
 from tests.oracle import run_min_core_btf
 
-__all__ = ["libbpf_loader"]  # fixture, imported for pytest
+pytestmark = pytest.mark.slow
 
 BUILD = REPO / "tests" / "bpf" / "build"
 OBJECTS = ["newfield", "ringbuf", "ambiguous", "core_types", "core_fields"]
@@ -26,11 +27,6 @@ UNRESOLVED = {RelocState.MISSING, RelocState.GUARDED, RelocState.POISONED, Reloc
 
 def obj_path(name: str) -> Path:
     return BUILD / f"{name}.bpf.el.o"
-
-
-@functools.cache
-def kernel_btf(kernel: Path) -> Btf:
-    return load_btf(kernel)
 
 
 @functools.cache
@@ -50,6 +46,7 @@ def enum_names(btf: Btf, name: str) -> set[str]:
     return set()
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize("name", OBJECTS)
 @pytest.mark.parametrize("kernel", KERNELS, ids=sample_id)
 def test_relocations_match_bpftool(kernel: Path, name: str) -> None:
@@ -79,6 +76,7 @@ def test_relocations_match_bpftool(kernel: Path, name: str) -> None:
     assert oracle.ok == (RelocState.ERROR not in {o.state for o in report.relocations})
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize("kernel", KERNELS, ids=sample_id)
 def test_newfield_guarded_and_unguarded(kernel: Path) -> None:
     need_tool("bpftool")
@@ -136,6 +134,7 @@ def test_ringbuf_against_kernel_enums(kernel: Path) -> None:
     )
 
 
+@pytest.mark.needs_bpf
 @pytest.mark.parametrize("name", ["newfield", "core_types", "ringbuf", "core_fields"])
 @pytest.mark.parametrize("kernel", KERNELS, ids=sample_id)
 def test_poisoning_and_load_match_libbpf(

@@ -24,7 +24,7 @@ def _edited_after_install() -> None:
     """Added to the source after installing."""
 '''
 
-pytestmark = pytest.mark.needs_build_backend
+pytestmark = [pytest.mark.needs_build_backend, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

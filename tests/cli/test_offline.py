@@ -11,26 +11,24 @@ keep this fast, but not the build backend: the first run really has to download 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import require
+from tests.helpers import need_tool, require
 
 from .venvs import BACKEND, borrowed_packages, copy_repo, make_venv, offline_env
 
-pytestmark = pytest.mark.needs_unshare
+pytestmark = [pytest.mark.needs_unshare, pytest.mark.needs_network, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def _unshare_net() -> None:
     """Skip (fail under CI=true) where no network namespace can be made (not root)."""
-    path = shutil.which("unshare")
-    require(path is not None, "unshare is not installed")
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, check=False)
+    unshare = need_tool("unshare")
+    probe = subprocess.run([unshare, "-n", "true"], capture_output=True, text=True, check=False)
     require(probe.returncode == 0, f"unshare -n: no network namespace: {probe.stderr.strip()}")
 
 

@@ -16,12 +16,9 @@ from btfhub_mirror.mirror import Store
 from btfhub_mirror.mirror.sync import sync
 from cli.app import app
 from tests.helpers import SAMPLE, need_tool, require, sample_archives
-from tests.mirror.conftest import _origin_template
 from tests.mirror.gitfixtures import Origin, isolate_from_real_remotes
 
 from .readers import OS_RELEASE, CReader, Found, GoEmbedReader, GoReader, Kernel, System
-
-__all__ = ["_origin_template"]  # the session-wide btfhub-shaped origin, a fixture
 
 OBJECTS = tuple(SAMPLE.parent.parent / "bpf" / "build" / f"{n}.bpf.el.o"
                 for n in ("loadable", "core_fields"))  # fmt: skip

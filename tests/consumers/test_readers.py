@@ -30,7 +30,7 @@ from .readers import (
 
 Reader = Callable[[Path, System], Found]
 
-pytestmark = pytest.mark.needs_bpftool
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 
 def all_found(read: Reader, package: Path, expected: dict[Kernel, bytes]) -> None:

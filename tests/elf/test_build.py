@@ -13,6 +13,7 @@ from tests.helpers import REPO, need_tool
 from .conftest import BUILD, NAMES
 
 
+@pytest.mark.slow
 @pytest.mark.needs_clang
 def test_objects_rebuild(tmp_path: Path) -> None:
     need_tool("clang")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Kind, load_btf, parse_btf, read_btf_source
+from btfhub_mirror.btf import Kind, parse_btf
 from btfhub_mirror.btf.ext import CoreRelo, describe_access
 from btfhub_mirror.elf import BpfObject
+from tests.cache import kernel_btf
 from tests.helpers import need_tool, sample_archives, sample_id
 from tests.oracle import OracleRun, parse_log, run_min_core_btf
 
@@ -78,15 +79,10 @@ def test_parse_log_first_match_and_enum() -> None:
 
 
 @pytest.fixture(scope="module")
-def raw_kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def raw_kernels() -> dict[str, Path]:
+    """The sample's archives (bpftool gets their raw BTF, extracted once per session)."""
     need_tool("bpftool")
-    out = tmp_path_factory.mktemp("kernels")
-    kernels = {}
-    for archive in sample_archives():
-        raw = out / (sample_id(archive).replace("/", "_") + ".btf")
-        raw.write_bytes(read_btf_source(archive))
-        kernels[sample_id(archive)] = raw
-    return kernels
+    return {sample_id(archive): archive for archive in sample_archives()}
 
 
 @pytest.mark.needs_bpftool
@@ -109,7 +105,7 @@ def test_ambiguous_aborts_exactly_on_kernels_with_duplicate_task_struct(
     aborted = set()
     duplicated = set()
     for kernel, raw in raw_kernels.items():
-        btf = load_btf(raw)
+        btf = kernel_btf(raw)
         structs = [i for i in btf.ids_by_name("task_struct") if btf.kind(i) == Kind.STRUCT]
         if len(structs) > 1:
             duplicated.add(kernel)

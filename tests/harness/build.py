@@ -1,8 +1,7 @@
 """The libbpf loader harness: build ``load_btf.c``, compile BPF C, load with a custom BTF.
 
-Use from any test module::
+The root conftest provides the fixtures ``libbpf_loader`` and ``probe_object``::
 
-    from tests.harness.build import libbpf_loader, probe_object  # fixtures
     run = libbpf_loader.run(obj, btf=Path("min.btf"))
     assert run.loaded and run.core_decisions() == libbpf_loader.run(obj, VMLINUX).core_decisions()
 
@@ -19,9 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import need_root_bpf, need_tool, require
+from tests.helpers import need_tool, require
 
 HARNESS = Path(__file__).resolve().parent
 LOADER_SRC = HARNESS / "load_btf.c"
@@ -141,16 +138,3 @@ def compile_bpf(src: Path, out_dir: Path, *flags: str) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"clang failed:\n{' '.join(cmd)}\n{proc.stderr}"
     return out
-
-
-@pytest.fixture(scope="session")
-def libbpf_loader(tmp_path_factory: pytest.TempPathFactory) -> Loader:
-    """The built harness; skips (fails under CI) without cc, libbpf-dev or bpf() rights."""
-    need_root_bpf()
-    return build_loader(tmp_path_factory.mktemp("harness"))
-
-
-@pytest.fixture(scope="session")
-def probe_object(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``probe.bpf.c`` compiled by clang: a kprobe with field, exists and size relocations."""
-    return compile_bpf(PROBE_SRC, tmp_path_factory.mktemp("probe"))

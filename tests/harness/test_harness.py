@@ -9,10 +9,8 @@ import pytest
 from btfhub_mirror.archive import read_btf_archive
 from btfhub_mirror.btf import Btf, Kind, parse_btf
 from btfhub_mirror.btf.types import Struct
-from tests.harness.build import Loader, LoadRun, libbpf_loader, probe_object
+from tests.harness.build import Loader, LoadRun
 from tests.helpers import SAMPLE, VMLINUX, require
-
-__all__ = ["libbpf_loader", "probe_object"]  # fixtures, imported for pytest
 
 
 def _expected_value(btf: Btf, kind: str, spec: str) -> int:
@@ -48,6 +46,8 @@ def vmlinux_path() -> Path:
     return VMLINUX
 
 
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_vmlinux_as_custom_path_matches_the_kernels_own(
     libbpf_loader: Loader, probe_object: Path, vmlinux_path: Path
 ) -> None:
@@ -58,6 +58,8 @@ def test_vmlinux_as_custom_path_matches_the_kernels_own(
     _check_against(custom, parse_btf(vmlinux_path.read_bytes()))
 
 
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_decisions_follow_the_custom_btf(
     libbpf_loader: Loader, probe_object: Path, vmlinux_path: Path, tmp_path: Path
 ) -> None:
@@ -72,6 +74,8 @@ def test_decisions_follow_the_custom_btf(
     assert run.core_decisions() != full.core_decisions()
 
 
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_a_btf_without_the_types_fails_to_load(
     libbpf_loader: Loader, probe_object: Path, tmp_path: Path
 ) -> None:

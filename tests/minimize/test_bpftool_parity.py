@@ -8,16 +8,17 @@ bpftool.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, load_btf, parse_btf
-from btfhub_mirror.elf import BpfObject
+from btfhub_mirror.btf import parse_btf
 from btfhub_mirror.minimize import MinimizeError, minimize
+from tests.cache import bpf_object, kernel_btf, minimized
 from tests.helpers import REPO, VMLINUX, need_tool, sample_archives, sample_id
 from tests.oracle import run_min_core_btf
+
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 OBJECTS = sorted((REPO / "tests" / "bpf" / "build").glob("*.bpf.el.o"))
 KERNELS = [*sample_archives(), VMLINUX]
@@ -32,19 +33,14 @@ def set_id(objs: list[Path]) -> str:
     return "all" if len(objs) > 1 else objs[0].name.removesuffix(".bpf.el.o")
 
 
-@functools.cache
-def kernel(path: Path) -> Btf:
-    return load_btf(path)
-
-
 @pytest.mark.parametrize("objs", OBJECT_SETS, ids=set_id)
 @pytest.mark.parametrize("path", KERNELS, ids=kernel_id)
 def test_same_bytes_as_bpftool(path: Path, objs: list[Path]) -> None:
     if path == VMLINUX and not VMLINUX.exists():
         pytest.skip("this kernel has no /sys/kernel/btf/vmlinux")
     run = run_min_core_btf(path, objs, bpftool=need_tool("bpftool"))
-    objects = [BpfObject.open(o) for o in objs]
-    ours = minimize(kernel(path), objects)
+    objects = [bpf_object(o) for o in objs]
+    ours = minimized(path, objs)
     if run.ok:
         assert run.output is not None
         assert ours.data == run.output
@@ -58,7 +54,7 @@ def test_same_bytes_as_bpftool(path: Path, objs: list[Path]) -> None:
     parsed = parse_btf(ours.data)
     assert parsed.type_count == ours.type_count + 1
     with pytest.raises(MinimizeError):
-        minimize(kernel(path), objects, strict=True)
+        minimize(kernel_btf(path), objects, strict=True)
 
 
 def test_sample_has_kernels_where_bpftool_aborts() -> None:

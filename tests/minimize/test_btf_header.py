@@ -11,7 +11,6 @@ that documented layout built here with ``struct`` from bpftool 7.1's own output.
 
 from __future__ import annotations
 
-import functools
 import struct
 import subprocess
 from pathlib import Path
@@ -19,11 +18,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from btfhub_mirror.btf import Btf, load_btf
+from btfhub_mirror.btf import load_btf
 from btfhub_mirror.btf.write import with_header_len
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import MinimizeError, minimize
 from cli.app import app
+from tests.cache import kernel_btf
 from tests.helpers import REPO, SAMPLE, need_bpftool78, need_tool, sample_archives, sample_id
 from tests.oracle import raw_kernel_btf, run_min_core_btf
 
@@ -46,14 +46,9 @@ def set_id(objs: list[Path]) -> str:
     return "most" if len(objs) > 1 else objs[0].name.removesuffix(".bpf.el.o")
 
 
-@functools.cache
-def kernel(path: Path) -> Btf:
-    return load_btf(path)
-
-
 def ours(path: Path, objs: list[Path], header_len: int) -> bytes:
     return with_header_len(
-        minimize(kernel(path), [BpfObject.open(o) for o in objs]).data, header_len
+        minimize(kernel_btf(path), [BpfObject.open(o) for o in objs]).data, header_len
     )
 
 
@@ -78,7 +73,7 @@ def test_same_bytes_as_bpftool_78(path: Path, objs: list[Path]) -> None:
     run = run_min_core_btf(path, objs, bpftool=need_bpftool78())
     if not run.ok:  # bpftool 7.8 aborts where 7.1 does: strict mode fails the same way
         with pytest.raises(MinimizeError):
-            minimize(kernel(path), [BpfObject.open(o) for o in objs], strict=True)
+            minimize(kernel_btf(path), [BpfObject.open(o) for o in objs], strict=True)
         return
     assert run.output is not None
     fields = struct.unpack_from("<7I", run.output, 4)  # hdr_len ... layout_len

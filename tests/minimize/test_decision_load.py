@@ -16,12 +16,10 @@ import pytest
 from btfhub_mirror.btf import load_btf, read_btf_source
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import minimize
-from tests.harness.build import Loader, LoadRun, libbpf_loader
+from tests.harness.build import Loader, LoadRun
 from tests.helpers import REPO, SAMPLE
 from tests.minimize.shapes import shapes_btf
 from tests.minimize.test_decision_oracle import SHAPE_ERRORS, error_text
-
-__all__ = ["libbpf_loader"]  # fixture, imported for pytest
 
 pytestmark = pytest.mark.needs_bpf
 

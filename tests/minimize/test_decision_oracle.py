@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, load_btf, parse_btf, read_btf_source
-from btfhub_mirror.elf import BpfObject
+from btfhub_mirror.btf import parse_btf
 from btfhub_mirror.minimize import MinimizeError, MinimizeResult, minimize
+from tests import cache
 from tests.helpers import REPO, SAMPLE, need_tool, sample_archives, sample_id
 from tests.minimize.shapes import DUP_COPIES, shapes_btf
 from tests.oracle import OracleRun, Spec, parse_log
 
-pytestmark = pytest.mark.needs_bpftool
+pytestmark = [pytest.mark.needs_bpftool, pytest.mark.slow]
 
 BUILD = REPO / "tests" / "bpf" / "build"
 OBJECTS = sorted(BUILD.glob("*.bpf.el.o"))
@@ -53,30 +52,23 @@ def obj_name(path: Path) -> str:
 
 
 @functools.cache
-def kernel_btf_path(kernel: str, workdir: Path) -> Path:
-    """A raw BTF file for bpftool: the sample archive extracted, or the hand-built shapes."""
-    out = workdir / (kernel.replace("/", "_") + ".btf")
-    if kernel == SHAPES:
-        out.write_bytes(shapes_btf())
-    else:
-        out.write_bytes(read_btf_source(SAMPLE / f"{kernel}.btf.tar.xz"))
+def shapes_file() -> Path:
+    out = cache.WORKDIR.get() / f"{SHAPES}.btf"
+    out.write_bytes(shapes_btf())
     return out
 
 
-@functools.cache
-def kernel_btf(path: Path) -> Btf:
-    return load_btf(path)
+def kernel_file(kernel: str) -> Path:
+    """The kernel's BTF file: the sample archive, or the hand-built shapes."""
+    return shapes_file() if kernel == SHAPES else SAMPLE / f"{kernel}.btf.tar.xz"
 
 
-def run_bpftool(bpftool: str, btf: Path, obj: Path, out: Path) -> OracleRun:
-    proc = subprocess.run(
-        [bpftool, "-d", "gen", "min_core_btf", str(btf), str(out), str(obj)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+def run_bpftool(bpftool: str, btf: Path, obj: Path) -> OracleRun:
+    done = cache.min_core_btf(bpftool, btf, [obj])
     # libbpf's "error matching candidate" warning ends in "\n " (relo_core.c): the next line
     # starts with a space.
-    stderr = "\n".join(line.lstrip() for line in proc.stderr.splitlines())
-    return parse_log(stderr, proc.returncode)
+    stderr = "\n".join(line.lstrip() for line in done.stderr.splitlines())
+    return parse_log(stderr, done.returncode)
 
 
 _ERR_MATCH = re.compile(r"^error matching candidate #\d+ <(\w+)> \[(\d+)\] (.*): (-?\d+)$")
@@ -164,19 +156,17 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pai
     """
     bpftool = need_tool("bpftool")
     work = tmp_path_factory.mktemp("decision-oracle")
-    objects = {o: BpfObject.open(o) for o in OBJECTS}
     jobs = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for kernel in KERNELS:
-            path = kernel_btf_path(kernel, work)
-            source = kernel_btf(path)
+            path = kernel_file(kernel)
             for obj in OBJECTS:
-                result = minimize(source, [objects[obj]])
+                result = cache.minimized(path, [obj])
                 stem = f"{kernel.replace('/', '_')}-{obj_name(obj)}"
                 mini = work / f"{stem}.min.btf"
                 mini.write_bytes(result.data)
-                full = pool.submit(run_bpftool, bpftool, path, obj, work / f"{stem}.out1")
-                again = pool.submit(run_bpftool, bpftool, mini, obj, work / f"{stem}.out2")
+                full = pool.submit(run_bpftool, bpftool, path, obj)
+                again = pool.submit(run_bpftool, bpftool, mini, obj)
                 jobs.append((kernel, obj, full, again, result))
         return {
             (k, obj_name(o)): Pair(k, o, full.result(), again.result(), result)
@@ -208,18 +198,16 @@ def together(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     another's decisions."""
     bpftool = need_tool("bpftool")
     work = tmp_path_factory.mktemp("decision-oracle-all")
-    objects = [BpfObject.open(o) for o in OBJECTS]
     jobs = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for kernel in KERNELS:
-            path = kernel_btf_path(kernel, work)
-            result = minimize(kernel_btf(path), objects)
+            path = kernel_file(kernel)
+            result = cache.minimized(path, OBJECTS)
             mini = work / f"{kernel.replace('/', '_')}.all.btf"
             mini.write_bytes(result.data)
             for obj in OBJECTS:
-                stem = f"{kernel.replace('/', '_')}-{obj_name(obj)}"
-                full = pool.submit(run_bpftool, bpftool, path, obj, work / f"{stem}.out1")
-                again = pool.submit(run_bpftool, bpftool, mini, obj, work / f"{stem}.out2")
+                full = pool.submit(run_bpftool, bpftool, path, obj)
+                again = pool.submit(run_bpftool, bpftool, mini, obj)
                 jobs.append((kernel, obj, full, again, result))
         return {
             (k, obj_name(o)): Pair(k, o, full.result(), again.result(), result)
@@ -283,13 +271,12 @@ def test_first_match_and_strict_on_the_shapes(tmp_path: Path, obj: str) -> None:
     """--first-match keeps today's loadable choice (bpftool then succeeds on it, where it
     fails on the full BTF); strict fails like bpftool."""
     bpftool = need_tool("bpftool")
-    path = kernel_btf_path(SHAPES, tmp_path)
-    source = kernel_btf(path)
-    bpf = BpfObject.open(BUILD / f"{obj}.bpf.el.o")
+    source = cache.kernel_btf(kernel_file(SHAPES))
+    bpf = cache.bpf_object(BUILD / f"{obj}.bpf.el.o")
     chosen = minimize(source, [bpf], first_match=True)
     assert chosen.failures == () and chosen.warnings
     mini = tmp_path / "first.btf"
     mini.write_bytes(chosen.data)
-    assert run_bpftool(bpftool, mini, BUILD / f"{obj}.bpf.el.o", tmp_path / "o").ok
+    assert run_bpftool(bpftool, mini, BUILD / f"{obj}.bpf.el.o").ok
     with pytest.raises(MinimizeError):
         minimize(source, [bpf], strict=True)

@@ -14,7 +14,7 @@ import pytest
 from btfhub_mirror.btf import load_btf
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import minimize
-from tests.harness.build import Loader, libbpf_loader, probe_object  # noqa: F401 (fixtures)
+from tests.harness.build import Loader
 from tests.helpers import REPO, VMLINUX, require
 
 LOADABLE = REPO / "tests" / "bpf" / "build" / "loadable.bpf.el.o"
@@ -29,9 +29,11 @@ def decisions(loader: Loader, obj: Path, btf: Path) -> list[tuple[str, int, str]
     return found
 
 
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 @pytest.mark.parametrize("which", ["loadable", "probe"])
 def test_minimized_btf_gives_libbpf_the_same_decisions(
-    which: str, libbpf_loader: Loader, probe_object: Path, tmp_path: Path  # noqa: F811
+    which: str, libbpf_loader: Loader, probe_object: Path, tmp_path: Path
 ) -> None:
     require(VMLINUX.exists(), "this kernel has no /sys/kernel/btf/vmlinux")
     obj = LOADABLE if which == "loadable" else probe_object

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import random
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from btfhub_mirror.btf import Btf, load_btf, parse_btf
+from btfhub_mirror.btf import parse_btf
 from btfhub_mirror.btf import types as t
 from btfhub_mirror.btf.write import encode_btf
 from btfhub_mirror.elf import BpfObject
 from btfhub_mirror.minimize import MinimizeError, minimize
+from tests.cache import bpf_object, kernel_btf, minimized
 from tests.helpers import REPO, need_tool, sample_archives, sample_id
 
 BUILD = REPO / "tests" / "bpf" / "build"
@@ -22,14 +22,8 @@ OBJECTS = sorted(p for p in BUILD.glob("*.bpf.el.o") if not p.name.startswith("f
 KERNELS = sample_archives()
 
 
-@functools.cache
-def kernel(path: Path) -> Btf:
-    return load_btf(path)
-
-
-@functools.cache
 def objects() -> list[BpfObject]:
-    return [BpfObject.open(p) for p in OBJECTS]
+    return [bpf_object(p) for p in OBJECTS]
 
 
 def refs(typ: t.Type) -> list[int]:
@@ -47,8 +41,8 @@ def refs(typ: t.Type) -> list[int]:
 
 @pytest.mark.parametrize("path", KERNELS, ids=sample_id)
 def test_output_keeps_only_what_the_source_has(path: Path) -> None:
-    source = kernel(path)
-    result = minimize(source, objects())
+    source = kernel_btf(path)
+    result = minimized(path, OBJECTS)
     out = parse_btf(result.data)
     assert out.byte_order == "little" and out.header.hdr_len == 24
     old_ids = sorted(result.id_map)
@@ -82,7 +76,7 @@ def test_output_keeps_only_what_the_source_has(path: Path) -> None:
 
 @pytest.mark.parametrize("path", KERNELS[:4], ids=sample_id)
 def test_minimizing_twice_changes_nothing(path: Path) -> None:
-    once = minimize(kernel(path), objects()).data
+    once = minimized(path, OBJECTS).data
     twice = minimize(parse_btf(once), objects()).data
     assert twice == once
 
@@ -109,7 +103,7 @@ def test_object_order_does_not_matter() -> None:
     path = KERNELS[2]
     orders = object_orders(objects())
     assert len({tuple(id(o) for o in order) for order in orders}) > 2 * len(objects())
-    outputs = {minimize(kernel(path), order).data for order in orders}
+    outputs = {minimize(kernel_btf(path), order).data for order in orders}
     assert len(outputs) == 1
 
 
@@ -128,6 +122,7 @@ def typetag_kernel() -> bytes:
     )
 
 
+@pytest.mark.needs_bpftool
 def test_fwd_and_type_tag_kept_with_warnings_where_bpftool_aborts(tmp_path: Path) -> None:
     bpftool = need_tool("bpftool")
     raw = tmp_path / "kernel.btf"
@@ -153,13 +148,14 @@ def test_fwd_and_type_tag_kept_with_warnings_where_bpftool_aborts(tmp_path: Path
         minimize(parse_btf(raw.read_bytes()), [BpfObject.open(obj_path)], strict=True)
 
 
+@pytest.mark.needs_clang
 def test_object_without_btf_ext_is_refused(tmp_path: Path) -> None:
-    need_tool("clang")
+    clang = need_tool("clang")
     src = tmp_path / "plain.c"
     src.write_text("int x;\n")
     obj = tmp_path / "plain.o"
-    subprocess.run(["clang", "-target", "bpf", "-c", str(src), "-o", str(obj)], check=True)
+    subprocess.run([clang, "-target", "bpf", "-c", str(src), "-o", str(obj)], check=True)
     from btfhub_mirror.errors import BtfmirrorError
 
     with pytest.raises(BtfmirrorError):
-        minimize(kernel(KERNELS[0]), [BpfObject.open(obj)])
+        minimize(kernel_btf(KERNELS[0]), [BpfObject.open(obj)])

@@ -17,12 +17,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     isolate_from_real_remotes(monkeypatch, tmp_path / "default-cache")
 
 
-@pytest.fixture(scope="session")
-def _origin_template(tmp_path_factory: pytest.TempPathFactory) -> Origin:
-    need_tool("git")
-    return Origin(tmp_path_factory.mktemp("template")).build()
-
-
 @pytest.fixture
 def origin(_origin_template: Origin, tmp_path: Path) -> Origin:
     """A private copy of the btfhub-shaped origin repository."""

@@ -11,10 +11,7 @@ from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.mirror.sync import sync
 from tests.helpers import REPO
-from tests.mirror.conftest import _origin_template
 from tests.mirror.gitfixtures import Origin
-
-__all__ = ["_origin_template"]  # the session-wide btfhub-shaped origin, a fixture
 
 OBJECTS = REPO / "tests" / "bpf" / "build"
 #: Debian 11 and 12 (x86_64 x3, arm64, s390x) and the two kylin kernels whose BTF holds several

@@ -122,6 +122,7 @@ def test_manifest_matches_the_contents(
     assert manifest["skipped"] == []
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.parametrize("objects", [("loadable",), ("core_fields", "ringbuf", "core_types")])
 def test_every_file_equals_bpftool(synced: Store, tmp_path: Path, objects: tuple[str]) -> None:
     bpftool = need_tool("bpftool")

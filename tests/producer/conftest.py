@@ -14,10 +14,7 @@ import pytest
 import zstandard
 
 from tests.helpers import SAMPLE, need_tool
-from tests.mirror.conftest import _origin_template
 from tests.mirror.gitfixtures import isolate_from_real_remotes
-
-__all__ = ["_origin_template"]
 
 #: The sample kernel every test adds: Debian 12 x86_64 (little-endian).
 KERNEL = SAMPLE / "debian" / "12" / "x86_64" / "6.1.0-50-amd64.btf.tar.xz"

@@ -160,6 +160,7 @@ def test_arm64_image_gz_by_magic_scan(archive: Path, tmp_path: Path) -> None:
     assert gnu_untar(archive / result.kernels[0].path) == arm
 
 
+@pytest.mark.needs_bpftool
 @pytest.mark.needs_pahole
 def test_dwarf_vmlinux_is_converted_by_pahole(
     archive: Path, dwarf_elf: Path, tmp_path: Path

@@ -28,12 +28,14 @@ ARM64_BTF = SAMPLE / "debian/12/arm64/6.1.0-50-arm64.btf.tar.xz"
 
 
 def dpkg_extract(deb: Path, dest: Path) -> Path:
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
+    subprocess.run([need_tool("dpkg-deb"), "-x", str(deb), str(dest)], check=True)
     return dest
 
 
 def dpkg_field(deb: Path, field: str) -> str:
-    done = subprocess.run(["dpkg-deb", "-f", str(deb), field], check=True, capture_output=True)
+    done = subprocess.run(
+        [need_tool("dpkg-deb"), "-f", str(deb), field], check=True, capture_output=True
+    )
     return done.stdout.decode().strip()
 
 

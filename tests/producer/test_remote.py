@@ -8,6 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store, list_kernels
 from btfhub_mirror.mirror.sync import sync
@@ -79,6 +81,7 @@ def test_served_archive_is_a_remote_first_wins(
         }  # fmt: skip
 
 
+@pytest.mark.needs_bpftool
 def test_add_sync_pack_equals_bpftool(tmp_path: Path, sample_btf: Path, vmlinux_elf: Path) -> None:
     bpftool = need_tool("bpftool")
     archive, _ = init_archive(tmp_path / "ours")

@@ -25,11 +25,9 @@ from btfhub_mirror.runtime import (
     select_btf,
     unpack_tar,
 )
-from tests.harness.build import Loader, libbpf_loader, probe_object
+from tests.harness.build import Loader
 from tests.helpers import VMLINUX, need_tool, require
 from tests.mirror.gitfixtures import git
-
-__all__ = ["libbpf_loader", "probe_object"]  # fixtures, imported for pytest
 
 TWIN = "0.0.0-twin"
 
@@ -73,6 +71,8 @@ def running_package(probe_object: Path, tmp_path_factory: pytest.TempPathFactory
     return result.output
 
 
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_select_for_the_running_identity_then_load(
     running_package: Path, libbpf_loader: Loader, probe_object: Path, tmp_path: Path
 ) -> None:
@@ -91,6 +91,8 @@ def test_select_for_the_running_identity_then_load(
     assert len(custom.core_decisions()) == custom.relocation_count() > 0
 
 
+@pytest.mark.needs_bpf
+@pytest.mark.needs_clang
 def test_kernel_without_btf_path_then_load(
     running_package: Path, libbpf_loader: Loader, probe_object: Path, tmp_path: Path
 ) -> None:
