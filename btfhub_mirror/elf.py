@@ -114,15 +114,37 @@ EXPECTED_OBJECT = "a BPF object built with clang -target bpf -g"
 #: pyelftools' names of section types (``ENUM_SH_TYPE_BASE``, which it uses for EM_BPF): the
 #: same strings as before it was not imported for them; other values are their number.
 _SH_TYPE_NAMES = {
-    0: "SHT_NULL", 1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA",
-    5: "SHT_HASH", 6: "SHT_DYNAMIC", 7: "SHT_NOTE", 8: "SHT_NOBITS", 9: "SHT_REL",
-    10: "SHT_SHLIB", 11: "SHT_DYNSYM", 14: "SHT_INIT_ARRAY", 15: "SHT_FINI_ARRAY",
-    16: "SHT_PREINIT_ARRAY", 17: "SHT_GROUP", 18: "SHT_SYMTAB_SHNDX", 19: "SHT_RELR",
-    20: "SHT_NUM", 0x60000000: "SHT_LOOS", 0x6FFFFFF5: "SHT_GNU_ATTRIBUTES",
-    0x6FFFFFF6: "SHT_GNU_HASH", 0x6FFFFFF7: "SHT_GNU_LIBLIST", 0x6FFFFFFD: "SHT_GNU_verdef",
-    0x6FFFFFFE: "SHT_GNU_verneed", 0x6FFFFFFF: "SHT_GNU_versym", 0x80000000: "SHT_LOUSER",
-    0xFFFFFFFF: "SHT_HIUSER", 0x6FFFFFF3: "SHT_SUNW_LDYNSYM", 0x6FFFFFFC: "SHT_SUNW_syminfo",
-}  # fmt: skip
+    0: "SHT_NULL",
+    1: "SHT_PROGBITS",
+    2: "SHT_SYMTAB",
+    3: "SHT_STRTAB",
+    4: "SHT_RELA",
+    5: "SHT_HASH",
+    6: "SHT_DYNAMIC",
+    7: "SHT_NOTE",
+    8: "SHT_NOBITS",
+    9: "SHT_REL",
+    10: "SHT_SHLIB",
+    11: "SHT_DYNSYM",
+    14: "SHT_INIT_ARRAY",
+    15: "SHT_FINI_ARRAY",
+    16: "SHT_PREINIT_ARRAY",
+    17: "SHT_GROUP",
+    18: "SHT_SYMTAB_SHNDX",
+    19: "SHT_RELR",
+    20: "SHT_NUM",
+    0x60000000: "SHT_LOOS",
+    0x6FFFFFF5: "SHT_GNU_ATTRIBUTES",
+    0x6FFFFFF6: "SHT_GNU_HASH",
+    0x6FFFFFF7: "SHT_GNU_LIBLIST",
+    0x6FFFFFFD: "SHT_GNU_verdef",
+    0x6FFFFFFE: "SHT_GNU_verneed",
+    0x6FFFFFFF: "SHT_GNU_versym",
+    0x80000000: "SHT_LOUSER",
+    0xFFFFFFFF: "SHT_HIUSER",
+    0x6FFFFFF3: "SHT_SUNW_LDYNSYM",
+    0x6FFFFFFC: "SHT_SUNW_syminfo",
+}
 _SHN_XINDEX = 0xFFFF
 
 

@@ -55,8 +55,14 @@ class UnknownSelectionError(UsageError):
     likely): says what the catalog has there and the closest name."""
 
     def __init__(
-        self, option: Param, value: str, known: tuple[str, ...], closest: str | None,
-        *, scope: str = "", catalog: str = "",
+        self,
+        option: Param,
+        value: str,
+        known: tuple[str, ...],
+        closest: str | None,
+        *,
+        scope: str = "",
+        catalog: str = "",
     ) -> None:
         self.option = option
         self.value = value
@@ -69,7 +75,8 @@ class UnknownSelectionError(UsageError):
         )
         there = f"{scope} it has {shown}" if known else "it has no entries"
         super().__init__(
-            option, f" {value!r} names nothing in {where}{hint} ({there.strip()}; "
+            option,
+            f" {value!r} names nothing in {where}{hint} ({there.strip()}; "
             "`btfmirror list --distros` counts them)",
         )
 

@@ -288,6 +288,7 @@ class KernelFilter:
         Each level is checked within the levels above it: a version among the selected
         distros' versions (and codenames), an arch among the selected versions' arches.
         """
+
         def scope(*levels: tuple[str, tuple[str, ...]]) -> str:
             named = " ".join(f"{n}={','.join(v)}" for n, v in levels if v)
             return f"for {named}" if named else ""
@@ -296,7 +297,10 @@ class KernelFilter:
             known = [d.distro for d in dirs]
             if distro not in {fold_name(k) for k in known}:
                 raise UnknownSelectionError(
-                    Param("distro"), distro, sorted_names(known), closest_name(distro, known),
+                    Param("distro"),
+                    distro,
+                    sorted_names(known),
+                    closest_name(distro, known),
                     catalog=catalog,
                 )
         in_distros = [d for d in dirs if not self.distros or fold_name(d.distro) in self.distros]
@@ -304,11 +308,16 @@ class KernelFilter:
             known = [v for d in in_distros for v in (d.version, *d.version_aliases)]
             if version not in known:
                 raise UnknownSelectionError(
-                    Param("version"), version, sorted_names(known), closest_name(version, known),
-                    scope=scope(("distro", self.distros)), catalog=catalog,
+                    Param("version"),
+                    version,
+                    sorted_names(known),
+                    closest_name(version, known),
+                    scope=scope(("distro", self.distros)),
+                    catalog=catalog,
                 )
         in_versions = [
-            d for d in in_distros
+            d
+            for d in in_distros
             if not self.versions
             or d.version in self.versions
             or any(a in self.versions for a in d.version_aliases)
@@ -317,7 +326,10 @@ class KernelFilter:
             known = [d.arch for d in in_versions]
             if arch not in {normalize_arch(k) for k in known}:
                 raise UnknownSelectionError(
-                    Param("arch"), arch, sorted_names(known), closest_name(arch, known),
+                    Param("arch"),
+                    arch,
+                    sorted_names(known),
+                    closest_name(arch, known),
                     scope=scope(("distro", self.distros), ("version", self.versions)),
                     catalog=catalog,
                 )

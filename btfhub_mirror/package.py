@@ -213,15 +213,36 @@ def _zstd_reader(raw: BinaryIO) -> BinaryIO:
 FORMATS: dict[Compression, Format] = {
     f.compression: f
     for f in (
-        Format("tar.gz", (".tar.gz", ".tgz"), b"\x1f\x8b", "gzip", "a gzip-compressed tar",
-               _gzip_writer, _gzip_reader),
-        Format("tar.xz", (".tar.xz",), b"\xfd7zXZ\x00", "xz", "an xz-compressed tar",
-               _xz_writer, _xz_reader),
-        Format("tar.zst", (".tar.zst",), b"\x28\xb5\x2f\xfd", "zstd", "a zstd-compressed tar",
-               _zstd_writer, _zstd_reader),
+        Format(
+            "tar.gz",
+            (".tar.gz", ".tgz"),
+            b"\x1f\x8b",
+            "gzip",
+            "a gzip-compressed tar",
+            _gzip_writer,
+            _gzip_reader,
+        ),
+        Format(
+            "tar.xz",
+            (".tar.xz",),
+            b"\xfd7zXZ\x00",
+            "xz",
+            "an xz-compressed tar",
+            _xz_writer,
+            _xz_reader,
+        ),
+        Format(
+            "tar.zst",
+            (".tar.zst",),
+            b"\x28\xb5\x2f\xfd",
+            "zstd",
+            "a zstd-compressed tar",
+            _zstd_writer,
+            _zstd_reader,
+        ),
         Format("tar", (".tar",), b"", "", "an uncompressed tar", None, None),
     )
-}  # fmt: skip
+}
 #: Bytes to read to tell every format apart.
 MAGIC_LEN = max(len(f.magic) for f in FORMATS.values())
 #: Archive suffixes and their compression, in the order they are matched (".tar" last).

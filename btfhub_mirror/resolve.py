@@ -31,7 +31,7 @@ class ResolvedRelocation:
 
     @property
     def status(self) -> str:
-        """"resolved", "unresolved" (no candidate matched: poisoned or a zero answer) or
+        """ "resolved", "unresolved" (no candidate matched: poisoned or a zero answer) or
         "error": :attr:`RelocState.status`."""
         return self.state.status
 

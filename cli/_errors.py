@@ -123,8 +123,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except BtfmirrorError as err:
             err_console.print(
                 f"error: {message(err)}",
-                style="bold red", markup=False, highlight=False, soft_wrap=True,
-            )  # fmt: skip
+                style="bold red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(err.exit_code) from None
         except Terminated:
             err_console.print("terminated", style="yellow")
@@ -146,8 +149,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 hint = f"{REPORT_HINT} ({DEBUG_ENV}=1 prints the traceback)"
             err_console.print(
                 f"internal error: {type(err).__name__}: {err}; {hint}",
-                style="bold red", markup=False, highlight=False, soft_wrap=True,
-            )  # fmt: skip
+                style="bold red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(ExitCode.UNEXPECTED) from None
 
     wrapper.__btfmirror_handled__ = True  # type: ignore[attr-defined]

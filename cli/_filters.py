@@ -33,7 +33,8 @@ ArchOption = Annotated[
 KernelsOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--kernels", "-k",
+        "--kernels",
+        "-k",
         help="Kernel glob ('5.15.*') or version range ('>=5.4,<5.16'). Repeatable.",
     ),
 ]

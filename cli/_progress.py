@@ -51,20 +51,22 @@ class RichProgress:
             self._bar = Progress(
                 SpinnerColumn(finished_text=" "),
                 TextColumn(
-                    "{task.description}", markup=False,
+                    "{task.description}",
+                    markup=False,
                     table_column=Column(max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis"),
                 ),
                 BarColumn(bar_width=BAR_WIDTH),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(elapsed_when_finished=True),
                 TextColumn(
-                    "{task.fields[detail]}", markup=False,
+                    "{task.fields[detail]}",
+                    markup=False,
                     table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
                 ),
                 console=self._console,
                 transient=False,
                 expand=True,
-            )  # fmt: skip
+            )
             self._bar.start()
         return self
 

@@ -95,9 +95,8 @@ def record(*fields: str) -> str:
 def version_key(text: str) -> tuple[tuple[int, str], ...]:
     """``9`` before ``10``, ``20.04`` before ``22.04``, ``V10`` as V then 10."""
     return tuple(
-        (int(part), "") if part.isdigit() else (-1, part)
-        for part in _NUMBER_RE.split(text) if part
-    )  # fmt: skip
+        (int(part), "") if part.isdigit() else (-1, part) for part in _NUMBER_RE.split(text) if part
+    )
 
 
 def kernel_sort_key(

@@ -57,8 +57,10 @@ def add_command(
     for k in result.kernels:
         console.print(
             f"{k.status} {k.path} ({k.btf_size} bytes of BTF, {sum(k.kinds.values())} types, "
-            f"from {k.how})", markup=False, soft_wrap=True,
-        )  # fmt: skip
+            f"from {k.how})",
+            markup=False,
+            soft_wrap=True,
+        )
     if result.commit is None:
         console.print("nothing to commit", markup=False)
     else:

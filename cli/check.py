@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 _STYLES = {"ok": "green", "degraded": "yellow", "fails": "bold red"}
 _STATE_STYLES = {
-    "resolved": "green", "missing": "dim", "guarded": "yellow", "zero": "yellow",
-    "poisoned": "bold red", "error": "bold red",
+    "resolved": "green",
+    "missing": "dim",
+    "guarded": "yellow",
+    "zero": "yellow",
+    "poisoned": "bold red",
+    "error": "bold red",
 }
 
 
@@ -40,14 +44,17 @@ def check_command(
     btf: Annotated[
         list[Path] | None,
         typer.Option(
-            "--btf", metavar="FILE",
+            "--btf",
+            metavar="FILE",
             help="Also check against this kernel BTF (.btf, .btf.tar.xz, vmlinux). Repeatable.",
         ),
     ] = None,
     detail: Annotated[
         str | None,
         typer.Option(
-            "--detail", "-D", metavar="KERNEL",
+            "--detail",
+            "-D",
+            metavar="KERNEL",
             help="Show every relocation and feature for this kernel (label or release).",
         ),
     ] = None,
@@ -72,7 +79,11 @@ def check_command(
         check_output_path(html)  # before the work, not after it
     with RichProgress() as progress:
         result = check(
-            objects, flt=flt, btf_files=btf or (), wait=not no_wait, progress=progress,
+            objects,
+            flt=flt,
+            btf_files=btf or (),
+            wait=not no_wait,
+            progress=progress,
             btf_cache=BtfCache.default(),
         )
     if html is not None:
@@ -88,9 +99,12 @@ def check_command(
 
 
 def _sorted(result: CheckResult) -> list[KernelReport]:
-    return sorted(result.kernels, key=lambda k: kernel_sort_key(
-        k.kernel.distro, k.kernel.version, k.kernel.arch, k.kernel.release, k.kernel.label
-    ))  # fmt: skip
+    return sorted(
+        result.kernels,
+        key=lambda k: kernel_sort_key(
+            k.kernel.distro, k.kernel.version, k.kernel.arch, k.kernel.release, k.kernel.label
+        ),
+    )
 
 
 def _print_summary(result: CheckResult) -> None:
@@ -105,8 +119,10 @@ def _print_summary(result: CheckResult) -> None:
             f"\n… {len(k.reasons) - 2} more" if len(k.reasons) > 2 else ""
         )
         table.add_row(
-            Text(k.kernel.label), Text(k.verdict.value, style=_STYLES[k.verdict.value]),
-            Text(counts), Text(reasons),
+            Text(k.kernel.label),
+            Text(k.verdict.value, style=_STYLES[k.verdict.value]),
+            Text(counts),
+            Text(reasons),
         )
     if fits(table, console):
         console.print(table)
@@ -126,24 +142,31 @@ def _print_summary(result: CheckResult) -> None:
     console.print(
         f"{count(len(result.kernels), 'kernel')}: {tally['ok']} ok, {tally['degraded']} degraded, "
         f"{tally['fails']} fail ({result.seconds:.1f} s)",
-        markup=False, soft_wrap=True,
-    )  # fmt: skip
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _print_detail(result: CheckResult, report: KernelReport) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console.print(Text(f"\n{report.kernel.label}: {report.verdict.value}", style="bold"),
-                  soft_wrap=True)
+    console.print(
+        Text(f"\n{report.kernel.label}: {report.verdict.value}", style="bold"), soft_wrap=True
+    )
     table = Table("object", "section", "#", "kind", "path", "state", "target / detail")
     records = []
     for row, out in zip(result.rows.relocations, report.relocations, strict=True):
         style = _STATE_STYLES[out.state.value]
         target = out.target or out.detail or ""
         table.add_row(
-            row.object, row.section, str(row.index), row.kind, Text(row.path),
-            Text(out.state.value, style=style), Text(target),
+            row.object,
+            row.section,
+            str(row.index),
+            row.kind,
+            Text(row.path),
+            Text(out.state.value, style=style),
+            Text(target),
         )
         line = Text(record(row.object, row.section, f"#{row.index}", row.kind, row.path) + ": ")
         line.append(out.state.value, style=style)

@@ -39,7 +39,8 @@ def sync_command(
     remote: Annotated[
         list[str] | None,
         typer.Option(
-            "--remote", "-r",
+            "--remote",
+            "-r",
             help="Archive git URL or path, repeatable; the first that has a path wins. "
             "Replaces (and is remembered as) the cache's remotes. Default: $BTFHUB_REPO "
             "(comma-separated), else the remotes the cache was synced from, else "
@@ -84,9 +85,14 @@ def sync_command(
     selection = flt if everything or not flt.is_empty else None  # None: the catalog only
     with RichProgress() as progress:
         result = sync(
-            Store.default(), selection, remote or (), wait=not no_wait, repair=repair,
-            index=not no_index, progress=progress,
-        )  # fmt: skip
+            Store.default(),
+            selection,
+            remote or (),
+            wait=not no_wait,
+            repair=repair,
+            index=not no_index,
+            progress=progress,
+        )
     if as_json:
         print_json(result.to_json())
         return
@@ -110,11 +116,13 @@ def sync_command(
         summary.append(("not indexed (unreadable, see warnings)", str(len(result.unindexed))))
     summary.append(("bytes received", human_bytes(result.bytes_received)))
     summary.append(("selected archives", human_bytes(result.selected_bytes)))
-    summary.append((
-        "catalog",
-        f"{result.catalog_entries} entries (+{len(result.added)} new, "
-        f"{len(result.removed)} removed)",
-    ))
+    summary.append(
+        (
+            "catalog",
+            f"{result.catalog_entries} entries (+{len(result.added)} new, "
+            f"{len(result.removed)} removed)",
+        )
+    )
     for state in result.remotes:
         summary.append(("remote", f"{state.url} @ {state.tip[:12]}"))
     width = max(len(label) for label, _ in summary)
@@ -125,7 +133,9 @@ def sync_command(
             f"remotes changed ({result.remote_source.value}): were "
             f"{', '.join(result.previous_remotes)}; now "
             f"{', '.join(r.url for r in result.remotes)}, remembered for the next sync",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -180,7 +190,10 @@ def list_command(
     headers = ("distro", "version", "arch", "kernel", "local", "size", "note")
     rows = [
         (
-            e.distro, e.version, e.arch, e.release,
+            e.distro,
+            e.version,
+            e.arch,
+            e.release,
             "yes" if e.is_local else ("stale" if e.local_state == "stale" else ""),
             human_bytes(e.archive_size) if e.archive_size else "",
             "removed" if e.removed else "",
@@ -195,13 +208,19 @@ def list_command(
         print_columns(narrow_headers, narrow)
     else:  # narrower still: one kernel per line, nothing wrapped mid-name
         print_lines(
-            (record(kernel, f"local: {loc}" if loc else "", size, note)
-             for kernel, loc, size, note in narrow),
+            (
+                record(kernel, f"local: {loc}" if loc else "", size, note)
+                for kernel, loc, size, note in narrow
+            ),
             console,
-        )  # fmt: skip
+        )
     n = len(result.entries)
-    console.print(f"{n} {'entry' if n == 1 else 'entries'} ({result.selection})", style="dim",
-                  markup=False, soft_wrap=True)
+    console.print(
+        f"{n} {'entry' if n == 1 else 'entries'} ({result.selection})",
+        style="dim",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _print_dirs(result: DirsResult, as_json: bool) -> None:
@@ -209,10 +228,17 @@ def _print_dirs(result: DirsResult, as_json: bool) -> None:
         print_json(result.to_json())
         return
     rows = [
-        (d.distro, d.version, d.arch, str(d.entries), str(d.local), str(d.removed),
-         ",".join(d.version_aliases))
+        (
+            d.distro,
+            d.version,
+            d.arch,
+            str(d.entries),
+            str(d.local),
+            str(d.removed),
+            ",".join(d.version_aliases),
+        )
         for d in result.dirs
-    ]  # fmt: skip
+    ]
     if not console.is_terminal:  # tab-separated, as plain `list` prints for pipes
         console.file.write("".join("\t".join(r) + "\n" for r in rows))
         return
@@ -220,7 +246,8 @@ def _print_dirs(result: DirsResult, as_json: bool) -> None:
     console.print(
         f"{len(rows)} directories, {result.entries} entries, {result.local} local "
         f"({result.selection})",
-        style="dim", markup=False,
+        style="dim",
+        markup=False,
     )
 
 
@@ -244,8 +271,13 @@ def status_command(as_json: JsonOption = False) -> None:
             c.distro, c.arch, str(c.total), str(c.local), str(c.removed), human_bytes(c.local_bytes)
         )
     table.add_row(
-        "total", "", str(result.total), str(result.local), str(result.removed),
-        human_bytes(sum(c.local_bytes for c in result.counts)), style="bold",
+        "total",
+        "",
+        str(result.total),
+        str(result.local),
+        str(result.removed),
+        human_bytes(sum(c.local_bytes for c in result.counts)),
+        style="bold",
     )
     console.print(table)
     console.print(

@@ -101,19 +101,27 @@ def _render(result: PackResult) -> None:
         print_columns(headers, rows, console)
     else:  # a pipe, a CI log, a narrow terminal: one kernel per line, nothing cut
         print_lines(
-            (record(name, f"{size} bytes" if size != "-" else "", f"sha256 {sha}" if sha else "",
-                    f"{relocs} relocations", note)
-             for name, size, sha, relocs, note in rows),
+            (
+                record(
+                    name,
+                    f"{size} bytes" if size != "-" else "",
+                    f"sha256 {sha}" if sha else "",
+                    f"{relocs} relocations",
+                    note,
+                )
+                for name, size, sha, relocs, note in rows
+            ),
             console,
-        )  # fmt: skip
+        )
     for warning in warning_lines(result.pack_warnings):
         err_console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     console.print(
         f"{result.output}: {count(len(result.packed), 'kernel')}, {result.distinct} distinct BTF "
         f"({human_bytes(result.btf_bytes)} unpacked), {human_bytes(result.archive_bytes)} "
         f"{result.compression} in {result.seconds:.1f} s",
-        markup=False, soft_wrap=True,
-    )  # fmt: skip
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @handle_errors
@@ -190,11 +198,20 @@ def pack_command(
     flt = kernel_filter(distro, version, arch, kernels)
     with RichProgress() as progress:
         result = pack(
-            Store.default(), objects, output or default_output(consumer), flt,
-            consumer=consumer, package_json=package_json, jobs=jobs, hardlinks=hardlinks,
-            strict=strict, first_match=first_match, wait=not no_wait, progress=progress,
+            Store.default(),
+            objects,
+            output or default_output(consumer),
+            flt,
+            consumer=consumer,
+            package_json=package_json,
+            jobs=jobs,
+            hardlinks=hardlinks,
+            strict=strict,
+            first_match=first_match,
+            wait=not no_wait,
+            progress=progress,
             btf_header=btf_header.length,
-        )  # fmt: skip
+        )
     if as_json:
         print_json(result.to_json())
     else:

@@ -58,12 +58,21 @@ def _print_resolved(objects: list[Path], btf: Path, as_json: bool) -> None:
     header = ["section", "insn", "kind", "path", "status", "value", "target / reason"]
     lines = []
     for r in resolved:
-        value = "" if r.orig_val is None else f"{r.orig_val} -> " + (
-            "poison" if r.poisoned else str(r.new_val)
+        value = (
+            ""
+            if r.orig_val is None
+            else f"{r.orig_val} -> " + ("poison" if r.poisoned else str(r.new_val))
         )
         lines.append(
-            [r.row.section, str(r.row.insn_index), r.row.kind.short_name, r.row.path, r.status,
-             value, r.target or r.reason or ""]
+            [
+                r.row.section,
+                str(r.row.insn_index),
+                r.row.kind.short_name,
+                r.row.path,
+                r.status,
+                value,
+                r.target or r.reason or "",
+            ]
         )
     if len(objects) > 1:
         header.insert(0, "object")

@@ -23,10 +23,13 @@ MISS_MARK = "miss"
 def _table(report: ConsumerReport) -> None:
     """One consumer: a line per kernel with the name its reader looks for."""
     rows = [
-        (check.kernel.btfhub_name.removesuffix(".btf"), check.name,
-         "ok" if check.ok else f"MISS: {check.miss}")
+        (
+            check.kernel.btfhub_name.removesuffix(".btf"),
+            check.name,
+            "ok" if check.ok else f"MISS: {check.miss}",
+        )
         for check in report.kernels
-    ]  # fmt: skip
+    ]
     print_columns(("kernel", "name looked for", "result"), rows, console)
 
 

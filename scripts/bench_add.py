@@ -90,8 +90,15 @@ def synthetic_deb(tmp: Path) -> Path:
         f'const char linux_banner[] = "Linux version {release} (bench) #1 SMP\\n";\n'
     )
     run(["gcc", "-c", "-o", str(tmp / "b.o"), str(tmp / "b.c")])
-    run(["llvm-objcopy", f"--add-section=.BTF={btf}", "--set-section-flags=.BTF=alloc,readonly",
-         str(tmp / "b.o"), str(tmp / "vmlinux")])  # fmt: skip
+    run(
+        [
+            "llvm-objcopy",
+            f"--add-section=.BTF={btf}",
+            "--set-section-flags=.BTF=alloc,readonly",
+            str(tmp / "b.o"),
+            str(tmp / "vmlinux"),
+        ]
+    )
     payload = gzip.compress((tmp / "vmlinux").read_bytes(), mtime=0)
     setup = bytearray(3 * 512)
     setup[0x1F1] = 2
@@ -118,8 +125,10 @@ def time_btfmirror(deb: Path, tmp: Path, n: int) -> tuple[float, Path]:
     archive = tmp / f"archive-{n}"
     run([*cli, "archive", "init", str(archive)], env=env)
     start = time.perf_counter()
-    run([*cli, "add", str(deb), "--into", str(archive), "--distro", "debian", "--version", "12"],
-        env=env)  # fmt: skip
+    run(
+        [*cli, "add", str(deb), "--into", str(archive), "--distro", "debian", "--version", "12"],
+        env=env,
+    )
     elapsed = time.perf_counter() - start
     (made,) = archive.rglob("*.btf.tar.xz")
     return elapsed, made
@@ -142,8 +151,11 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    missing = [t for t in ("dpkg", "dpkg-deb", "llvm-objcopy", "tar", "xz", "lz4", "git")
-               if shutil.which(t) is None]  # fmt: skip
+    missing = [
+        t
+        for t in ("dpkg", "dpkg-deb", "llvm-objcopy", "tar", "xz", "lz4", "git")
+        if shutil.which(t) is None
+    ]
     if missing:
         sys.exit(f"missing tools: {' '.join(missing)}")
     with tempfile.TemporaryDirectory(prefix="bench-add-") as tmp_name:
@@ -164,10 +176,14 @@ def main() -> None:
             == run(["tar", "-xJOf", str(made_shell)]).stdout
         )
         print(f"{'route':<34}{'median s':>10}{'archive bytes':>16}")
-        print(f"{'btfmirror add (checked, committed)':<34}{statistics.median(ours):>10.2f}"
-              f"{made_ours.stat().st_size:>16,}")  # fmt: skip
-        print(f"{'dpkg -x | extract | objcopy | tar':<34}{statistics.median(theirs):>10.2f}"
-              f"{made_shell.stat().st_size:>16,}")  # fmt: skip
+        print(
+            f"{'btfmirror add (checked, committed)':<34}{statistics.median(ours):>10.2f}"
+            f"{made_ours.stat().st_size:>16,}"
+        )
+        print(
+            f"{'dpkg -x | extract | objcopy | tar':<34}{statistics.median(theirs):>10.2f}"
+            f"{made_shell.stat().st_size:>16,}"
+        )
         ratio = statistics.median(ours) / statistics.median(theirs)
         print(f"ratio btfmirror/shell: {ratio:.2f}x (runs: {args.runs}); same BTF: {same}")
 

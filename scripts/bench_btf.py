@@ -55,8 +55,10 @@ def main() -> None:
     if not args.paths and vmlinux.exists():
         paths.append(vmlinux)
     bpftool = shutil.which("bpftool")
-    print(f"{'kernel':58} {'MB':>5} {'types':>7} {'open ms':>8} {'dump ms':>8} "
-          f"{'bpftool ms':>10} {'ratio':>6}")
+    print(
+        f"{'kernel':58} {'MB':>5} {'types':>7} {'open ms':>8} {'dump ms':>8} "
+        f"{'bpftool ms':>10} {'ratio':>6}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             raw = read_btf_source(path)
@@ -67,14 +69,20 @@ def main() -> None:
             t_dump = best_of(args.repeat, lambda raw=raw: dump_to_devnull(raw))  # type: ignore[misc]
             if bpftool:
                 command = [bpftool, "btf", "dump", "file", str(raw_path)]
-                t_ref = best_of(args.repeat, lambda command=command: subprocess.run(  # type: ignore[misc]
-                    command, stdout=subprocess.DEVNULL, check=True))
+                t_ref = best_of(
+                    args.repeat,
+                    lambda command=command: subprocess.run(  # type: ignore[misc]
+                        command, stdout=subprocess.DEVNULL, check=True
+                    ),
+                )
                 ref, ratio = f"{t_ref * 1000:10.0f}", f"{t_dump / t_ref:6.2f}"
             else:
                 ref, ratio = f"{'n/a':>10}", f"{'n/a':>6}"
             name = str(path.relative_to(SAMPLE)) if path.is_relative_to(SAMPLE) else str(path)
-            print(f"{name.removesuffix('.btf.tar.xz'):58} {len(raw) / 1e6:5.1f} {types:7} "
-                  f"{t_open * 1000:8.1f} {t_dump * 1000:8.0f} {ref} {ratio}")
+            print(
+                f"{name.removesuffix('.btf.tar.xz'):58} {len(raw) / 1e6:5.1f} {types:7} "
+                f"{t_open * 1000:8.1f} {t_dump * 1000:8.0f} {ref} {ratio}"
+            )
 
 
 if __name__ == "__main__":

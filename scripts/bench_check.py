@@ -32,8 +32,13 @@ from btfhub_mirror.kernels import KernelFilter
 from btfhub_mirror.mirror import Store
 from btfhub_mirror.mirror.sync import sync
 
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@invalid",
+}
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -52,8 +57,9 @@ def build_origin(corpus: Path, root: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--object", type=Path,
-                        default=REPO / "tests" / "bpf" / "build" / "core_fields.bpf.el.o")
+    parser.add_argument(
+        "--object", type=Path, default=REPO / "tests" / "bpf" / "build" / "core_fields.bpf.el.o"
+    )
     parser.add_argument("--corpus", type=Path, default=REPO / "tests" / "data" / "btfhub-sample")
     parser.add_argument("--runs", type=int, default=3, help="warm runs (median reported)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
@@ -68,8 +74,10 @@ def main() -> None:
         everything = KernelFilter.create(distros=distros)
         started = time.monotonic()
         synced = sync(store, everything, [f"file://{origin}"])
-        print(f"sync: {synced.fetched} kernels, {synced.selected_bytes / 2**20:.1f} MiB "
-              f"in {time.monotonic() - started:.1f} s (not part of check)")
+        print(
+            f"sync: {synced.fetched} kernels, {synced.selected_bytes / 2**20:.1f} MiB "
+            f"in {time.monotonic() - started:.1f} s (not part of check)"
+        )
 
         cold = check([args.object], flt=everything, store=store)
         n = len(cold.kernels)
@@ -82,13 +90,19 @@ def main() -> None:
         files = [k.kernel.path for k in cold.kernels]
         direct = check([args.object], btf_files=files)
         relocs = len(cold.rows.relocations)
-        print(f"object: {args.object.name} ({relocs} relocations), {n} kernels "
-              f"({', '.join(f'{c} {v}' for v, c in cold.tally().items())})")
-        print(f"cold (no index):       {cold.seconds:7.2f} s  ({cold.seconds / n * 1000:.0f} ms "
-              "per kernel)")
+        print(
+            f"object: {args.object.name} ({relocs} relocations), {n} kernels "
+            f"({', '.join(f'{c} {v}' for v, c in cold.tally().items())})"
+        )
+        print(
+            f"cold (no index):       {cold.seconds:7.2f} s  ({cold.seconds / n * 1000:.0f} ms "
+            "per kernel)"
+        )
         med = statistics.median(warm)
-        print(f"warm (saved index):    {med:7.2f} s  ({med / n * 1000:.0f} ms per kernel, "
-              f"median of {len(warm)})")
+        print(
+            f"warm (saved index):    {med:7.2f} s  ({med / n * 1000:.0f} ms per kernel, "
+            f"median of {len(warm)})"
+        )
         print(f"--btf files, no index: {direct.seconds:7.2f} s")
     finally:
         if args.keep is None:

@@ -86,8 +86,9 @@ def timed(
     rusage; CPU time is the steadier figure on a shared machine). It must exit 0 (or ``ok``:
     check's verdict)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -115,26 +116,48 @@ def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
     kernels = [CORPUS / k for k in CLI_KERNELS if (CORPUS / k).exists()]
     if not kernels:
         kernels = sorted(SAMPLE.rglob("*.btf.tar.xz"))[:3]
-    print(f"one-off commands, whole processes, {obj.name}; median of {runs}; wall ms, and the "
-          "same ratios in CPU time (user+sys)")
-    print(f"{'kernel':40} {'tar+bt':>6} {'first':>6} {'second':>6} | {'first/':>6} {'second/':>7}"
-          f" | {'cpu':>5} {'cpu':>5} | {'relocs':>6} {'relocs':>6} {'check':>6} {'check':>6}")
-    print(f"{'':40} {'':>6} {'':>6} {'':>6} | {'tar+bt':>6} {'tar+bt':>7} | {'first':>5} "
-          f"{'secnd':>5} | {'first':>6} {'second':>6} {'first':>6} {'second':>6}")
+    print(
+        f"one-off commands, whole processes, {obj.name}; median of {runs}; wall ms, and the "
+        "same ratios in CPU time (user+sys)"
+    )
+    print(
+        f"{'kernel':40} {'tar+bt':>6} {'first':>6} {'second':>6} | {'first/':>6} {'second/':>7}"
+        f" | {'cpu':>5} {'cpu':>5} | {'relocs':>6} {'relocs':>6} {'check':>6} {'check':>6}"
+    )
+    print(
+        f"{'':40} {'':>6} {'':>6} {'':>6} | {'tar+bt':>6} {'tar+bt':>7} | {'first':>5} "
+        f"{'secnd':>5} | {'first':>6} {'second':>6} {'first':>6} {'second':>6}"
+    )
     for kernel in kernels:
         ref: list[tuple[float, float]] = []
         first: list[tuple[float, float]] = []
         second: list[tuple[float, float]] = []
         extra: dict[str, list[tuple[float, float]]] = {
-            "relocs1": [], "relocs2": [], "check1": [], "check2": []
-        }  # fmt: skip
+            "relocs1": [],
+            "relocs2": [],
+            "check1": [],
+            "check2": [],
+        }
         for i in range(runs):
             unpacked = work / f"x{i}"
             unpacked.mkdir()
             member = kernel.name.removesuffix(".tar.xz")
-            ref.append(timed(["sh", "-c", 'tar xJf "$1" && exec "$2" gen min_core_btf "$3" '
-                              '"$4" "$5"', "sh", str(kernel), bpftool, member,
-                              str(work / "ref.btf"), str(obj)], cwd=unpacked))
+            ref.append(
+                timed(
+                    [
+                        "sh",
+                        "-c",
+                        'tar xJf "$1" && exec "$2" gen min_core_btf "$3" "$4" "$5"',
+                        "sh",
+                        str(kernel),
+                        bpftool,
+                        member,
+                        str(work / "ref.btf"),
+                        str(obj),
+                    ],
+                    cwd=unpacked,
+                )
+            )
             shutil.rmtree(unpacked)
             cache = work / f"cache{i}"  # never seen: an empty cache of its own
             run_env = {**env, "BTFHUB_CACHE": str(cache)}
@@ -145,8 +168,10 @@ def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
             second.append(timed(cmd, run_env))
             if (work / "ours.btf").read_bytes() != (work / "ref.btf").read_bytes():
                 raise SystemExit(f"{kernel}: the second run's output differs from bpftool's")
-            for name, command in (("relocs", ["relocs", str(obj), "--btf", str(kernel)]),
-                                  ("check", ["check", str(obj), "--btf", str(kernel)])):
+            for name, command in (
+                ("relocs", ["relocs", str(obj), "--btf", str(kernel)]),
+                ("check", ["check", str(obj), "--btf", str(kernel)]),
+            ):
                 fresh = {**env, "BTFHUB_CACHE": str(work / f"{name}{i}")}
                 extra[f"{name}1"].append(timed([*btfmirror, *command], fresh, ok=1))
                 extra[f"{name}2"].append(timed([*btfmirror, *command], fresh, ok=1))
@@ -156,13 +181,17 @@ def cli_section(bpftool: str, obj: Path, work: Path, runs: int) -> None:
         )
         rest = " ".join(f"{medians(v)[0] * 1e3:6.0f}" for v in extra.values())
         name = str(kernel.relative_to(kernel.parents[3])).removesuffix(".btf.tar.xz")
-        print(f"{name[:40]:40} {w_ref * 1e3:6.0f} {w_first * 1e3:6.0f} {w_second * 1e3:6.0f} | "
-              f"{w_first / w_ref:5.2f}x {w_second / w_ref:6.2f}x | {c_first / c_ref:4.2f}x "
-              f"{c_second / c_ref:4.2f}x | {rest}")
+        print(
+            f"{name[:40]:40} {w_ref * 1e3:6.0f} {w_first * 1e3:6.0f} {w_second * 1e3:6.0f} | "
+            f"{w_first / w_ref:5.2f}x {w_second / w_ref:6.2f}x | {c_first / c_ref:4.2f}x "
+            f"{c_second / c_ref:4.2f}x | {rest}"
+        )
     t_help = medians([timed([*btfmirror, "--help"], env) for _ in range(runs)])[0]
     t_bare = medians([timed([sys.executable, "-c", "pass"]) for _ in range(runs)])[0]
-    print(f"  start-up alone: `btfmirror --help` {t_help * 1e3:.0f} ms, "
-          f"bare interpreter {t_bare * 1e3:.0f} ms")
+    print(
+        f"  start-up alone: `btfmirror --help` {t_help * 1e3:.0f} ms, "
+        f"bare interpreter {t_bare * 1e3:.0f} ms"
+    )
 
 
 def main() -> None:
@@ -192,26 +221,38 @@ def main() -> None:
             [bpftool, "gen", "min_core_btf", str(raw), str(work / "o.btf"), str(args.object)]
         )
         ours_rss = child_peak_rss(
-            [sys.executable, "-c",
-             "import sys; sys.path.insert(0, sys.argv[1]);"
-             "from btfhub_mirror.minimize import minimize_files;"
-             "minimize_files(sys.argv[2], sys.argv[3:])",
-             str(REPO), str(CENTOS), str(args.object)]
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.path.insert(0, sys.argv[1]);"
+                "from btfhub_mirror.minimize import minimize_files;"
+                "minimize_files(sys.argv[2], sys.argv[3:])",
+                str(REPO),
+                str(CENTOS),
+                str(args.object),
+            ]
         )
-        print(f"\npeak RSS on the 27 MB centos BTF: bpftool {ref_rss / 1024:.0f} MB, "
-              f"btfmirror {ours_rss / 1024:.0f} MB, ratio {ours_rss / ref_rss:.2f}")
+        print(
+            f"\npeak RSS on the 27 MB centos BTF: bpftool {ref_rss / 1024:.0f} MB, "
+            f"btfmirror {ours_rss / 1024:.0f} MB, ratio {ours_rss / ref_rss:.2f}"
+        )
 
         print(f"object: {args.object.name}; times in ms (best of {args.repeat})")
-        print(f"{'kernel':52} {'bpftool':>8} {'cold':>8} {'indexed':>8} {'cold/bt':>8} "
-              f"{'idx/bt':>7}")
+        print(
+            f"{'kernel':52} {'bpftool':>8} {'cold':>8} {'indexed':>8} {'cold/bt':>8} {'idx/bt':>7}"
+        )
         sums = [0.0, 0.0, 0.0]
         for kernel in kernels:
             raw = work / "k.btf"
             raw.write_bytes(read_btf_source(kernel))
             out = work / "o.btf"
             ok = bpftool_run(bpftool, raw, obj_paths, out)
-            t_ref = best_of(args.repeat, lambda raw=raw, out=out: bpftool_run(  # type: ignore[misc]
-                bpftool, raw, obj_paths, out))
+            t_ref = best_of(
+                args.repeat,
+                lambda raw=raw, out=out: bpftool_run(  # type: ignore[misc]
+                    bpftool, raw, obj_paths, out
+                ),
+            )
             index_dir = work / "index"
             shutil.rmtree(index_dir, ignore_errors=True)
 
@@ -228,10 +269,14 @@ def main() -> None:
             sums = [sums[0] + t_ref, sums[1] + t_cold, sums[2] + t_warm]
             name = str(kernel.relative_to(SAMPLE)).removesuffix(".btf.tar.xz")
             flag = "" if ok else " (bpftool failed)"
-            print(f"{name[:52]:52} {t_ref * 1e3:8.1f} {t_cold * 1e3:8.0f} {t_warm * 1e3:8.1f} "
-                  f"{t_cold / t_ref:8.2f} {t_warm / t_ref:7.2f}{flag}")
-        print(f"{'total':52} {sums[0] * 1e3:8.1f} {sums[1] * 1e3:8.0f} {sums[2] * 1e3:8.1f} "
-              f"{sums[1] / sums[0]:8.2f} {sums[2] / sums[0]:7.2f}")
+            print(
+                f"{name[:52]:52} {t_ref * 1e3:8.1f} {t_cold * 1e3:8.0f} {t_warm * 1e3:8.1f} "
+                f"{t_cold / t_ref:8.2f} {t_warm / t_ref:7.2f}{flag}"
+            )
+        print(
+            f"{'total':52} {sums[0] * 1e3:8.1f} {sums[1] * 1e3:8.0f} {sums[2] * 1e3:8.1f} "
+            f"{sums[1] / sums[0]:8.2f} {sums[2] / sums[0]:7.2f}"
+        )
 
         print(f"\nall {len(all_objs)} objects at once, debian 12 x86_64 6.1.0-50 (ms):")
         kernel = SAMPLE / "debian/12/x86_64/6.1.0-50-amd64.btf.tar.xz"
@@ -242,9 +287,10 @@ def main() -> None:
         objects = [BpfObject.open(p) for p in all_objs]
         btf, _ = open_indexed(kernel, index_dir=work / "index")
         t_warm = best_of(args.repeat, lambda: minimize(btf, objects))
-        print(f"  bpftool {t_ref * 1e3:.1f}  btfmirror (indexed) {t_warm * 1e3:.1f}  "
-              f"ratio {t_warm / t_ref:.2f}")
-
+        print(
+            f"  bpftool {t_ref * 1e3:.1f}  btfmirror (indexed) {t_warm * 1e3:.1f}  "
+            f"ratio {t_warm / t_ref:.2f}"
+        )
 
 
 if __name__ == "__main__":

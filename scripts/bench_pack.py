@@ -49,10 +49,16 @@ SAMPLE = REPO / "tests" / "data" / "btfhub-sample"
 BUILD = REPO / "tests" / "bpf" / "build"
 #: The test objects bpftool 7.1 minimizes on every kernel (not ambiguous nor fwd_typetag):
 #: together about 80 CO-RE relocations, a mid-sized program.
-OBJECTS = [BUILD / f"{name}.bpf.el.o" for name in
-           ("loadable", "core_fields", "core_types", "ringbuf", "newfield")]  # fmt: skip
-GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}  # fmt: skip
+OBJECTS = [
+    BUILD / f"{name}.bpf.el.o"
+    for name in ("loadable", "core_fields", "core_types", "ringbuf", "newfield")
+]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@invalid",
+}
 
 
 #: CPU seconds (user + sys) of every finished child, by what ran it: "older" or "btfmirror".
@@ -65,8 +71,14 @@ def children_cpu() -> float:
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
-    subprocess.run([str(a) for a in args], check=True, env=env, cwd=cwd,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [str(a) for a in args],
+        check=True,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def archives(corpus: Path) -> list[Path]:
@@ -116,8 +128,12 @@ def older_pipeline(
 def btfmirror_cmd(cache: Path, *args: str | Path) -> tuple[list[str], dict[str, str]]:
     """The command line and environment running this working tree's CLI and library (not the
     ``btfmirror`` console script, which may be an editable install of another checkout)."""
-    env = {**os.environ, "BTFHUB_CACHE": str(cache), "GIT_ALLOW_PROTOCOL": "file",
-           "PYTHONPATH": str(REPO)}  # fmt: skip
+    env = {
+        **os.environ,
+        "BTFHUB_CACHE": str(cache),
+        "GIT_ALLOW_PROTOCOL": "file",
+        "PYTHONPATH": str(REPO),
+    }
     main = "import sys; from cli.app import main; sys.exit(main())"
     return [sys.executable, "-c", main, *map(str, args)], env
 
@@ -176,8 +192,9 @@ def tree_peak_rss(cmd: list[str], env: dict[str, str] | None = None) -> tuple[in
     (wait4's ru_maxrss: exact, but of one process). Summing RSS counts the pages a forked
     worker shares with its parent twice (an upper bound); PSS counts them once.
     """
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     peak = [0, 0]
     done = threading.Event()
 
@@ -215,8 +232,9 @@ def memory(
     scratch.mkdir(parents=True, exist_ok=True)
     run("tar", "xJf", source, "-C", scratch)
     raw = scratch / f"{release}.btf"
-    ref, _ = tree_peak_rss(["bpftool", "gen", "min_core_btf", str(raw), str(scratch / "o.btf"),
-                            *map(str, objects)])  # fmt: skip
+    ref, _ = tree_peak_rss(
+        ["bpftool", "gen", "min_core_btf", str(raw), str(scratch / "o.btf"), *map(str, objects)]
+    )
     every, env = btfmirror_cmd(cache, "pack", *objects, "-o", scratch / "m.tar.gz", "--jobs", "2")
     pool = tree_peak_rss(every, env)
     cmd = [*every, "--distro", distro, "--version", version]
@@ -230,15 +248,28 @@ def memory(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS if CORPUS.is_dir() else SAMPLE)
-    parser.add_argument("--object", type=Path, action="append", dest="objects",
-                        help="BPF object, repeatable (default: five test objects)")
-    parser.add_argument("--objects-dir", type=Path, default=None,
-                        help="every *.o in DIR as the objects (see above for bcc's tools)")
-    parser.add_argument("--no-variants", action="store_true",
-                        help="skip the other output formats (sizes only)")
+    parser.add_argument(
+        "--object",
+        type=Path,
+        action="append",
+        dest="objects",
+        help="BPF object, repeatable (default: five test objects)",
+    )
+    parser.add_argument(
+        "--objects-dir",
+        type=Path,
+        default=None,
+        help="every *.o in DIR as the objects (see above for bcc's tools)",
+    )
+    parser.add_argument(
+        "--no-variants", action="store_true", help="skip the other output formats (sizes only)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory figure")
-    parser.add_argument("--no-cold", action="store_true",
-                        help="skip the pack without index (the cold figure is sync + first pack)")
+    parser.add_argument(
+        "--no-cold",
+        action="store_true",
+        help="skip the pack without index (the cold figure is sync + first pack)",
+    )
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it")
@@ -259,15 +290,21 @@ def main() -> None:
         size_in = sum(p.stat().st_size for p in kernels)
         names = " ".join(o.name for o in objects[:8]) + (" ..." if len(objects) > 8 else "")
         names = f"{len(objects)} ({names})"
-        print(f"{len(kernels)} kernels from {opts.corpus} ({size_in / 2**20:.0f} MiB of "
-              f".btf.tar.xz), objects {names}, {os.cpu_count()} CPUs")  # fmt: skip
-        olds = [older_pipeline(opts.corpus, kernels, objects, work / f"old{i}")
-                for i in range(opts.repeat)]  # fmt: skip
+        print(
+            f"{len(kernels)} kernels from {opts.corpus} ({size_in / 2**20:.0f} MiB of "
+            f".btf.tar.xz), objects {names}, {os.cpu_count()} CPUs"
+        )
+        olds = [
+            older_pipeline(opts.corpus, kernels, objects, work / f"old{i}")
+            for i in range(opts.repeat)
+        ]
         old_s = statistics.median(o[0] for o in olds)
         _, old_bytes, refused = olds[0]
-        print(f"older pipeline (tar xJf, bpftool gen min_core_btf, tar czf; median of "
-              f"{opts.repeat}): {old_s:.2f} s, "
-              f"{old_bytes} bytes" + (f", bpftool refused {refused} kernel(s)" if refused else ""))
+        print(
+            f"older pipeline (tar xJf, bpftool gen min_core_btf, tar czf; median of "
+            f"{opts.repeat}): {old_s:.2f} s, "
+            f"{old_bytes} bytes" + (f", bpftool refused {refused} kernel(s)" if refused else "")
+        )
 
         jobs = [] if opts.jobs is None else ["--jobs", str(opts.jobs)]
         cache, out = work / "cache", work / "btfmirror.tar.gz"
@@ -287,21 +324,30 @@ def main() -> None:
 
         print(f"btfmirror cold (sync {sync_s:.2f} s + pack {pack_cold_s:.2f} s): {cold_s:.2f} s")
         print(f"btfmirror cold pack (synced, no index): {cold_pack_s:.2f} s")
-        print(f"btfmirror warm pack (synced and indexed, median of {opts.repeat}): {warm_s:.2f} s, "
-              f"{size} bytes")  # fmt: skip
+        print(
+            f"btfmirror warm pack (synced and indexed, median of {opts.repeat}): {warm_s:.2f} s, "
+            f"{size} bytes"
+        )
         variants = {}
-        formats = [("--hardlinks", ["--hardlinks"]), (".tar.xz", []),
-                   (".tar.xz --hardlinks", ["--hardlinks"]), (".tar.zst", [])]  # fmt: skip
+        formats = [
+            ("--hardlinks", ["--hardlinks"]),
+            (".tar.xz", []),
+            (".tar.xz --hardlinks", ["--hardlinks"]),
+            (".tar.zst", []),
+        ]
         for name, extra in [] if opts.no_variants else formats:
-            target = work / ("v.tar.xz" if "xz" in name else "v.tar.zst" if "zst" in name
-                             else "v.tar.gz")
+            target = work / (
+                "v.tar.xz" if "xz" in name else "v.tar.zst" if "zst" in name else "v.tar.gz"
+            )
             btfmirror(cache, "pack", *objects, "-o", target, *jobs, *extra)
             variants[name] = target.stat().st_size
         print("other outputs: " + ", ".join(f"{n} {b} bytes" for n, b in variants.items()))
         print("ratios to the older pipeline:")
         print(f"  warm speed-up      {old_s / warm_s:6.2f}x   (target >= 20x, bcc's tools >= 12x)")
-        print(f"  warm CPU time      {old_cpu / warm_cpu:6.2f}x less  ({old_cpu:.2f} s vs "
-              f"{warm_cpu:.2f} s)")  # fmt: skip
+        print(
+            f"  warm CPU time      {old_cpu / warm_cpu:6.2f}x less  ({old_cpu:.2f} s vs "
+            f"{warm_cpu:.2f} s)"
+        )
         print(f"  cold time          {cold_s / old_s:6.2f}x   (target <= 1.5x)")
         print(f"  cold pack time     {cold_pack_s / old_s:6.2f}x")
         print(f"  archive size       {size / old_bytes:6.3f}x   (target <= 1.0x)")
@@ -309,10 +355,12 @@ def main() -> None:
             print(f"  archive size {name:<20} {variant / old_bytes:6.3f}x")
         if not opts.no_memory and any(opts.corpus.glob(f"{CENTOS[0]}/{CENTOS[1]}/*/*.tar.xz")):
             ref, warm_kib, cold_kib, (rss, pss) = memory(cache, opts.corpus, objects, work)
-            print(f"peak memory on {CENTOS[0]} {CENTOS[1]} {CENTOS[2]} (process tree's RSS): "
-                  f"bpftool {ref / 1024:.0f} MiB, pack --jobs 2 indexed {warm_kib / 1024:.0f} "
-                  f"MiB, no index {cold_kib / 1024:.0f} MiB; pack --jobs 2 of all {len(kernels)} "
-                  f"kernels: RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB")  # fmt: skip
+            print(
+                f"peak memory on {CENTOS[0]} {CENTOS[1]} {CENTOS[2]} (process tree's RSS): "
+                f"bpftool {ref / 1024:.0f} MiB, pack --jobs 2 indexed {warm_kib / 1024:.0f} "
+                f"MiB, no index {cold_kib / 1024:.0f} MiB; pack --jobs 2 of all {len(kernels)} "
+                f"kernels: RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB"
+            )
             print(f"  peak memory        {warm_kib / ref:6.2f}x   indexed (target <= 1.5x)")
             print(f"  peak memory        {cold_kib / ref:6.2f}x   no index")
     finally:

@@ -38,13 +38,19 @@ from btfhub_mirror.mirror.sync import sync
 DISTROS = ["ubuntu", "centos", "debian", "fedora", "amzn"]
 VERSIONS = ["1", "2", "3", "4", "5"]
 ARCHES = ["x86_64", "arm64"]
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@invalid"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@invalid",
+}
 
 
 def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True,
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def build_remote(root: Path, files: int, rng: random.Random) -> Path:
@@ -76,9 +82,18 @@ def free_port() -> int:
 def git_daemon(base: Path):  # type: ignore[no-untyped-def]
     port = free_port()
     proc = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={port}",
-         f"--base-path={base}", str(base)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={base}",
+            str(base),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(200):
@@ -102,9 +117,15 @@ def mib(n: float) -> str:
 
 def bench_list(store: Store, entries: int, rng: random.Random) -> list[float]:
     offered = [
-        OfferedEntry(f"d{i % 8}/{i % 13}/{('x86_64', 'arm64')[i % 2]}/5.{i % 19}.0-{i}-generic"
-                     ".btf.tar.xz", f"d{i % 8}", str(i % 13), ("x86_64", "arm64")[i % 2],
-                     f"5.{i % 19}.0-{i}-generic", f"{rng.getrandbits(160):040x}", "bench")
+        OfferedEntry(
+            f"d{i % 8}/{i % 13}/{('x86_64', 'arm64')[i % 2]}/5.{i % 19}.0-{i}-generic.btf.tar.xz",
+            f"d{i % 8}",
+            str(i % 13),
+            ("x86_64", "arm64")[i % 2],
+            f"5.{i % 19}.0-{i}-generic",
+            f"{rng.getrandbits(160):040x}",
+            "bench",
+        )
         for i in range(entries)
     ]
     conn = store.open_catalog()
@@ -112,9 +133,12 @@ def bench_list(store: Store, entries: int, rng: random.Random) -> list[float]:
     conn.close()
     exe = shutil.which("btfmirror", path=str(Path(sys.executable).parent)) or "btfmirror"
     env = {**os.environ, "BTFHUB_CACHE": str(store.root)}
-    runs = (("--version (startup only)", ["--version"]), ("list", ["list"]),
-            ("list --json", ["list", "--json"]),
-            ("list -k '>=5.4,<5.16'", ["list", "-k", ">=5.4,<5.16"]))
+    runs = (
+        ("--version (startup only)", ["--version"]),
+        ("list", ["list"]),
+        ("list --json", ["list", "--json"]),
+        ("list -k '>=5.4,<5.16'", ["list", "-k", ">=5.4,<5.16"]),
+    )
     times: dict[str, list[float]] = {label: [] for label, _ in runs}
     for _ in range(7):
         for label, args in runs:
@@ -122,8 +146,10 @@ def bench_list(store: Store, entries: int, rng: random.Random) -> list[float]:
             subprocess.run([exe, *args], env=env, check=True, stdout=subprocess.DEVNULL)
             times[label].append(time.perf_counter() - started)
     for label, values in times.items():
-        print(f"  btfmirror {label:<26} {entries} entries: median {statistics.median(values):.3f} s"
-              f" (min {min(values):.3f} s)")
+        print(
+            f"  btfmirror {label:<26} {entries} entries: median {statistics.median(values):.3f} s"
+            f" (min {min(values):.3f} s)"
+        )
     return times["list"]
 
 
@@ -140,22 +166,30 @@ def main() -> None:
         started = time.perf_counter()
         work = build_remote(root / "served", args.files, rng)
         total = len(DISTROS) * len(VERSIONS) * len(ARCHES) * args.files
-        print(f"remote: {total} archives in {len(DISTROS) * len(VERSIONS) * len(ARCHES)} "
-              f"directories, {mib(dir_bytes(work, '*.btf.tar.xz'))} "
-              f"(built in {time.perf_counter() - started:.1f} s)")
+        print(
+            f"remote: {total} archives in {len(DISTROS) * len(VERSIONS) * len(ARCHES)} "
+            f"directories, {mib(dir_bytes(work, '*.btf.tar.xz'))} "
+            f"(built in {time.perf_counter() - started:.1f} s)"
+        )
         with git_daemon(root / "served") as port:
             url = f"git://127.0.0.1:{port}/origin/.git"
             store = Store(root / "cache")
             flt = KernelFilter.create(distros=["ubuntu"], arches=["x86_64"])
             result = sync(store, flt, [url])
-            print(f"btfmirror sync --distro ubuntu --arch x86_64 ({result.selected} archives, "
-                  f"{mib(result.selected_bytes)} selected):")
-            print(f"  time {result.seconds:.2f} s, received {mib(result.bytes_received)} "
-                  f"(trees {mib(result.tree_bytes)}, blobs {mib(result.blob_bytes)})")
+            print(
+                f"btfmirror sync --distro ubuntu --arch x86_64 ({result.selected} archives, "
+                f"{mib(result.selected_bytes)} selected):"
+            )
+            print(
+                f"  time {result.seconds:.2f} s, received {mib(result.bytes_received)} "
+                f"(trees {mib(result.tree_bytes)}, blobs {mib(result.blob_bytes)})"
+            )
             ratio = result.blob_bytes / result.selected_bytes
-            print(f"  blob bytes / selected bytes = {ratio:.4f};"
-                  f" all bytes / selected bytes = "
-                  f"{result.bytes_received / result.selected_bytes:.4f}")
+            print(
+                f"  blob bytes / selected bytes = {ratio:.4f};"
+                f" all bytes / selected bytes = "
+                f"{result.bytes_received / result.selected_bytes:.4f}"
+            )
 
             for n in range(20):
                 target = work / "ubuntu" / "3" / ("x86_64", "arm64")[n % 2]
@@ -163,8 +197,10 @@ def main() -> None:
             git("add", "-A", cwd=work)
             git("commit", "-q", "-m", "update", cwd=work)
             again = sync(store, flt, [url])
-            print(f"  update (+20 upstream, {again.fetched} selected): {again.seconds:.2f} s, "
-                  f"received {mib(again.bytes_received)} (trees {mib(again.tree_bytes)})")
+            print(
+                f"  update (+20 upstream, {again.fetched} selected): {again.seconds:.2f} s, "
+                f"received {mib(again.bytes_received)} (trees {mib(again.tree_bytes)})"
+            )
             noop = sync(store, flt, [url])
             print(f"  no-op resync: {noop.seconds:.2f} s, received {noop.bytes_received} B")
 
@@ -173,10 +209,13 @@ def main() -> None:
             subprocess.run(["git", "clone", "-q", "--depth", "1", url, str(clone)], check=True)
             elapsed = time.perf_counter() - started
             received = dir_bytes(clone / ".git" / "objects" / "pack", "*.pack")
-            print(f"git clone --depth 1: time {elapsed:.2f} s, received {mib(received)}, "
-                  f"work tree {mib(dir_bytes(clone, '*.btf.tar.xz'))}")
-            print(f"  btfmirror received {result.bytes_received / received:.1%} of the clone's "
-                  "bytes")
+            print(
+                f"git clone --depth 1: time {elapsed:.2f} s, received {mib(received)}, "
+                f"work tree {mib(dir_bytes(clone, '*.btf.tar.xz'))}"
+            )
+            print(
+                f"  btfmirror received {result.bytes_received / received:.1%} of the clone's bytes"
+            )
         print("list:")
         bench_list(Store(root / "list-cache"), args.list_entries, rng)
     finally:

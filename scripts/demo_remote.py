@@ -36,15 +36,22 @@ KERNELS = [
 ]
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "btfmirror demo", "GIT_AUTHOR_EMAIL": "demo@btfmirror.invalid",
-    "GIT_COMMITTER_NAME": "btfmirror demo", "GIT_COMMITTER_EMAIL": "demo@btfmirror.invalid",
+    "GIT_AUTHOR_NAME": "btfmirror demo",
+    "GIT_AUTHOR_EMAIL": "demo@btfmirror.invalid",
+    "GIT_COMMITTER_NAME": "btfmirror demo",
+    "GIT_COMMITTER_EMAIL": "demo@btfmirror.invalid",
     "GIT_CONFIG_NOSYSTEM": "1",
-}  # fmt: skip
+}
 
 
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def btf_tar_xz(release: str, raw: bytes) -> bytes:

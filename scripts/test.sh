@@ -62,6 +62,7 @@ install_btfmirror dev
 
 echo "==> ruff"
 .venv/bin/ruff check btfhub_mirror cli tests scripts hatch_build.py
+.venv/bin/ruff format --check btfhub_mirror cli tests scripts hatch_build.py
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest"

@@ -151,8 +151,11 @@ def min_core_btf(
         argv = [bpftool, *(["-d"] if debug else []), "gen", "min_core_btf", str(raw), str(out)]
         proc = subprocess.run(
             [*argv, *map(str, objects)],
-            capture_output=True, text=True, timeout=timeout, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         output = out.read_bytes() if proc.returncode == 0 and out.exists() else None
     run = ToolRun(proc.returncode, proc.stderr, output)
     with _runs_lock:

@@ -13,7 +13,6 @@
   BTF) never write the real user cache. Tests that need a particular cache set it themselves.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator

@@ -37,9 +37,13 @@ def cli_env(cache: Path, **extra: str) -> dict[str, str]:
 def run_piped(cache: Path, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     """``btfmirror ARGS`` as in a CI log: stdout and stderr are pipes, ``COLUMNS=80``."""
     return subprocess.run(
-        cli_command(*args), env=cli_env(cache, COLUMNS=str(columns)), capture_output=True,
-        text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cli_command(*args),
+        env=cli_env(cache, COLUMNS=str(columns)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 class Pane:
@@ -52,9 +56,13 @@ class Pane:
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         return subprocess.run(
-            ["tmux", "-S", str(self.socket), *args], env=env, capture_output=True, text=True,
-            check=True, timeout=30,
-        ).stdout  # fmt: skip
+            ["tmux", "-S", str(self.socket), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
 
     def start(self, cache: Path, *args: str) -> None:
         env = cli_env(cache, TERM="xterm-256color")
@@ -63,9 +71,19 @@ class Pane:
         # Ctrl-C sent to the pane and reports how the command ended.
         script = f'trap true INT; {command}; echo "{EXIT_MARK}$?"; sleep 600'
         self._tmux(
-            "-f", "/dev/null", "new-session", "-d", "-x", str(self.width), "-y",
-            str(self.height), "sh", "-c", script, env=env,
-        )  # fmt: skip
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            str(self.width),
+            "-y",
+            str(self.height),
+            "sh",
+            "-c",
+            script,
+            env=env,
+        )
 
     def screen(self) -> list[str]:
         """Every row of the pane (scrollback included), as drawn; trailing blanks dropped."""
@@ -96,8 +114,12 @@ class Pane:
         self._tmux("send-keys", "-t", "0", *keys)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True,
-                       check=False, timeout=30)  # fmt: skip
+        subprocess.run(
+            ["tmux", "-S", str(self.socket), "kill-server"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
 
 
 def tokens(rows: list[str]) -> set[str]:

@@ -59,9 +59,16 @@ def run_inner(pytester: pytest.Pytester) -> pytest.RunResult:
     """pytest on pytester's directory with the root conftest's hooks (as a plugin)."""
     pytester.makeini(MARKERS)
     return pytester.runpytest_subprocess(
-        "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
-        "--rootdir", str(pytester.path), "-o", f"pythonpath={REPO}",
-    )  # fmt: skip
+        "-p",
+        "tests.conftest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--rootdir",
+        str(pytester.path),
+        "-o",
+        f"pythonpath={REPO}",
+    )
 
 
 def test_a_test_lacking_its_marker_fails(pytester: pytest.Pytester) -> None:

@@ -168,8 +168,13 @@ class BtfCache:
         # was written, so the walk over every type is not repeated.
         try:
             header, byte_order = parse_header(raw, source)
-            return Btf(raw, header, byte_order, source=source,
-                       type_index=TypeIndex(offsets, kinds, name_offs))  # fmt: skip
+            return Btf(
+                raw,
+                header,
+                byte_order,
+                source=source,
+                type_index=TypeIndex(offsets, kinds, name_offs),
+            )
         except BtfFormatError:
             return None  # cannot happen for an authentic entry: rebuilt all the same
 
@@ -184,10 +189,14 @@ class BtfCache:
             return
         header = _HEADER.pack(MAGIC, len(raw), count, _HOST_ORDER, digest)
         parts = [
-            header.ljust(HEADER_SIZE, b"\0"), raw, b"\0" * _pad4(len(raw)),
-            _host_u32(index.offsets), _host_u32(index.name_offs), bytes(index.kinds),
+            header.ljust(HEADER_SIZE, b"\0"),
+            raw,
+            b"\0" * _pad4(len(raw)),
+            _host_u32(index.offsets),
+            _host_u32(index.name_offs),
+            bytes(index.kinds),
             b"\0" * _pad4(count),
-        ]  # fmt: skip
+        ]
         mac = hmac.new(key, digestmod="sha256")
         for part in parts:
             mac.update(part)

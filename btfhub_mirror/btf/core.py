@@ -381,8 +381,10 @@ def parse_spec(btf: Btf, root_id: int, access_str: str, kind: CoreReloKind) -> C
     root_acc = Accessor(type_id, first)
     spec.accessors.append(root_acc)
     if kind in ENUMVAL_KINDS:
-        if not isinstance(typ, (t.Enum, t.Enum64)) or len(raw) > 1 or not 0 <= first < len(
-            typ.values
+        if (
+            not isinstance(typ, (t.Enum, t.Enum64))
+            or len(raw) > 1
+            or not 0 <= first < len(typ.values)
         ):
             raise _Errno(ReasonCode.SPEC, f"enum relocation {shown} does not name an enumerator")
         root_acc.name = typ.values[first].name
@@ -614,8 +616,7 @@ def _types_match_body(
                     return False
                 for lm in lt.members:
                     if not any(
-                        _names_match(lm.name, tm.name)
-                        and sub(lm.type_id, tm.type_id, behind_ptr)
+                        _names_match(lm.name, tm.name) and sub(lm.type_id, tm.type_id, behind_ptr)
                         for tm in tt.members
                     ):
                         return False
@@ -1083,9 +1084,7 @@ class CoreResolver:
             if seen is not None and (targ_spec is not None or not seen.matched):
                 # Same field layout as a candidate already matched for this access string:
                 # same outcome (see shape.py); only the first match needs a real spec.
-                outcomes.append(
-                    CandidateOutcome(cand, seen.matched, None, local_spec, self.target)
-                )
+                outcomes.append(CandidateOutcome(cand, seen.matched, None, local_spec, self.target))
                 if not seen.matched:
                     continue
                 bit_offset, poison, new_val = seen.bit_offset, seen.poison, seen.new_val

@@ -69,8 +69,9 @@ def encode_type(typ: t.Type, strings: StringTableBuilder, order: ByteOrder) -> b
         case t.Func():
             return common(name, info_word(Kind.FUNC, typ.linkage, kflag), typ.type_id)
         case t.FuncProto():
-            parts = [common(name, info_word(Kind.FUNC_PROTO, len(typ.params), kflag),
-                            typ.return_type_id)]
+            parts = [
+                common(name, info_word(Kind.FUNC_PROTO, len(typ.params), kflag), typ.return_type_id)
+            ]
             for p in typ.params:
                 parts.append(lay.u32x2.pack(strings.add(p.name) if p.name else 0, p.type_id))
             return b"".join(parts)
@@ -102,9 +103,15 @@ def pack_header(header: Header, byte_order: ByteOrder) -> bytes:
         raise ValueError(f"a layout section needs the {HEADER_LEN_LAYOUT}-byte header")
     lay = LAYOUTS[byte_order]
     packed = lay.header.pack(
-        header.magic, header.version, header.flags, header.hdr_len,
-        header.type_off, header.type_len, header.str_off, header.str_len,
-    )  # fmt: skip
+        header.magic,
+        header.version,
+        header.flags,
+        header.hdr_len,
+        header.type_off,
+        header.type_len,
+        header.str_off,
+        header.str_len,
+    )
     if header.hdr_len == HEADER_LEN_LAYOUT:
         # libbpf 1.8 leaves layout_off 0 when there is no layout (btf_hdr_update_type_len
         # moves it only while btf->layout is set).
@@ -131,9 +138,17 @@ def encode_btf(
     str_data = builder.to_bytes()
     type_len = len(type_data)
     header = Header(
-        BTF_MAGIC, BTF_VERSION, 0, header_len, 0, type_len,
-        type_len + len(layout), len(str_data), type_len, len(layout),
-    )  # fmt: skip
+        BTF_MAGIC,
+        BTF_VERSION,
+        0,
+        header_len,
+        0,
+        type_len,
+        type_len + len(layout),
+        len(str_data),
+        type_len,
+        len(layout),
+    )
     return pack_header(header, byte_order) + type_data + layout + str_data
 
 

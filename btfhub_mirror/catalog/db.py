@@ -20,8 +20,15 @@ from ..errors import CatalogCorruptError, CatalogError
 BUSY_TIMEOUT_MS = 30_000
 #: SQLite's result codes for a damaged file (bad pages, truncated) and for a file that is not
 #: a database at all; any other error (locked, I/O, read-only) is not called corrupt.
-CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_CORRUPT_INDEX", "SQLITE_CORRUPT_SEQUENCE",
-                           "SQLITE_CORRUPT_VTAB", "SQLITE_NOTADB"})
+CORRUPT_CODES = frozenset(
+    {
+        "SQLITE_CORRUPT",
+        "SQLITE_CORRUPT_INDEX",
+        "SQLITE_CORRUPT_SEQUENCE",
+        "SQLITE_CORRUPT_VTAB",
+        "SQLITE_NOTADB",
+    }
+)
 #: Problems ``PRAGMA quick_check`` may list; the first few are enough to say what is wrong.
 QUICK_CHECK_ROWS = 3
 
@@ -88,8 +95,11 @@ def quick_check(path: Path | str, *, immutable: bool = False) -> str | None:
     passes. Opens its own read-only connection (the failing one may be unusable)."""
     try:
         with contextlib.closing(
-            sqlite3.connect(_uri(path, "mode=ro", *(("immutable=1",) if immutable else ())),
-                            uri=True, isolation_level=None)
+            sqlite3.connect(
+                _uri(path, "mode=ro", *(("immutable=1",) if immutable else ())),
+                uri=True,
+                isolation_level=None,
+            )
         ) as conn:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]

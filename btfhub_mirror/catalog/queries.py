@@ -126,8 +126,26 @@ _ENTRY_COLUMNS = (
 
 
 def _entry(row: Sequence[Any], root: Path | None) -> KernelEntry:
-    (path, distro, version, arch, release, kmajor, kminor, kpatch, kbuild, flavour,
-     aliases, oid, remote, first_seen, last_seen, removed, state, asize) = row
+    (
+        path,
+        distro,
+        version,
+        arch,
+        release,
+        kmajor,
+        kminor,
+        kpatch,
+        kbuild,
+        flavour,
+        aliases,
+        oid,
+        remote,
+        first_seen,
+        last_seen,
+        removed,
+        state,
+        asize,
+    ) = row
     return KernelEntry(
         path=path,
         distro=distro,
@@ -163,8 +181,20 @@ def _insert_row(entry: OfferedEntry, aliases: str, now: str) -> tuple[Any, ...]:
     parsed = parse_release(entry.release)
     kver = (parsed.major, parsed.minor, parsed.patch, parsed.build) if parsed else (None,) * 4
     flavour = parsed.flavour if parsed else ""
-    return (entry.path, entry.distro, entry.version, entry.arch, entry.release, *kver, flavour,
-            aliases, entry.blob_oid, entry.remote, now, now)
+    return (
+        entry.path,
+        entry.distro,
+        entry.version,
+        entry.arch,
+        entry.release,
+        *kver,
+        flavour,
+        aliases,
+        entry.blob_oid,
+        entry.remote,
+        now,
+        now,
+    )
 
 
 def apply_offer(

@@ -135,10 +135,20 @@ def _rules() -> tuple[SectionRule, ...]:
         SectionRule("uretprobe.multi", kp, "BPF_TRACE_UPROBE_MULTI"),
         SectionRule("uprobe.multi.s", kp, "BPF_TRACE_UPROBE_MULTI"),
         SectionRule("uretprobe.multi.s", kp, "BPF_TRACE_UPROBE_MULTI"),
-        *(SectionRule(p, kp) for p in (
-            "kprobe", "kretprobe", "ksyscall", "kretsyscall", "uprobe", "uretprobe",
-            "uprobe.s", "uretprobe.s", "usdt",
-        )),
+        *(
+            SectionRule(p, kp)
+            for p in (
+                "kprobe",
+                "kretprobe",
+                "ksyscall",
+                "kretsyscall",
+                "uprobe",
+                "uretprobe",
+                "uprobe.s",
+                "uretprobe.s",
+                "usdt",
+            )
+        ),
         SectionRule("tracepoint", "BPF_PROG_TYPE_TRACEPOINT"),
         SectionRule("tp", "BPF_PROG_TYPE_TRACEPOINT"),
         SectionRule("raw_tracepoint.w", "BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE"),
@@ -146,11 +156,17 @@ def _rules() -> tuple[SectionRule, ...]:
         SectionRule("raw_tracepoint", "BPF_PROG_TYPE_RAW_TRACEPOINT"),
         SectionRule("raw_tp", "BPF_PROG_TYPE_RAW_TRACEPOINT"),
         SectionRule("tp_btf", tr, "BPF_TRACE_RAW_TP", Kind.TYPEDEF, "btf_trace_{}"),
-        *(SectionRule(p, tr, a, Kind.FUNC) for p, a in (
-            ("fentry", "BPF_TRACE_FENTRY"), ("fentry.s", "BPF_TRACE_FENTRY"),
-            ("fexit", "BPF_TRACE_FEXIT"), ("fexit.s", "BPF_TRACE_FEXIT"),
-            ("fmod_ret", "BPF_MODIFY_RETURN"), ("fmod_ret.s", "BPF_MODIFY_RETURN"),
-        )),
+        *(
+            SectionRule(p, tr, a, Kind.FUNC)
+            for p, a in (
+                ("fentry", "BPF_TRACE_FENTRY"),
+                ("fentry.s", "BPF_TRACE_FENTRY"),
+                ("fexit", "BPF_TRACE_FEXIT"),
+                ("fexit.s", "BPF_TRACE_FEXIT"),
+                ("fmod_ret", "BPF_MODIFY_RETURN"),
+                ("fmod_ret.s", "BPF_MODIFY_RETURN"),
+            )
+        ),
         SectionRule("iter", tr, "BPF_TRACE_ITER", Kind.FUNC, "bpf_iter_{}"),
         SectionRule("iter.s", tr, "BPF_TRACE_ITER", Kind.FUNC, "bpf_iter_{}"),
         SectionRule("lsm_cgroup", "BPF_PROG_TYPE_LSM", "BPF_LSM_CGROUP", Kind.FUNC, "bpf_lsm_{}"),
@@ -183,14 +199,28 @@ def _rules() -> tuple[SectionRule, ...]:
         SectionRule("cgroup/sysctl", "BPF_PROG_TYPE_CGROUP_SYSCTL"),
         SectionRule("cgroup/getsockopt", "BPF_PROG_TYPE_CGROUP_SOCKOPT"),
         SectionRule("cgroup/setsockopt", "BPF_PROG_TYPE_CGROUP_SOCKOPT"),
-        *(SectionRule(f"cgroup/{p}", "BPF_PROG_TYPE_CGROUP_SOCK_ADDR", glob=True) for p in (
-            "bind", "connect", "sendmsg", "recvmsg", "getpeername", "getsockname",
-        )),
+        *(
+            SectionRule(f"cgroup/{p}", "BPF_PROG_TYPE_CGROUP_SOCK_ADDR", glob=True)
+            for p in (
+                "bind",
+                "connect",
+                "sendmsg",
+                "recvmsg",
+                "getpeername",
+                "getsockname",
+            )
+        ),
         SectionRule("cgroup/sock", "BPF_PROG_TYPE_CGROUP_SOCK", glob=True),
         SectionRule("cgroup/post_bind", "BPF_PROG_TYPE_CGROUP_SOCK", glob=True),
-        *(SectionRule(p, f"BPF_PROG_TYPE_{p.upper()}") for p in (
-            "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local",
-        )),
+        *(
+            SectionRule(p, f"BPF_PROG_TYPE_{p.upper()}")
+            for p in (
+                "lwt_in",
+                "lwt_out",
+                "lwt_xmit",
+                "lwt_seg6local",
+            )
+        ),
     ]
     # Most specific first, so "kprobe.multi/x" never falls to "kprobe".
     return tuple(sorted(rules, key=lambda r: -len(r.prefix)))

@@ -48,8 +48,14 @@ _GLYPHS = {
     RelocState.POISONED: "✗",
     RelocState.ERROR: "E",
 }
-_GROUPS = {"object": "build", "map": "maps", "helper": "helpers", "program": "programs",
-           "kfunc": "kfuncs", "ksym": "kernel variables (ksyms)"}  # fmt: skip
+_GROUPS = {
+    "object": "build",
+    "map": "maps",
+    "helper": "helpers",
+    "program": "programs",
+    "kfunc": "kfuncs",
+    "ksym": "kernel variables (ksyms)",
+}
 _LEGEND = (
     ("resolved", "✓ resolved / available"),
     ("missing", "0 existence check answers 0"),
@@ -122,8 +128,9 @@ def _summary(result: CheckResult) -> list[str]:
         if rest:  # the rest one click away, no script needed
             reasons += (
                 f'<details><summary class="muted">… {len(rest)} more</summary>'
-                + "<br>".join(escape(r) for r in rest) + "</details>"
-            )  # fmt: skip
+                + "<br>".join(escape(r) for r in rest)
+                + "</details>"
+            )
         out.append(
             f'<tr class="{k.verdict.value}" data-kernel="{_attr(k.kernel.label)}">'
             f"<td><code>{escape(k.kernel.label)}</code></td>"
@@ -188,9 +195,7 @@ def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:
     """The whole report as one HTML document (UTF-8, inline CSS, no external assets)."""
     tally = result.tally()
     objects = ", ".join(result.rows.objects)
-    legend = "".join(
-        f'<span class="{css}">{escape(text)}</span>' for css, text in _LEGEND
-    )
+    legend = "".join(f'<span class="{css}">{escape(text)}</span>' for css, text in _LEGEND)
     verdict_legend = "verdict row: " + "".join(
         f'<span class="{v.value}">{escape(text)}</span>' for v, text in _VERDICT_LEGEND
     )
@@ -201,9 +206,7 @@ def render_html(result: CheckResult, *, title: str = "btfmirror check") -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}: <code>{escape(objects)}</code></h1>",
         f'<p id="tally">{len(result.kernels)} kernels: '
-        + ", ".join(
-            f'<span class="{v.value}">{tally[v.value]} {v.value}</span>' for v in Verdict
-        )
+        + ", ".join(f'<span class="{v.value}">{tally[v.value]} {v.value}</span>' for v in Verdict)
         + "</p>",
         "<h2>Kernel &times; relocation matrix</h2>",
         f'<p class="legend">{legend}</p>',

@@ -80,9 +80,14 @@ def _catalog_kernels(
     # The catalog comes first: a selection that matches nothing fails before any file is
     # checked, and must say so rather than leave a CI gate believing the files passed.
     unmatched = (
-        "; nothing was checked, the ", Param("btf_files"), " files neither (without a "
-        "selection they are checked alone)",
-    ) if with_files else ()  # fmt: skip
+        (
+            "; nothing was checked, the ",
+            Param("btf_files"),
+            " files neither (without a selection they are checked alone)",
+        )
+        if with_files
+        else ()
+    )
     # Shared cache lock while the archives are read: a sync waits (see mirror/held.py).
     with held_local(store, flt, progress, wait=wait, hint=hint, unmatched=unmatched) as entries:
         progress.phase("checking kernels", len(entries))
@@ -138,8 +143,13 @@ def check(
         from ..mirror.store import Store
 
         sources.append(
-            _catalog_kernels(flt or KernelFilter.create(), store or Store.default(), wait, progress,
-                             with_files=bool(btf_files))
+            _catalog_kernels(
+                flt or KernelFilter.create(),
+                store or Store.default(),
+                wait,
+                progress,
+                with_files=bool(btf_files),
+            )
         )
     if btf_files:
         sources.append(_file_kernels(btf_files, progress, btf_cache))

@@ -130,9 +130,11 @@ class RelocOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "state": self.state.value, "target": self.target, "detail": self.detail,
+            "state": self.state.value,
+            "target": self.target,
+            "detail": self.detail,
             "code": None if self.code is None else self.code.value,
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +289,8 @@ def _guards(relos: Sequence[CoreRelo], programs: Sequence[str]) -> tuple[tuple[i
         same_root = checks.get((relo.section, programs[pos], relo.type_id), [])
         out.append(
             tuple(
-                p for p, check in same_root
+                p
+                for p, check in same_root
                 if check.access_str == relo.access_str or check.kind.is_type_based
             )
         )
@@ -311,8 +314,15 @@ def _prepare(obj: BpfObject, name: str) -> _PreparedObject:
         index = counts.get(relo.section, 0)
         counts[relo.section] = index + 1
         rows.append(
-            RelocRow(name, relo.section, program, index, relo.insn_index, relo.kind.short_name,
-                     _describe(obj, relo))
+            RelocRow(
+                name,
+                relo.section,
+                program,
+                index,
+                relo.insn_index,
+                relo.kind.short_name,
+                _describe(obj, relo),
+            )
         )
     helper_sections: dict[int, list[str]] = {}
     for prog in obj.programs:
@@ -406,9 +416,13 @@ class Checker:
                 features.append(FeatureRow(p.name, "map", name, self._map_name(map_type)))
             for helper, sections in p.helpers:
                 features.append(
-                    FeatureRow(p.name, "helper", self._helper_short(helper),
-                               f"{self._helper_names.get(helper, 'BPF_FUNC')} ({helper})",
-                               sections)
+                    FeatureRow(
+                        p.name,
+                        "helper",
+                        self._helper_short(helper),
+                        f"{self._helper_names.get(helper, 'BPF_FUNC')} ({helper})",
+                        sections,
+                    )
                 )
             for section, rule in p.programs:
                 features.append(FeatureRow(p.name, "program", section, _rule_text(section, rule)))
@@ -418,9 +432,14 @@ class Checker:
                 else:
                     need = f"{'FUNC' if ksym.is_func else 'VAR'} {ksym.name} in the kernel BTF"
                 features.append(
-                    FeatureRow(p.name, "kfunc" if ksym.is_func else "ksym", ksym.name,
-                               need + (" (weak)" if ksym.weak else ""), ksym.used_in)
-                )  # fmt: skip
+                    FeatureRow(
+                        p.name,
+                        "kfunc" if ksym.is_func else "ksym",
+                        ksym.name,
+                        need + (" (weak)" if ksym.weak else ""),
+                        ksym.used_in,
+                    )
+                )
         return CheckRows(
             tuple(p.name for p in self._objects),
             tuple(row for p in self._objects for row in p.rows),
@@ -512,8 +531,9 @@ def _byte_order_outcome(obj_order: str, kernel_order: str) -> FeatureOutcome:
         return FeatureOutcome(True, f"{kernel_order}-endian")
     target = "bpfel" if kernel_order == "little" else "bpfeb"
     return FeatureOutcome(
-        False, f"the object is {obj_order}-endian, the kernel {kernel_order}-endian: "
-        f"build it with -target {target}"
+        False,
+        f"the object is {obj_order}-endian, the kernel {kernel_order}-endian: "
+        f"build it with -target {target}",
     )
 
 

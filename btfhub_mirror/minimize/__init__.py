@@ -80,9 +80,13 @@ class LoadFailure:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "object": self.object_name, "section": self.section, "relo": self.index,
-            "code": self.code.value, "reason": self.reason, "kept_candidates": list(self.kept),
-        }  # fmt: skip
+            "object": self.object_name,
+            "section": self.section,
+            "relo": self.index,
+            "code": self.code.value,
+            "reason": self.reason,
+            "kept_candidates": list(self.kept),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +118,9 @@ def _describe_choice(res: Resolution) -> str:
 
 def _check_modes(strict: bool, first_match: bool) -> None:
     if strict and first_match:
-        raise UsageError("strict and first-match exclude each other: strict fails where "
-                         "first-match would choose")
+        raise UsageError(
+            "strict and first-match exclude each other: strict fails where first-match would choose"
+        )
 
 
 def _keep_participants(
@@ -182,10 +187,16 @@ def record_objects(
                 earlier = pruned_by.get(res.relo.type_id, [])
                 kept = _keep_participants(recorder, source, res, earlier, context)
                 if failures is not None:
-                    failures.append(LoadFailure(
-                        str(obj.source), res.relo.section, res.index, res.failure.code,
-                        res.failure.reason, kept,
-                    ))  # fmt: skip
+                    failures.append(
+                        LoadFailure(
+                            str(obj.source),
+                            res.relo.section,
+                            res.index,
+                            res.failure.code,
+                            res.failure.reason,
+                            kept,
+                        )
+                    )
                 # libbpf's bpf_object__relocate_core (and bpftool) stop at an object's first
                 # failing relocation: the rest is never decided, so nothing of it is kept.
                 break

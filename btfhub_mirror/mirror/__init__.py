@@ -13,6 +13,11 @@ from .store import (
 )
 
 __all__ = [
-    "DirsResult", "ListResult", "StatusResult", "Store", "cache_status", "list_dirs",
+    "DirsResult",
+    "ListResult",
+    "StatusResult",
+    "Store",
+    "cache_status",
+    "list_dirs",
     "list_kernels",
 ]

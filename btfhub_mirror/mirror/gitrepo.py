@@ -43,8 +43,12 @@ _STREAM_THRESHOLD = "1m"
 # Never prompt for credentials (a dead or private remote must fail, not hang), and keep every
 # pack git receives as it came so its size is the number of bytes received.
 _NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
-_NETWORK_CONFIG = ["fetch.unpackLimit=1", "transfer.unpackLimit=1", "protocol.version=2",
-                   f"core.bigFileThreshold={_STREAM_THRESHOLD}"]
+_NETWORK_CONFIG = [
+    "fetch.unpackLimit=1",
+    "transfer.unpackLimit=1",
+    "protocol.version=2",
+    f"core.bigFileThreshold={_STREAM_THRESHOLD}",
+]
 _FATAL_RE = re.compile(r"(?:fatal|error): (.+)")
 #: Bytes per read when copying a blob out of ``git cat-file``.
 _CHUNK = 1 << 20
@@ -64,13 +68,17 @@ def check_url(url: str) -> None:
     scheme = _URL_SCHEME_RE.match(url)
     helper = _HELPER_URL_RE.match(url)
     if helper is not None:
-        raise UsageError(f"remote {url!r}: the {helper.group(0)} transport is not allowed (use "
-                         f"{allowed}, user@host:path or a path)")
+        raise UsageError(
+            f"remote {url!r}: the {helper.group(0)} transport is not allowed (use "
+            f"{allowed}, user@host:path or a path)"
+        )
     if url.startswith("-") or any(ord(c) < 0x20 for c in url):
         raise UsageError(f"remote {url!r}: not a URL (use {allowed}, user@host:path or a path)")
     if scheme is not None and scheme.group(1).lower() not in ALLOWED_PROTOCOLS:
-        raise UsageError(f"remote {url!r}: protocol {scheme.group(1)!r} is not allowed (use "
-                         f"{allowed}, user@host:path or a path)")
+        raise UsageError(
+            f"remote {url!r}: protocol {scheme.group(1)!r} is not allowed (use "
+            f"{allowed}, user@host:path or a path)"
+        )
 
 
 def is_local_path(url: str) -> bool:
@@ -288,7 +296,9 @@ def _run_fetch(
     cmd: git.Git, args: list[str], adapter: _GitProgress, stdin: str | None = None
 ) -> None:
     proc = cmd.fetch(
-        *args, as_process=True, universal_newlines=True,
+        *args,
+        as_process=True,
+        universal_newlines=True,
         istream=subprocess.PIPE if stdin is not None else None,
     )
     if stdin is not None:
@@ -329,8 +339,13 @@ class MirrorRepo:
                 partial,
                 progress=adapter,
                 env={**_NETWORK_ENV, **_repo_env(partial)},
-                multi_options=["--bare", "--filter=blob:none", "--depth=1", "--single-branch",
-                               "--no-tags"],
+                multi_options=[
+                    "--bare",
+                    "--filter=blob:none",
+                    "--depth=1",
+                    "--single-branch",
+                    "--no-tags",
+                ],
             )
         except (git.GitCommandError, git.GitCommandNotFound) as err:
             shutil.rmtree(partial, ignore_errors=True)
@@ -364,9 +379,15 @@ class MirrorRepo:
         try:
             _run(
                 self._git(network=True)(c=_NETWORK_CONFIG),
-                ["--depth=1", "--filter=blob:none", "--no-tags", "--no-write-fetch-head",
-                 "--progress", self.url,
-                 f"+refs/heads/{branch}:refs/heads/{branch}"],
+                [
+                    "--depth=1",
+                    "--filter=blob:none",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--progress",
+                    self.url,
+                    f"+refs/heads/{branch}:refs/heads/{branch}",
+                ],
                 adapter,
             )
         except (git.GitCommandError, git.GitCommandNotFound) as err:
@@ -386,8 +407,15 @@ class MirrorRepo:
         try:
             _run(
                 cmd,
-                ["--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                 "--filter=blob:none", "--progress", self.url, "--stdin"],
+                [
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--recurse-submodules=no",
+                    "--filter=blob:none",
+                    "--progress",
+                    self.url,
+                    "--stdin",
+                ],
                 adapter,
                 stdin="".join(f"{oid}\n" for oid in oids),
             )
@@ -457,8 +485,13 @@ class MirrorRepo:
         # libgit2 reads a whole object into memory to look it up, whatever its size: every
         # blob read goes through git cat-file, which streams large blobs.
         env = {**os.environ, **_NETWORK_ENV, **_repo_env(self.path), "GIT_NO_LAZY_FETCH": "1"}
-        return [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c",
-                f"core.bigFileThreshold={_STREAM_THRESHOLD}", "cat-file", *args], env
+        return [
+            git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git",
+            "-c",
+            f"core.bigFileThreshold={_STREAM_THRESHOLD}",
+            "cat-file",
+            *args,
+        ], env
 
     @contextlib.contextmanager
     def blob_reader(self) -> Iterator[BlobReader]:
@@ -500,7 +533,10 @@ class BlobReader:
             cmd, env = self._repo._cat_file("--batch")
             try:
                 self._proc = subprocess.Popen(
-                    cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    cmd,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
                 )
             except OSError as err:

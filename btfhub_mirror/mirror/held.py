@@ -49,8 +49,15 @@ def _complete(store: Store, flt: KernelFilter, known: KnownIds) -> bool:
 
 #: How to select kernels, for the errors of an empty selection.
 SELECT_HINT: tuple[str | Param, ...] = (
-    "select kernels (", Param("distro"), ", ", Param("version"), ", ", Param("arch"), ", ",
-    Param("kernels"), ") to fetch them",
+    "select kernels (",
+    Param("distro"),
+    ", ",
+    Param("version"),
+    ", ",
+    Param("arch"),
+    ", ",
+    Param("kernels"),
+    ") to fetch them",
 )
 
 
@@ -68,16 +75,19 @@ def _nothing_matches(
         )
     return NotFoundError(
         f"no kernel in the catalog of {store.root} matches {flt.describe()} "
-        "(btfmirror list --distros shows what there is)", *unmatched,
+        "(btfmirror list --distros shows what there is)",
+        *unmatched,
     )
 
 
-def _first_sync(store: Store, flt: KernelFilter, hint: Sequence[str | Param],
-                progress: Progress, wait: bool) -> None:
+def _first_sync(
+    store: Store, flt: KernelFilter, hint: Sequence[str | Param], progress: Progress, wait: bool
+) -> None:
     """Make the catalog of a cache never synced, fetching what ``flt`` selects."""
     if flt.is_empty:
         raise NotFoundError(
-            f"no catalog in {store.root} (nothing synced yet): ", *hint,
+            f"no catalog in {store.root} (nothing synced yet): ",
+            *hint,
             ", or run `btfmirror sync` first",
         )
     from .gitrepo import canonical_url
@@ -154,6 +164,5 @@ def held_local(
 
         fetched = ensure_local(store, flt, progress, wait=wait)
     raise CacheLockedError(
-        f"{store.root}: the selected kernels kept changing (a sync running alongside?); "
-        "run again"
+        f"{store.root}: the selected kernels kept changing (a sync running alongside?); run again"
     )

@@ -117,9 +117,11 @@ class Indexer:
     def submit(self, task: IndexTask) -> None:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=self.jobs, mp_context=_context(), initializer=_init_worker,
+                max_workers=self.jobs,
+                mp_context=_context(),
+                initializer=_init_worker,
                 initargs=(os.getpid(),),
-            )  # fmt: skip
+            )
         self._pending[self._pool.submit(index_archive, task)] = task.path
 
     def finish(self, progress: Progress) -> None:
@@ -147,10 +149,13 @@ class Indexer:
             # A worker killed (out of memory): the archives are local all the same, and pack
             # indexes what is left; not a reason to fail the sync.
             done = self.indexed + len(self.failures)
-            self.failures.append(IndexFailure(
-                "", f"a worker process died ({err}); {len(self._pending) - done} archive(s) "
-                "left for pack to index",
-            ))  # fmt: skip
+            self.failures.append(
+                IndexFailure(
+                    "",
+                    f"a worker process died ({err}); {len(self._pending) - done} archive(s) "
+                    "left for pack to index",
+                )
+            )
         finally:
             self._pending.clear()
 

@@ -31,6 +31,7 @@ def _open_lock(path: Path, shared: bool) -> int | None:
             return None
         raise CacheError(f"{path}: cannot open the cache lock: {err.strerror}") from None
 
+
 #: Descriptors of the locks this process holds. A forked child (a pack worker) shares their
 #: open file description, and with it the flock: were it to outlive us, the lock would stay
 #: taken. Children close their copies at once; closing a copy never unlocks it for us (flock
@@ -74,8 +75,9 @@ def cache_lock(
         except BlockingIOError:
             if not wait:
                 raise CacheLockedError(
-                    f"{path.parent}: another btfmirror is using this cache "
-                    "(run again later, or ", Param("wait", True), " to wait for it)",
+                    f"{path.parent}: another btfmirror is using this cache (run again later, or ",
+                    Param("wait", True),
+                    " to wait for it)",
                 ) from None
             if on_wait is not None:
                 on_wait()

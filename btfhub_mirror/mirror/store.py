@@ -277,8 +277,7 @@ class Store:
                     os.replace(part, f"{aside}{suffix}")
         except OSError as err:
             raise CatalogError(
-                f"catalog {self.catalog_path} is corrupt and cannot be moved aside: "
-                f"{err.strerror}"
+                f"catalog {self.catalog_path} is corrupt and cannot be moved aside: {err.strerror}"
             ) from None
         return aside
 
@@ -342,9 +341,10 @@ class Store:
                 copy = Path(tmp) / self.catalog_path.name
                 shutil.copyfile(self.catalog_path, copy)
                 shutil.copyfile(wal, f"{copy}-wal")
-                with typed_errors(self.catalog_path), contextlib.closing(
-                    sqlite3.connect(copy, isolation_level=None)
-                ) as replayed:
+                with (
+                    typed_errors(self.catalog_path),
+                    contextlib.closing(sqlite3.connect(copy, isolation_level=None)) as replayed,
+                ):
                     replayed.backup(memory)
         except OSError as err:
             memory.close()
@@ -452,7 +452,10 @@ def list_kernels(
     """Catalog rows matching ``flt`` (local or not), sorted by kernel version."""
     with store.reading_catalog() as conn:
         rows = select_entries(
-            conn, flt, root=store.archive_dir, local_only=local_only,
+            conn,
+            flt,
+            root=store.archive_dir,
+            local_only=local_only,
             include_removed=include_removed,
         )
     return ListResult(tuple(rows), flt.describe())
@@ -473,10 +476,15 @@ class DirCount:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "distro": self.distro, "version": self.version, "arch": self.arch,
-            "version_aliases": list(self.version_aliases), "entries": self.entries,
-            "local": self.local, "removed": self.removed, "local_bytes": self.local_bytes,
-        }  # fmt: skip
+            "distro": self.distro,
+            "version": self.version,
+            "arch": self.arch,
+            "version_aliases": list(self.version_aliases),
+            "entries": self.entries,
+            "local": self.local,
+            "removed": self.removed,
+            "local_bytes": self.local_bytes,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,16 +523,19 @@ def list_dirs(store: Store, flt: KernelFilter, *, local_only: bool = False) -> D
     order = {name: i for i, name in enumerate(sorted_names(v for _, v, _ in groups))}
     dirs = [
         DirCount(
-            distro, version, arch,
+            distro,
+            version,
+            arch,
             tuple(sorted({a for e in rows if not e.removed for a in e.version_aliases})),
             len(rows),
-            sum(e.is_local for e in rows), sum(e.removed for e in rows),
+            sum(e.is_local for e in rows),
+            sum(e.removed for e in rows),
             sum(e.archive_size or 0 for e in rows if e.is_local),
         )
         for (distro, version, arch), rows in sorted(
             groups.items(), key=lambda g: (g[0][0], order[g[0][1]], g[0][2])
         )
-    ]  # fmt: skip
+    ]
     return DirsResult(tuple(dirs), flt.describe())
 
 
@@ -566,13 +577,23 @@ class StatusResult:
             ],
             "totals": {"entries": self.total, "local": self.local, "removed": self.removed},
             "counts": [
-                {"distro": c.distro, "arch": c.arch, "entries": c.total, "local": c.local,
-                 "removed": c.removed, "local_bytes": c.local_bytes}
+                {
+                    "distro": c.distro,
+                    "arch": c.arch,
+                    "entries": c.total,
+                    "local": c.local,
+                    "removed": c.removed,
+                    "local_bytes": c.local_bytes,
+                }
                 for c in self.counts
             ],
-            "disk": {"archive": self.archive_bytes, "git": self.git_bytes,
-                     "catalog": self.catalog_bytes, "index": self.index_bytes,
-                     "index_files": self.index_files},
+            "disk": {
+                "archive": self.archive_bytes,
+                "git": self.git_bytes,
+                "catalog": self.catalog_bytes,
+                "index": self.index_bytes,
+                "index_files": self.index_files,
+            },
         }
 
 

@@ -116,8 +116,7 @@ class SkippedEntry:
         return f"skipped {self.path} from {self.remote}: {self.reason}"
 
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "path": self.path, "remote": self.remote,
-                "reason": self.reason}
+        return {"kind": self.kind, "path": self.path, "remote": self.remote, "reason": self.reason}
 
 
 def _printable(path: str) -> str:
@@ -202,8 +201,13 @@ class SyncResult:
                 "restored": len(self.restored),
             },
             "remotes": [
-                {"url": r.url, "tip": r.tip, "branch": r.branch, "entries": r.entries,
-                 "cloned": r.cloned}
+                {
+                    "url": r.url,
+                    "tip": r.tip,
+                    "branch": r.branch,
+                    "entries": r.entries,
+                    "cloned": r.cloned,
+                }
                 for r in self.remotes
             ],
             "remote_source": self.remote_source.value,
@@ -259,9 +263,7 @@ class _Work:
 
 
 def _index_task(store: Store, entry: KernelEntry) -> IndexTask:
-    return IndexTask(
-        entry.path, str(store.local_file(entry.path)), str(store.index_dir_for(entry))
-    )
+    return IndexTask(entry.path, str(store.local_file(entry.path)), str(store.index_dir_for(entry)))
 
 
 def _index(store: Store, work: _Work, entry: KernelEntry) -> None:
@@ -301,8 +303,13 @@ def _classify(
 
 
 def _classify_files(
-    files: Sequence[TreeFile], reader: BlobSource, remote: str, offer: _Offer, skips: _Skips,
-    dirs: set[str], paths: set[str],
+    files: Sequence[TreeFile],
+    reader: BlobSource,
+    remote: str,
+    offer: _Offer,
+    skips: _Skips,
+    dirs: set[str],
+    paths: set[str],
 ) -> int:
     count = 0
     for f in files:
@@ -315,18 +322,22 @@ def _classify_files(
             target = (raw or b"").decode("utf-8", "replace")
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(f.path), target))
             escaped = (
-                raw is None or target.startswith("/") or resolved.startswith("..")
-                or "\0" in target
+                raw is None or target.startswith("/") or resolved.startswith("..") or "\0" in target
             )
             kind = (
-                "dangling" if escaped
-                else "dir" if resolved in dirs
-                else "file" if resolved in paths
+                "dangling"
+                if escaped
+                else "dir"
+                if resolved in dirs
+                else "file"
+                if resolved in paths
                 else "dangling"
             )
             offer.aliases.setdefault(f.path, OfferedAlias(f.path, resolved, kind, remote))
         elif (
-            len(parts) == 4 and parts[3].endswith(ARCHIVE_SUFFIX) and len(parts[3]) > 11
+            len(parts) == 4
+            and parts[3].endswith(ARCHIVE_SUFFIX)
+            and len(parts[3]) > 11
             and f.mode in REGULAR_MODES  # a gitlink (submodule) there is no blob to fetch
         ):
             release = parts[3][: -len(ARCHIVE_SUFFIX)]
@@ -358,7 +369,10 @@ def _refresh_remote(
 
 
 def _check_local(
-    store: Store, conn: sqlite3.Connection, selected: Sequence[KernelEntry], work: _Work,
+    store: Store,
+    conn: sqlite3.Connection,
+    selected: Sequence[KernelEntry],
+    work: _Work,
     progress: Progress,
 ) -> dict[str, list[KernelEntry]]:
     """Blob-id check of every selected file; returns what is missing, by blob id."""
@@ -375,9 +389,13 @@ def _check_local(
             else:
                 if actual is not None or entry.local_state == PRESENT:
                     work.repaired.append(entry.path)
-                    what = "is missing" if actual is None else (
-                        f"does not match its blob {entry.blob_oid[:12]} (truncated or "
-                        "overwritten)"
+                    what = (
+                        "is missing"
+                        if actual is None
+                        else (
+                            f"does not match its blob {entry.blob_oid[:12]} (truncated or "
+                            "overwritten)"
+                        )
                     )
                     progress.note(f"warning: {entry.path}: the local archive {what}; restoring it")
                 if entry.local_state == PRESENT:
@@ -388,8 +406,13 @@ def _check_local(
 
 
 def _write_blobs(
-    store: Store, conn: sqlite3.Connection, repo: Remote, oids: Iterable[str],
-    need: dict[str, list[KernelEntry]], work: _Work, progress: Progress,
+    store: Store,
+    conn: sqlite3.Connection,
+    repo: Remote,
+    oids: Iterable[str],
+    need: dict[str, list[KernelEntry]],
+    work: _Work,
+    progress: Progress,
 ) -> None:
     """Stream each blob into its file (never whole in memory); skip blobs over the cap."""
     now = _now()
@@ -432,8 +455,13 @@ def _chunks(oids: list[str], chunk_size: int, growing: bool) -> Iterator[list[st
 
 
 def _materialize(
-    store: Store, conn: sqlite3.Connection, repos: dict[str, Remote],
-    selected: Sequence[KernelEntry], chunk_size: int, progress: Progress, work: _Work,
+    store: Store,
+    conn: sqlite3.Connection,
+    repos: dict[str, Remote],
+    selected: Sequence[KernelEntry],
+    chunk_size: int,
+    progress: Progress,
+    work: _Work,
 ) -> _Work:
     """Make every selected archive local and intact (and, with ``work.index``, indexed)."""
     indexer = work.indexer = Indexer() if work.index else None
@@ -454,8 +482,13 @@ def _materialize(
 
 
 def _materialize_files(
-    store: Store, conn: sqlite3.Connection, repos: dict[str, Remote],
-    selected: Sequence[KernelEntry], chunk_size: int, progress: Progress, work: _Work,
+    store: Store,
+    conn: sqlite3.Connection,
+    repos: dict[str, Remote],
+    selected: Sequence[KernelEntry],
+    chunk_size: int,
+    progress: Progress,
+    work: _Work,
 ) -> None:
     confined = []
     for entry in selected:  # a catalog written by an older btfmirror may hold unsafe paths
@@ -541,14 +574,19 @@ def sync(
         explicit = RemoteChoice(_canonical(explicit.urls), explicit.source)
     started = time.monotonic()
     skips = _Skips(progress)
-    with store.lock(wait=wait, progress=progress), store.writing_catalog(repair=True) as (
-        conn, corrupt_aside,
+    with (
+        store.lock(wait=wait, progress=progress),
+        store.writing_catalog(repair=True) as (
+            conn,
+            corrupt_aside,
+        ),
     ):
         previous = tuple(r.url for r in remotes(conn))
         if corrupt_aside is not None and not previous:
             previous = _salvage_remotes(corrupt_aside)
         choice = (
-            explicit if explicit.source is not RemoteSource.DEFAULT
+            explicit
+            if explicit.source is not RemoteSource.DEFAULT
             else choose_remotes((), previous)
         )
         urls = _canonical(choice.urls)
@@ -572,17 +610,23 @@ def sync(
             from .rebuild import restore_local_state
 
             restore_local_state(store, conn, now)
-        selected = (
-            [] if flt is None else select_entries(conn, flt, include_removed=False)
-        )
+        selected = [] if flt is None else select_entries(conn, flt, include_removed=False)
         if repair:  # every local kernel as well: _check_local re-checks each file's blob id
             chosen = {e.path for e in selected}
             selected += [
-                e for e in select_entries(conn, KernelFilter.create(), include_removed=False)
+                e
+                for e in select_entries(conn, KernelFilter.create(), include_removed=False)
                 if e.path not in chosen and e.local_state != ABSENT
             ]
-        work = _materialize(store, conn, repos, selected, chunk_size, progress,
-                            _Work(skips, max_archive_bytes, index=index))
+        work = _materialize(
+            store,
+            conn,
+            repos,
+            selected,
+            chunk_size,
+            progress,
+            _Work(skips, max_archive_bytes, index=index),
+        )
         link_aliases(store, list(offer.aliases.values()))
         total = count_entries(conn)
         sizes = sum(_size(store, e.path) for e in selected)
@@ -666,12 +710,18 @@ def ensure_local(
         wanted = [e for e in rows if not e.removed and e.remote in repos]
         # Not indexed here: the caller (pack, check) reads each kernel next and indexes it in
         # its own pool, under the shared lock, instead of under this exclusive one.
-        _materialize(store, conn, repos, wanted, DEFAULT_CHUNK, progress,
-                     _Work(_Skips(progress), index=False))  # fmt: skip
+        _materialize(
+            store,
+            conn,
+            repos,
+            wanted,
+            DEFAULT_CHUNK,
+            progress,
+            _Work(_Skips(progress), index=False),
+        )
         link_aliases(store, live_aliases(conn))
         result = [
-            e for e in select_entries(conn, flt, root=store.archive_dir)
-            if e.local_path is not None
+            e for e in select_entries(conn, flt, root=store.archive_dir) if e.local_path is not None
         ]
     if not result:
         raise NotFoundError(

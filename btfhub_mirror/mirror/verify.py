@@ -140,11 +140,16 @@ def damaged_archives(
     out = []
     if stale:
         listed = {e.path for e in entries}
-        entries = [*entries, *(
-            e for e in list_kernels(store, KernelFilter.create(), include_removed=False).entries
-            if e.local_state == STALE and e.path not in listed
-            and (store.archive_dir / e.path).is_file()
-        )]  # fmt: skip
+        entries = [
+            *entries,
+            *(
+                e
+                for e in list_kernels(store, KernelFilter.create(), include_removed=False).entries
+                if e.local_state == STALE
+                and e.path not in listed
+                and (store.archive_dir / e.path).is_file()
+            ),
+        ]
     for entry in entries:
         actual = local_blob_id(store, entry) if known is None else known.blob_id(entry)
         if actual != entry.blob_oid:
@@ -174,19 +179,28 @@ def repair_archives(
             entry = get_entry(conn, item.entry.path) or item.entry
             if entry.remote not in repos:
                 raise DamagedArchiveError(
-                    str(store.local_file(entry.path)), entry.blob_oid, item.actual,
+                    str(store.local_file(entry.path)),
+                    entry.blob_oid,
+                    item.actual,
                     f"its remote {entry.remote} has no mirror in {store.root}",
-                )  # fmt: skip
+                )
             wanted.append(entry)
         try:
             _materialize(
-                store, conn, repos, wanted, DEFAULT_CHUNK, progress,
+                store,
+                conn,
+                repos,
+                wanted,
+                DEFAULT_CHUNK,
+                progress,
                 _Work(_Skips(progress), index=False),  # the reader that asked indexes them
             )
         except GitCommandError as err:
             first = damaged[0]
             more = f" (and {len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
             raise DamagedArchiveError(
-                str(store.local_file(first.entry.path)), first.entry.blob_oid, first.actual,
+                str(store.local_file(first.entry.path)),
+                first.entry.blob_oid,
+                first.actual,
                 f"{err}{more}",
-            ) from err  # fmt: skip
+            ) from err

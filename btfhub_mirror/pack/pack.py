@@ -178,10 +178,14 @@ class PackWarning:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "kernel": self.kernel, "kind": self.kind.value, "objects": list(self.objects),
-            "relocations": self.relocations, "unmatched": self.unmatched,
-            "detail": self.detail, "message": self.message,
-        }  # fmt: skip
+            "kernel": self.kernel,
+            "kind": self.kind.value,
+            "objects": list(self.objects),
+            "relocations": self.relocations,
+            "unmatched": self.unmatched,
+            "detail": self.detail,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +351,9 @@ def _run_tasks(
     if forked:  # parsed once here; every worker inherits them
         worker.adopt_objects(worker.parse_objects(payload))
     pool = cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=worker.init_worker,
+        max_workers=jobs,
+        mp_context=context,
+        initializer=worker.init_worker,
         initargs=(None if forked else payload, True, os.getpid()),
     )
     try:
@@ -362,16 +368,18 @@ def _run_tasks(
 
 
 def _minimize_all(
-    store: Store, entries: list[KernelEntry], objects: list[_Object], jobs: int,
-    progress: Progress, first_match: bool = False,
+    store: Store,
+    entries: list[KernelEntry],
+    objects: list[_Object],
+    jobs: int,
+    progress: Progress,
+    first_match: bool = False,
 ) -> dict[str, worker.Outcome]:
     tasks = [
         worker.Task(e.path, str(e.local_path), str(store.index_dir_for(e)), first_match)
         for e in entries
     ]
-    progress.phase(
-        f"minimizing {count(len(tasks), 'kernel')} ({count(jobs, 'job')})", len(tasks)
-    )
+    progress.phase(f"minimizing {count(len(tasks), 'kernel')} ({count(jobs, 'job')})", len(tasks))
     outcomes: dict[str, worker.Outcome] = {}
     for outcome in _run_tasks(tasks, objects, jobs):
         outcomes[outcome.path] = outcome
@@ -439,7 +447,9 @@ def _claim_names(entries: list[KernelEntry], consumer: Consumer) -> dict[str, _N
 
 
 def _kernels(
-    entries: list[KernelEntry], outcomes: dict[str, worker.Outcome], consumer: Consumer,
+    entries: list[KernelEntry],
+    outcomes: dict[str, worker.Outcome],
+    consumer: Consumer,
     hardlinks: bool,
 ) -> tuple[list[PackedKernel], list[PackWarning]]:
     """Every kernel with its names and, with ``hardlinks``, the first identical member; and
@@ -455,21 +465,46 @@ def _kernels(
         if out.data is None or claim is None or claim.primary is None:
             # not packed, and so reported (:func:`_warnings`)
             error = out.error if out.data is None else (claim.clash if claim else None)
-            kernels.append(PackedKernel(
-                entry.path, None, None, 0, entry.blob_oid, 0, 0, (), error, identity=ident,
-                remote=entry.remote,
-            ))  # fmt: skip
+            kernels.append(
+                PackedKernel(
+                    entry.path,
+                    None,
+                    None,
+                    0,
+                    entry.blob_oid,
+                    0,
+                    0,
+                    (),
+                    error,
+                    identity=ident,
+                    remote=entry.remote,
+                )
+            )
             continue
         if claim.clash is not None:
             clashes.append(PackWarning(_where(entry.path), PackWarningKind.NAME_CLASH, claim.clash))
         member = claim.primary
         digest = hashlib.sha256(out.data).hexdigest()
         link = first_of.setdefault(digest, member)
-        kernels.append(PackedKernel(
-            entry.path, member, digest, len(out.data), entry.blob_oid, out.relocations,
-            out.unmatched, out.warnings, None, link if hardlinks and link != member else None,
-            out.index_reused, ident, claim.aliases, out.load_failures, entry.remote,
-        ))  # fmt: skip
+        kernels.append(
+            PackedKernel(
+                entry.path,
+                member,
+                digest,
+                len(out.data),
+                entry.blob_oid,
+                out.relocations,
+                out.unmatched,
+                out.warnings,
+                None,
+                link if hardlinks and link != member else None,
+                out.index_reused,
+                ident,
+                claim.aliases,
+                out.load_failures,
+                entry.remote,
+            )
+        )
     return kernels, clashes
 
 
@@ -504,12 +539,15 @@ def _check_names(
             continue  # its reader reads PAX names
         for name in (k.member, *(a.name for a in k.aliases)):
             if len(consumer.entry_name(name).encode()) > USTAR_NAME_MAX:
-                lines.append(PackWarning(
-                    _where(k.path), PackWarningKind.LONG_NAME,
-                    f"name longer than {USTAR_NAME_MAX} bytes; readers that compare the ustar "
-                    "name field literally will not find it",
-                    detail=consumer.entry_name(name),
-                ))  # fmt: skip
+                lines.append(
+                    PackWarning(
+                        _where(k.path),
+                        PackWarningKind.LONG_NAME,
+                        f"name longer than {USTAR_NAME_MAX} bytes; readers that compare the ustar "
+                        "name field literally will not find it",
+                        detail=consumer.entry_name(name),
+                    )
+                )
                 break
     return lines
 
@@ -520,9 +558,15 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackW
     for k in kernels:
         where = _where(k.path)
         if k.error is not None:
-            out.append(PackWarning(
-                where, PackWarningKind.NOT_PACKED, f"not packed: {k.error}", names, detail=k.error
-            ))  # fmt: skip
+            out.append(
+                PackWarning(
+                    where,
+                    PackWarningKind.NOT_PACKED,
+                    f"not packed: {k.error}",
+                    names,
+                    detail=k.error,
+                )
+            )
             continue
         out += [
             PackWarning(where, PackWarningKind.LOAD_FAILURE, w, names, detail=w)
@@ -535,11 +579,16 @@ def _warnings(kernels: list[PackedKernel], objects: list[_Object]) -> list[PackW
             for w in k.warnings
         ]
         if k.unmatched:
-            out.append(PackWarning(
-                where, PackWarningKind.UNMATCHED,
-                _unmatched_text(k.unmatched, k.relocations, ", ".join(names)),
-                names, k.relocations, k.unmatched,
-            ))  # fmt: skip
+            out.append(
+                PackWarning(
+                    where,
+                    PackWarningKind.UNMATCHED,
+                    _unmatched_text(k.unmatched, k.relocations, ", ".join(names)),
+                    names,
+                    k.relocations,
+                    k.unmatched,
+                )
+            )
     return out
 
 
@@ -563,22 +612,24 @@ def _manifest_remotes(kernels: list[PackedKernel]) -> list[str]:
     return list(dict.fromkeys(k.remote for k in kernels if k.member is not None))
 
 
-def _manifest_entry(
-    k: PackedKernel, consumer: Consumer, remotes: list[str]
-) -> dict[str, Any]:
+def _manifest_entry(k: PackedKernel, consumer: Consumer, remotes: list[str]) -> dict[str, Any]:
     assert k.identity is not None and k.member is not None
     ident = k.identity
     entry: dict[str, Any] = {
-        "file": consumer.entry_name(k.member), "sha256": k.sha256, "size": k.size,
+        "file": consumer.entry_name(k.member),
+        "sha256": k.sha256,
+        "size": k.size,
         "source_blob": k.blob_oid,
-    }  # fmt: skip
+    }
     # The identity is spelled out only where the file is not btfhub-archive's own name, which
     # says it already: ~125 bytes less in a default package, which must not grow (#13).
     if k.member != f"{consumer.layout_dir}{ident.btfhub_name}":
         entry |= {
-            "distro": ident.distro, "version": ident.version, "arch": ident.arch,
+            "distro": ident.distro,
+            "version": ident.version,
+            "arch": ident.arch,
             "release": ident.release,
-        }  # fmt: skip
+        }
     if k.aliases:
         entry["aliases"] = [
             {"file": consumer.entry_name(a.name), "reasons": list(a.reasons)} for a in k.aliases
@@ -597,8 +648,11 @@ def _manifest_entry(
 
 
 def _manifest(
-    kernels: list[PackedKernel], objects: list[_Object], package_json: bytes | None,
-    hardlinks: bool, consumer: Consumer,
+    kernels: list[PackedKernel],
+    objects: list[_Object],
+    package_json: bytes | None,
+    hardlinks: bool,
+    consumer: Consumer,
 ) -> bytes:
     """``btfmirror.json``: compact, kernels in archive order so repeated hashes compress."""
     ordered = _archive_order(kernels)
@@ -620,8 +674,12 @@ def _manifest(
 
 
 def _members(
-    kernels: list[PackedKernel], outcomes: dict[str, worker.Outcome], manifest: bytes,
-    package_json: bytes | None, consumer: Consumer, hardlinks: bool,
+    kernels: list[PackedKernel],
+    outcomes: dict[str, worker.Outcome],
+    manifest: bytes,
+    package_json: bytes | None,
+    consumer: Consumer,
+    hardlinks: bool,
 ) -> list[Member]:
     """Every entry in archive order: the two JSON files, then the BTF files grouped by
     content (:func:`_archive_order`), each followed by its aliases.
@@ -666,8 +724,13 @@ def _announce(members: Iterable[Member], progress: Progress) -> Iterator[Member]
 
 
 def _write_output(
-    output: Path, members: list[Member], compression: Compression, mtime: int,
-    dot_slash: bool, progress: Progress, check: Callable[[Path], None] | None,
+    output: Path,
+    members: list[Member],
+    compression: Compression,
+    mtime: int,
+    dot_slash: bool,
+    progress: Progress,
+    check: Callable[[Path], None] | None,
 ) -> int:
     """Write the archive to a temporary file beside ``output``, then rename it; its size."""
     progress.phase(f"writing {output.name}", len(members))
@@ -683,7 +746,10 @@ def _write_output(
 
 
 def _verifier(
-    consumer: Consumer, strict: bool, expected: int, into: list[ConsumerReport],
+    consumer: Consumer,
+    strict: bool,
+    expected: int,
+    into: list[ConsumerReport],
     progress: Progress,
 ) -> Callable[[Path], None]:
     """A check of the written package, before it is renamed into place: ``consumer``'s reader
@@ -702,7 +768,8 @@ def _verifier(
                 f"{first.kernel.btfhub_name}: {first.miss}" if first is not None else "no kernel"
             )
             raise PackError(
-                Param("strict"), f": {consumer.name}'s reader would miss {report.missed} of "
+                Param("strict"),
+                f": {consumer.name}'s reader would miss {report.missed} of "
                 f"{expected} kernel(s) in the package ({why}); nothing written",
             )
 
@@ -758,7 +825,10 @@ def check_dir_output(path: str | os.PathLike[str]) -> Path:
 
 
 def _write_tree(
-    output: Path, members: list[Member], mtime: int, progress: Progress,
+    output: Path,
+    members: list[Member],
+    mtime: int,
+    progress: Progress,
     check: Callable[[Path], None] | None,
 ) -> int:
     """Write the members as a directory tree in a temporary directory beside ``output``, then
@@ -796,8 +866,10 @@ def default_output(consumer: str | None) -> Path:
     chosen = consumer_named(consumer or DEFAULT_CONSUMER)
     if chosen.rules.compression is None:
         raise UsageError(
-            Param("consumer", chosen.name), " needs ", Param("output"), " DIR: the directory "
-            "to write"
+            Param("consumer", chosen.name),
+            " needs ",
+            Param("output"),
+            " DIR: the directory to write",
         )
     return Path(f"{DEFAULT_OUTPUT_STEM}{chosen.suffix}")
 
@@ -813,8 +885,11 @@ def _checked_output(
     before any work."""
     if hardlinks and explicit and not chosen.hardlinks_allowed:
         raise UsageError(
-            Param("hardlinks"), f": {chosen.reader_name} does not follow hard links (it would "
-            "read an empty file); only ", Param("consumer"), f" {_LINK_FOLLOWERS} takes them",
+            Param("hardlinks"),
+            f": {chosen.reader_name} does not follow hard links (it would "
+            "read an empty file); only ",
+            Param("consumer"),
+            f" {_LINK_FOLLOWERS} takes them",
         )
     if chosen.rules.compression is None:
         return check_dir_output(output), None
@@ -889,13 +964,15 @@ def pack(
         unreadable = [k for k in kernels if k.error is not None]
         if strict and unreadable:  # the archive, not bpftool: say what failed to read
             raise PackError(
-                Param("strict"), f": {count(len(unreadable), 'kernel')} could not be read, "
+                Param("strict"),
+                f": {count(len(unreadable), 'kernel')} could not be read, "
                 f"first {unreadable[0].path}: {unreadable[0].error}",
             )
         refused = [k.path for k in kernels if k.warnings or k.load_failures]
         if strict and refused:
             raise PackError(
-                Param("strict"), f": bpftool would refuse {len(refused)} kernel(s): "
+                Param("strict"),
+                f": bpftool would refuse {len(refused)} kernel(s): "
                 + ", ".join(refused[:5])
                 + (" ..." if len(refused) > 5 else ""),
             )
@@ -914,17 +991,20 @@ def pack(
         if compression is None:
             size = _write_tree(out, members, fixed_mtime, progress, check)
         else:
-            size = _write_output(out, members, compression, fixed_mtime, chosen.dot_slash,
-                                 progress, check)  # fmt: skip
+            size = _write_output(
+                out, members, compression, fixed_mtime, chosen.dot_slash, progress, check
+            )
     distinct = {k.sha256: k.size for k in kernels if k.sha256 is not None}
     notes = []
     if hardlinks and not chosen.hardlinks_allowed:
-        notes.append(PackWarning(
-            "", PackWarningKind.HARDLINKS,
-            f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
-            "reader that follows links use --for "
-            + _LINK_FOLLOWERS,
-        ))  # fmt: skip
+        notes.append(
+            PackWarning(
+                "",
+                PackWarningKind.HARDLINKS,
+                f"--hardlinks: {chosen.reader_name} reads a hard link as an empty file; for a "
+                "reader that follows links use --for " + _LINK_FOLLOWERS,
+            )
+        )
     return PackResult(
         output=out,
         compression="dir" if compression is None else compression,
@@ -935,7 +1015,10 @@ def pack(
         distinct_bytes=sum(distinct.values()),
         hardlinks=hardlinks,
         pack_warnings=(
-            *notes, *_warnings(kernels, objs), *clashes, *name_warnings,
+            *notes,
+            *_warnings(kernels, objs),
+            *clashes,
+            *name_warnings,
             *(_unread_warnings(verified[0]) if verified else ()),
         ),
         objects=tuple((o.name, o.sha256) for o in objs),

@@ -154,6 +154,11 @@ def _minimize_kernel(task: Task) -> tuple[Outcome, int]:
         return Outcome(task.path, None, error=str(err)), 0
     # A relocation libbpf refuses with the full BTF: the kernel is listed as failing to load.
     return Outcome(
-        task.path, result.data, tuple(result.warnings), result.relocations, result.unmatched,
-        reused, load_failures=tuple(f.warning for f in result.failures),
-    ), len(btf.data)  # fmt: skip
+        task.path,
+        result.data,
+        tuple(result.warnings),
+        result.relocations,
+        result.unmatched,
+        reused,
+        load_failures=tuple(f.warning for f in result.failures),
+    ), len(btf.data)

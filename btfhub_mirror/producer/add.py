@@ -38,9 +38,14 @@ from .pahole import dwarf_to_btf
 #: Byte order of each arch btfhub-archive has or a kernel runs BTF on (``uname -m`` names
 #: folded by :data:`~btfhub_mirror.kernels.ARCH_ALIASES` and :data:`MORE_ARCH_ALIASES`).
 ARCH_BYTE_ORDER: dict[str, ByteOrder] = {
-    "x86_64": "little", "arm64": "little", "ppc64le": "little", "riscv64": "little",
-    "loongarch64": "little", "s390x": "big", "ppc64": "big",
-}  # fmt: skip
+    "x86_64": "little",
+    "arm64": "little",
+    "ppc64le": "little",
+    "riscv64": "little",
+    "loongarch64": "little",
+    "s390x": "big",
+    "ppc64": "big",
+}
 #: Debian's and RPM's names of the same arches.
 MORE_ARCH_ALIASES = {"ppc64el": "ppc64le", "s390": "s390x", "riscv": "riscv64"}
 #: Package suffixes handed to the package reader.
@@ -70,10 +75,14 @@ class AddedKernel:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": self.source, "path": self.path, "how": self.how,
-            "btf_size": self.btf_size, "byte_order": self.byte_order,
-            "kinds": dict(self.kinds), "status": self.status,
-        }  # fmt: skip
+            "source": self.source,
+            "path": self.path,
+            "how": self.how,
+            "btf_size": self.btf_size,
+            "byte_order": self.byte_order,
+            "kinds": dict(self.kinds),
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +94,10 @@ class AddResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "archive": self.archive, "commit": self.commit,
+            "archive": self.archive,
+            "commit": self.commit,
             "kernels": [k.to_json() for k in self.kernels],
-        }  # fmt: skip
+        }
 
 
 def canonical_arch(arch: str) -> str:
@@ -104,9 +114,14 @@ def canonical_arch(arch: str) -> str:
 def _component(option: Param, value: str) -> str:
     """A path component of the archive: no separators, no dot names, printable."""
     if (
-        not value or value in (".", "..") or "/" in value or "\\" in value
-        or value.startswith("-") or not value.isprintable() or len(value) > 200
-    ):  # fmt: skip
+        not value
+        or value in (".", "..")
+        or "/" in value
+        or "\\" in value
+        or value.startswith("-")
+        or not value.isprintable()
+        or len(value) > 200
+    ):
         raise UsageError(option, f" {value!r}: not usable as a directory or file name")
     return value
 
@@ -123,7 +138,9 @@ def check_btf(data: bytes, arch: str, source: str) -> tuple[ByteOrder, dict[str,
     if btf.byte_order != expected:
         raise KernelImageError(
             f"{source}: the BTF is {btf.byte_order}-endian but {arch} kernels are "
-            f"{expected}-endian (wrong ", Param("arch"), ", or BTF of another kernel?)"
+            f"{expected}-endian (wrong ",
+            Param("arch"),
+            ", or BTF of another kernel?)",
         )
     if not counts[Kind.INT] or not counts[Kind.STRUCT]:
         raise KernelImageError(
@@ -148,8 +165,9 @@ def _from_package(path: Path) -> tuple[FoundBtf, Identity]:
         except BtfmirrorError as err:
             failures.append(f"{image.member}: {err}")
             continue
-        return FoundBtf(found.data, f"{image.member} > {found.how}", found.release,
-                        found.arch), found_id  # fmt: skip
+        return FoundBtf(
+            found.data, f"{image.member} > {found.how}", found.release, found.arch
+        ), found_id
     if not failures:
         raise KernelImageError(f"{path}: the package holds no kernel image or vmlinux")
     raise KernelImageError(f"{path}: no kernel BTF in the package ({'; '.join(failures[:3])})")
@@ -202,27 +220,29 @@ def _identity(source: str, given: Identity, found: FoundBtf, pkg: Identity) -> t
             Param("release"), f" {release!r}: not a kernel release (uname -r, e.g. 6.1.0-50-amd64)"
         )
     return (
-        _component(Param("distro"), fold_name(distro)), _component(Param("version"), version),
-        arch, _component(Param("release"), release),
-    )  # fmt: skip
+        _component(Param("distro"), fold_name(distro)),
+        _component(Param("version"), version),
+        arch,
+        _component(Param("release"), release),
+    )
 
 
 def archive_bytes(release: str, btf: bytes, environ: Mapping[str, str] = os.environ) -> bytes:
     """``<release>.btf.tar.xz`` as btfhub writes them: one member, no ``./``, reproducible."""
     out = io.BytesIO()
     write_archive(
-        out, [Member(f"{release}.btf", data=btf)], "tar.xz",
-        mtime=source_date_epoch(environ), dot_slash=False,
-    )  # fmt: skip
+        out,
+        [Member(f"{release}.btf", data=btf)],
+        "tar.xz",
+        mtime=source_date_epoch(environ),
+        dot_slash=False,
+    )
     return out.getvalue()
 
 
 def commit_message(kernels: Sequence[AddedKernel]) -> str:
     changed = [k for k in kernels if k.status != "unchanged"]
-    title = (
-        f"Add {changed[0].path}" if len(changed) == 1
-        else f"Add {len(changed)} kernels"
-    )  # fmt: skip
+    title = f"Add {changed[0].path}" if len(changed) == 1 else f"Add {len(changed)} kernels"
     lines = [title, ""]
     lines += [f"{k.status} {k.path} (from {Path(k.source).name}: {k.how})" for k in changed]
     return "\n".join(lines) + "\n"
@@ -246,14 +266,17 @@ def add_sources(
         rel = f"{distro}/{version}/{arch}/{release}{ARCHIVE_SUFFIX}"
         blob = archive_bytes(release, found.data)
         if rel in planned and planned[rel][0] != blob:
-            raise UsageError(f"{path}: {rel} is also made from {planned[rel][1].source}, "
-                             "with other BTF")  # fmt: skip
+            raise UsageError(
+                f"{path}: {rel} is also made from {planned[rel][1].source}, with other BTF"
+            )
         target = root / rel
         status = "added"
         if target.is_file():
             status = "unchanged" if target.read_bytes() == blob else "replaced"
-        planned[rel] = (blob, AddedKernel(str(path), rel, found.how, len(found.data), order,
-                                          kinds, status))  # fmt: skip
+        planned[rel] = (
+            blob,
+            AddedKernel(str(path), rel, found.how, len(found.data), order, kinds, status),
+        )
     kernels = tuple(k for _, k in planned.values())
     changed = [k for k in kernels if k.status != "unchanged"]
     if not changed:

@@ -49,9 +49,14 @@ def git(
     cmd = ["git", "-C", str(repo), *args]
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=_GIT_TIMEOUT, check=False, input=stdin,
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT,
+            check=False,
+            input=stdin,
             env={**os.environ, "LC_ALL": "C"},
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise GitCommandError(f"git {args[0]} in {repo}", str(err), command=" ".join(cmd)) from err
     if check and proc.returncode != 0:

@@ -324,9 +324,12 @@ def find_btf(data: bytes, source: str, depth: int = 0) -> FoundBtf:
 
 def _within(inner: FoundBtf, outer: str, release: str | None) -> FoundBtf:
     return FoundBtf(
-        inner.data, f"{outer} > {inner.how}", inner.release or release, inner.arch,
+        inner.data,
+        f"{outer} > {inner.how}",
+        inner.release or release,
+        inner.arch,
         inner.dwarf_elf,
-    )  # fmt: skip
+    )
 
 
 def check_size(data: bytes, source: str) -> None:

@@ -58,9 +58,13 @@ def dwarf_to_btf(elf: bytes, source: str) -> bytes:
         copy.write_bytes(elf)
         try:
             proc = subprocess.run(
-                [path, "-J", str(copy)], capture_output=True, text=True,
-                timeout=PAHOLE_TIMEOUT, check=False, env={**os.environ, "LC_ALL": "C"},
-            )  # fmt: skip
+                [path, "-J", str(copy)],
+                capture_output=True,
+                text=True,
+                timeout=PAHOLE_TIMEOUT,
+                check=False,
+                env={**os.environ, "LC_ALL": "C"},
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise PaholeError(f"{source}: pahole -J failed: {err}") from err
         if proc.returncode != 0:

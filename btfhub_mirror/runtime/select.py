@@ -174,11 +174,10 @@ def find_btf(
     if not nearest:
         hint = (
             (f"; it has {len(releases)} other kernel(s) there (try ", Param("nearest", True), ")")
-            if releases else ()
-        )  # fmt: skip
-        raise NoBtfFoundError(
-            f"no BTF for {identity.describe()}: {where} does not exist", *hint
+            if releases
+            else ()
         )
+        raise NoBtfFoundError(f"no BTF for {identity.describe()}: {where} does not exist", *hint)
     wanted = parse_release(identity.release)
     if wanted is None:
         raise NoBtfFoundError(
@@ -410,5 +409,3 @@ def _select_from_package(
             return select_with(nearest=False, wanted=_wanted(ident, True))
     except NeedsFullExtraction:
         return select_with(nearest=nearest, wanted=None)
-
-

@@ -213,10 +213,25 @@ def run_read_only(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``btfmirror ARGS`` with ``cache`` mounted read-only for it alone (root included)."""
     env = {**os.environ, "BTFHUB_CACHE": str(cache), "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     return subprocess.run(
-        ["unshare", "-m", "sh", "-c", RO_SCRIPT, "sh", str(cache),
-         sys.executable, "-c", "from cli.app import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            RO_SCRIPT,
+            "sh",
+            str(cache),
+            sys.executable,
+            "-c",
+            "from cli.app import main; main()",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _without_seconds(doc: dict[str, object]) -> dict[str, object]:
@@ -249,9 +264,13 @@ def test_read_only_cache_serves_list_status_pack_check(synced: Store, tmp_path: 
 @pytest.mark.usefixtures("_read_only_mounts")
 @pytest.mark.parametrize(
     "args",
-    [("sync", "-d", "kylin"), ("sync",), ("pack", str(OBJ), "-d", "debian", "-o", "{out}"),
-     ("check", str(OBJ), "-d", "debian", "-V", "12")],
-)  # fmt: skip
+    [
+        ("sync", "-d", "kylin"),
+        ("sync",),
+        ("pack", str(OBJ), "-d", "debian", "-o", "{out}"),
+        ("check", str(OBJ), "-d", "debian", "-V", "12"),
+    ],
+)
 def test_read_only_cache_refuses_writes_in_one_line(
     synced: Store, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
@@ -348,9 +367,13 @@ def test_corrupt_catalog_readers_say_so_and_change_nothing(
 ) -> None:
     _corrupt(synced, how)
     before = snapshot(synced.root)
-    for args in (("list",), ("list", "--json", "-d", "kylin"), ("status", "--json"),
-                 ("pack", str(OBJ), "-o", str(tmp_path / "p.tar.gz")),
-                 ("check", str(OBJ), "-d", "kylin")):  # fmt: skip
+    for args in (
+        ("list",),
+        ("list", "--json", "-d", "kylin"),
+        ("status", "--json"),
+        ("pack", str(OBJ), "-o", str(tmp_path / "p.tar.gz")),
+        ("check", str(OBJ), "-d", "kylin"),
+    ):
         code, out, err = invoke(*args)
         line = one_line(err)
         assert code == 1 and out == "", (args, err)

@@ -108,8 +108,9 @@ def test_spec_length_limit_reached_through_near_misses_fails_like_libbpf(tmp_pat
     failure = next(r.failure for r in ours if r.failure is not None)
     assert failure is not None and failure.code == "invalid" and "too deep" in failure.reason
     errors = oracle(kernel).errors
-    assert any(e.startswith("prog 'kprobe/do_nanosleep': relo #0: ") and e.endswith(": -7")
-               for e in errors), errors  # fmt: skip
+    assert any(
+        e.startswith("prog 'kprobe/do_nanosleep': relo #0: ") and e.endswith(": -7") for e in errors
+    ), errors
     assert all(r.target_spec is not None for r in ours if r.failure is None)
 
 
@@ -124,8 +125,12 @@ def run_bounded(code: str, timeout: float = CHILD_TIMEOUT) -> subprocess.Complet
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def test_deep_anonymous_nesting_is_bounded(tmp_path: Path) -> None:
@@ -182,10 +187,16 @@ def with_access_string(tmp_path: Path, access: str, which: int = 0) -> Path:
     (tmp_path / "ext").write_bytes(bytes(ext))
     out = tmp_path / "hostile.bpf.o"
     subprocess.run(
-        [objcopy, f"--update-section=.BTF={tmp_path / 'btf'}",
-         f"--update-section=.BTF.ext={tmp_path / 'ext'}", str(LOADABLE), str(out)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            objcopy,
+            f"--update-section=.BTF={tmp_path / 'btf'}",
+            f"--update-section=.BTF.ext={tmp_path / 'ext'}",
+            str(LOADABLE),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     patched = BpfObject.open(out).core_relos[which]
     assert patched.access_str == access
     return out
@@ -286,8 +297,11 @@ def test_one_invalid_name_offset_fails_every_lookup_without_rebuilding(tmp_path:
         errors.append(str(err.value))
     assert len(set(errors)) == 1
     assert sum(timings[1:]) < timings[0]  # ten lookups after the first cost less than it
-    failures = {r.failure.detail for r in resolve_all(
-        obj.btf, obj.core_relos, kernel) if r.failure is not None}  # fmt: skip
+    failures = {
+        r.failure.detail
+        for r in resolve_all(obj.btf, obj.core_relos, kernel)
+        if r.failure is not None
+    }
     assert len(failures) == 1 and "outside the string section" in failures.pop()
 
 

@@ -121,9 +121,12 @@ def test_kernel_archive_over_the_btf_cap_is_one_line_in_bounded_memory(tmp_path:
     assert bomb.stat().st_size < 1024 * 1024
     done = subprocess.run(
         [sys.executable, "-c", SIZE_BOMB_CHILD, str(bomb)],
-        capture_output=True, text=True, timeout=30, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )  # fmt: skip
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode not in (0, 120) and lines[-1].startswith("HWM "), done.stderr
     assert len(lines) == 2 and "decompresses to more than" in lines[0], done.stderr

@@ -164,8 +164,10 @@ def test_an_entry_of_another_cache_is_not_trusted(tmp_path: Path) -> None:
     mine, theirs = BtfCache(tmp_path / "mine"), BtfCache(tmp_path / "theirs")
     theirs.open(kernel)
     mine.root.mkdir()
-    shutil.copyfile(theirs.entry_path(bytes.fromhex(digest_of(kernel))),
-                    mine.entry_path(bytes.fromhex(digest_of(kernel))))  # fmt: skip
+    shutil.copyfile(
+        theirs.entry_path(bytes.fromhex(digest_of(kernel))),
+        mine.entry_path(bytes.fromhex(digest_of(kernel))),
+    )
     btf, hit = mine.open(kernel)  # mine makes its own key: their MAC does not verify
     assert not hit and bytes(btf.data) == read_btf_source(kernel)
     assert mine.open(kernel)[1]
@@ -199,12 +201,21 @@ def test_two_processes_racing_on_one_kernel(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", script, str(root), str(cap),
-             *(kernels if i % 2 else kernels[::-1])],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                script,
+                str(root),
+                str(cap),
+                *(kernels if i % 2 else kernels[::-1]),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0 and out == "ok\n", err
@@ -243,8 +254,20 @@ def test_search_lookup_equals_the_table_on_real_kernels() -> None:
 def test_search_lookup_on_odd_names() -> None:
     """Flavors (the last ``___`` wins), a name offset into the middle of another string; a
     non-ASCII section keeps the table."""
-    names = ["x", "x___v2", "x___", "a___b___c", "a___b", "___GFP", "task_struct", "struct",
-             "y___1", "y___2", "y_", "y____3"]  # fmt: skip
+    names = [
+        "x",
+        "x___v2",
+        "x___",
+        "a___b___c",
+        "a___b",
+        "___GFP",
+        "task_struct",
+        "struct",
+        "y___1",
+        "y___2",
+        "y_",
+        "y____3",
+    ]
     raw = bytearray(encode_btf([t.Int(name, 4, 0, 0, 32) for name in names]))
     btf = parse_btf(bytes(raw))
     middle = btf.type_index().name_offs[6] + len("task_")  # "struct" inside "task_struct"

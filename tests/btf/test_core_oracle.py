@@ -54,9 +54,7 @@ def compare(ours: list[Resolution], run: OracleRun) -> None:
         assert format_spec(res.local_spec) == f"<{logged.kind}> [{logged.local_type_id}] " + (
             logged.local.text
         )
-        mine = [
-            (c.type_id, c.matched, format_spec_target(c.spec)) for c in res.candidates
-        ]
+        mine = [(c.type_id, c.matched, format_spec_target(c.spec)) for c in res.candidates]
         theirs = [(c.type_id, c.matched, c.spec.text) for c in logged.candidates]
         assert mine == theirs, f"{res.relo.section} relo #{res.index}"
         assert res.matched == logged.matched

@@ -15,9 +15,7 @@ from btfhub_mirror.errors import BtfFormatError
 from tests.cache import kernel_btf
 from tests.helpers import sample_archives
 
-FUZZ = settings(
-    max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
 
 @functools.cache

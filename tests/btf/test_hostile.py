@@ -22,8 +22,9 @@ SMALL = encode_btf(
 
 
 def header(**fields: int) -> bytes:
-    values = dict(magic=0xEB9F, version=1, flags=0, hdr_len=24, type_off=0, type_len=0,
-                  str_off=0, str_len=1)
+    values = dict(
+        magic=0xEB9F, version=1, flags=0, hdr_len=24, type_off=0, type_len=0, str_off=0, str_len=1
+    )
     values.update(fields)
     return struct.pack("<HBBIIIII", *values.values())
 

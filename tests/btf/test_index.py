@@ -96,8 +96,18 @@ def test_saved_lookup_finds_every_name_of_a_real_kernel(tmp_path: Path) -> None:
 def test_saved_lookup_on_odd_names(tmp_path: Path) -> None:
     """Flavors (the last ``___`` wins), a name offset into the middle of another string and
     names that are not ASCII all index like libbpf's essential names."""
-    names = ["x", "x___v2", "x___", "a___b___c", "a___b", "___GFP", "task_struct", "struct",
-             "y___1", "y___2"]  # fmt: skip
+    names = [
+        "x",
+        "x___v2",
+        "x___",
+        "a___b___c",
+        "a___b",
+        "___GFP",
+        "task_struct",
+        "struct",
+        "y___1",
+        "y___2",
+    ]
     ascii_types = [t.Int(name, 4, 0, 0, 32) for name in names]
     for extra, expect_ascii in (([], True), ([t.Int("caf\u00e9___v1", 4, 0, 0, 32)], False)):
         raw = bytearray(encode_btf([*ascii_types, *extra]))
@@ -124,10 +134,12 @@ def test_saved_lookup_on_odd_names(tmp_path: Path) -> None:
 def test_split_btf_lookup_includes_the_base() -> None:
     base = parse_btf(encode_btf([t.Int("int", 4, 1, 0, 32), t.Struct("foo", 4, ())]))
     split = parse_btf(
-        encode_btf([t.Struct("foo___v2", 4, ()), t.Struct("foo", 4, ())],
-                   strings=StringTableBuilder(b"", base=base.strings)),
+        encode_btf(
+            [t.Struct("foo___v2", 4, ()), t.Struct("foo", 4, ())],
+            strings=StringTableBuilder(b"", base=base.strings),
+        ),
         base=base,
-    )  # fmt: skip
+    )
     assert list(split.ids_by_essential_name("foo")) == [2, 3, 4]
 
 

@@ -30,10 +30,27 @@ from tests.helpers import SAMPLE, need_bpftool78, need_tool
 
 #: libbpf 1.8 src/btf.c ``layouts[NR_BTF_KINDS]``: (info_sz, elem_sz, flags) per kind 0..19.
 LIBBPF_LAYOUTS = [
-    (0, 0, 0), (4, 0, 0), (0, 0, 0), (12, 0, 0), (0, 12, 0), (0, 12, 0), (0, 8, 0),
-    (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 8, 0),
-    (4, 0, 0), (0, 12, 0), (0, 0, 0), (4, 0, 0), (0, 0, 0), (0, 12, 0),
-]  # fmt: skip
+    (0, 0, 0),
+    (4, 0, 0),
+    (0, 0, 0),
+    (12, 0, 0),
+    (0, 12, 0),
+    (0, 12, 0),
+    (0, 8, 0),
+    (0, 0, 0),
+    (0, 0, 0),
+    (0, 0, 0),
+    (0, 0, 0),
+    (0, 0, 0),
+    (0, 0, 0),
+    (0, 8, 0),
+    (4, 0, 0),
+    (0, 12, 0),
+    (0, 0, 0),
+    (4, 0, 0),
+    (0, 0, 0),
+    (0, 12, 0),
+]
 
 LE_KERNEL = SAMPLE / "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz"
 BE_KERNEL = SAMPLE / "debian/12/s390x/6.12.95+deb12-s390x.btf.tar.xz"
@@ -57,18 +74,32 @@ def with_layout(raw: bytes, layout: bytes | None = None) -> bytes:
     assert (hdr_len, type_off, str_off) == (24, 0, type_len)
     layout = layout_bytes(p) if layout is None else layout
     header = struct.pack(
-        p + "HBBIIIIIII", magic, version, flags, 32, 0, type_len, type_len + len(layout),
-        str_len, type_len, len(layout),
-    )  # fmt: skip
+        p + "HBBIIIIIII",
+        magic,
+        version,
+        flags,
+        32,
+        0,
+        type_len,
+        type_len + len(layout),
+        str_len,
+        type_len,
+        len(layout),
+    )
     types = raw[24 : 24 + type_len]
     strings = raw[24 + str_off : 24 + str_off + str_len]
     return header + types + layout + strings
 
 
 def header32(
-    *, type_len: int = 0, str_off: int = 0, str_len: int = 1, layout_off: int = 0,
-    layout_len: int = 0, hdr_len: int = 32,
-) -> bytes:  # fmt: skip
+    *,
+    type_len: int = 0,
+    str_off: int = 0,
+    str_len: int = 1,
+    layout_off: int = 0,
+    layout_len: int = 0,
+    hdr_len: int = 32,
+) -> bytes:
     return struct.pack(
         "<HBBIIIIIII", 0xEB9F, 1, 0, hdr_len, 0, type_len, str_off, str_len, layout_off, layout_len
     )
@@ -164,8 +195,10 @@ def test_unknown_kind_sized_by_the_layout_is_refused_by_name() -> None:
     layout = layout_bytes("<", [*LIBBPF_LAYOUTS, (4, 0, 0)])
     data = (
         header32(type_len=16, str_off=16 + len(layout), layout_off=16, layout_len=len(layout))
-        + record + layout + b"\0"
-    )  # fmt: skip
+        + record
+        + layout
+        + b"\0"
+    )
     with pytest.raises(BtfFormatError) as info:
         parse_btf(data)
     assert "kind 20" in str(info.value) and "layout section" in str(info.value)

@@ -174,17 +174,45 @@ LOCAL_TYPES: list[t.Type] = [
         kind_flag=True,
     ),  # 8
 ]
-ACCESS = ["0:0", "0:1", "0:2", "0:2:0", "0:2:1", "0:3", "0:3:2", "0:4:0", "0:4:1", "0:5",
-          "0:6", "1:0", "1:2:1"]
+ACCESS = [
+    "0:0",
+    "0:1",
+    "0:2",
+    "0:2:0",
+    "0:2:1",
+    "0:3",
+    "0:3:2",
+    "0:4:0",
+    "0:4:1",
+    "0:5",
+    "0:6",
+    "1:0",
+    "1:2:1",
+]
 FIELD_KINDS = [k for k in CoreReloKind if k.is_field_based]
 
 # What a target copy's member slot may hold: (name, what).
 SLOTS = [
-    ("a", "int"), ("a", "long"), ("b", "long"), ("b", "int"), ("in", "inner"),
-    ("in", "inner_swapped"), ("in", "int"), ("arr", "arr4"), ("arr", "arr2"),
-    ("arr", "arr4_long"), ("", "anon"),
-    ("", "anon_u2_only"), ("p", "ptr"), ("p", "long"), ("bf", "bit3"), ("bf", "int"),
-    ("zz", "int"), ("zz", "inner"), ("x", "int"), ("u1", "int"),
+    ("a", "int"),
+    ("a", "long"),
+    ("b", "long"),
+    ("b", "int"),
+    ("in", "inner"),
+    ("in", "inner_swapped"),
+    ("in", "int"),
+    ("arr", "arr4"),
+    ("arr", "arr2"),
+    ("arr", "arr4_long"),
+    ("", "anon"),
+    ("", "anon_u2_only"),
+    ("p", "ptr"),
+    ("p", "long"),
+    ("bf", "bit3"),
+    ("bf", "int"),
+    ("zz", "int"),
+    ("zz", "inner"),
+    ("x", "int"),
+    ("u1", "int"),
 ]
 
 
@@ -232,16 +260,12 @@ def target_btfs(draw: st.DrawFn) -> tuple[Btf, list[CoreRelo]]:
                     type_id = add(t.Pointer(CHAR))
                 case "inner" | "inner_swapped":
                     x, y = (32, 0) if what == "inner_swapped" else (0, 32)
-                    type_id = add(
-                        t.Struct("inner", 8, (member("x", INT, x), member("y", INT, y)))
-                    )
+                    type_id = add(t.Struct("inner", 8, (member("x", INT, x), member("y", INT, y))))
                 case "arr4" | "arr2" | "arr4_long":
                     elem = LONG if what == "arr4_long" else INT
                     type_id = add(t.Array(elem, INT, 2 if what == "arr2" else 4))
                 case "anon":
-                    type_id = add(
-                        t.Union("", 8, (member("u1", INT, 0), member("u2", LONG, 0)))
-                    )
+                    type_id = add(t.Union("", 8, (member("u1", INT, 0), member("u2", LONG, 0))))
                 case _:
                     type_id = add(t.Union("", 8, (member("u2", LONG, 0),)))
             if draw(st.booleans()):
@@ -341,9 +365,14 @@ def test_typedef_chains_count_towards_the_sizing_depth() -> None:
 
 def test_an_undecodable_local_type_only_turns_reuse_off() -> None:
     raw = bytearray(
-        encode_btf([*BASE, t.Struct("s", 4, (member("x", INT, 0),)),
-                    t.FuncProto(INT, (t.Param("PPPP", INT),))])
-    )  # fmt: skip
+        encode_btf(
+            [
+                *BASE,
+                t.Struct("s", 4, (member("x", INT, 0),)),
+                t.FuncProto(INT, (t.Param("PPPP", INT),)),
+            ]
+        )
+    )
     strings = 24 + int.from_bytes(raw[16:20], "little")  # header + str_off
     pair = (raw.index(b"PPPP\0", strings) - strings).to_bytes(4, "little") + INT.to_bytes(
         4, "little"

@@ -22,8 +22,11 @@ def make_split(base_path: Path) -> tuple[bytes, int]:
     builder = StringTableBuilder(b"", base=base.strings)
     split = encode_btf(
         [
-            t.Struct("mod_state", 16, (t.Member("task", base.type_count + 1, 0),
-                                       t.Member("refs", int_id, 64))),
+            t.Struct(
+                "mod_state",
+                16,
+                (t.Member("task", base.type_count + 1, 0), t.Member("refs", int_id, 64)),
+            ),
             t.Pointer(task),
             t.Typedef("int", int_id),  # a name that exists in the base reuses the base's string
         ],
@@ -55,9 +58,18 @@ def test_split_dump_matches_bpftool(tmp_path: Path) -> None:
     (tmp_path / "base.btf").write_bytes(raw_btf(base_path))
     (tmp_path / "mod.btf").write_bytes(data)
     expected = subprocess.run(
-        [bpftool, "btf", "dump", "file", str(tmp_path / "mod.btf"),
-         "-B", str(tmp_path / "base.btf")],
-        check=True, capture_output=True, text=True,
+        [
+            bpftool,
+            "btf",
+            "dump",
+            "file",
+            str(tmp_path / "mod.btf"),
+            "-B",
+            str(tmp_path / "base.btf"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     split = load_btf(tmp_path / "mod.btf", base=load_btf(tmp_path / "base.btf"))
     assert "\n".join(dump_raw(split)) + "\n" == expected

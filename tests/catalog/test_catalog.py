@@ -59,8 +59,9 @@ def test_failed_migration_leaves_the_old_version(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.OperationalError):
             migrate(db)
         assert schema_version(db) == 0
-        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name='remotes'").fetchone()[0] \
-            == 0
+        assert (
+            db.execute("SELECT count(*) FROM sqlite_master WHERE name='remotes'").fetchone()[0] == 0
+        )
 
 
 def test_transaction_rolls_back_and_nests(conn: sqlite3.Connection) -> None:
@@ -93,8 +94,10 @@ def test_apply_offer_adds_changes_removes_restores(conn: sqlite3.Connection) -> 
 
 
 def test_codename_aliases_select_by_either_name(conn: sqlite3.Connection) -> None:
-    entries = [offer("ubuntu/20.04/arm64/5.4.0-26-generic.btf.tar.xz"),
-               offer("ubuntu/18.04/arm64/4.15.0-20-generic.btf.tar.xz")]
+    entries = [
+        offer("ubuntu/20.04/arm64/5.4.0-26-generic.btf.tar.xz"),
+        offer("ubuntu/18.04/arm64/4.15.0-20-generic.btf.tar.xz"),
+    ]
     aliases = [OfferedAlias("ubuntu/focal", "ubuntu/20.04", "dir", "file:///r")]
     apply_offer(conn, entries, aliases, "t")
     by_codename = select_entries(conn, KernelFilter.create(versions=["focal"]))
@@ -104,8 +107,11 @@ def test_codename_aliases_select_by_either_name(conn: sqlite3.Connection) -> Non
 
 
 def test_counts(conn: sqlite3.Connection) -> None:
-    paths = [f"centos/8/{arch}/4.18.0-{n}.el8.btf.tar.xz" for arch in ("x86_64", "arm64")
-             for n in range(3)]
+    paths = [
+        f"centos/8/{arch}/4.18.0-{n}.el8.btf.tar.xz"
+        for arch in ("x86_64", "arm64")
+        for n in range(3)
+    ]
     apply_offer(conn, [offer(p) for p in paths], [], "t")
     with transaction(conn):
         mark_local(conn, paths[0], "present", archive_size=100)
@@ -118,8 +124,12 @@ def test_counts(conn: sqlite3.Connection) -> None:
 
 
 def test_select_orders_by_kernel_version_and_is_fast(conn: sqlite3.Connection) -> None:
-    entries = [offer(f"ol/{v}/x86_64/{maj}.{mnr}.0-{n}.el{v}.x86_64.btf.tar.xz")
-               for v in (7, 8) for maj, mnr in ((4, 14), (5, 4), (4, 1)) for n in range(1700)]
+    entries = [
+        offer(f"ol/{v}/x86_64/{maj}.{mnr}.0-{n}.el{v}.x86_64.btf.tar.xz")
+        for v in (7, 8)
+        for maj, mnr in ((4, 14), (5, 4), (4, 1))
+        for n in range(1700)
+    ]
     apply_offer(conn, entries, [], "t")
     started = time.perf_counter()
     rows = select_entries(conn, KernelFilter.create(kernels=[">=4.14"]))

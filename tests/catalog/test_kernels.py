@@ -27,8 +27,9 @@ RELEASES = [
 
 
 @pytest.mark.parametrize(("release", "version", "build", "flavour"), RELEASES)
-def test_parse_release(release: str, version: tuple[int, int, int], build: int,
-                       flavour: str) -> None:
+def test_parse_release(
+    release: str, version: tuple[int, int, int], build: int, flavour: str
+) -> None:
     parsed = parse_release(release)
     assert parsed is not None
     assert (parsed.version, parsed.build, parsed.flavour) == (version, build, flavour)
@@ -50,8 +51,12 @@ def test_unparsable_release(name: str) -> None:
 def test_versions_sort_numerically_not_as_text() -> None:
     names = ["5.10.0-1-generic", "5.4.0-100-generic", "5.4.0-99-generic", "4.19.0-5-amd64"]
     ordered = sorted(names, key=release_sort_key)
-    assert ordered == ["4.19.0-5-amd64", "5.4.0-99-generic", "5.4.0-100-generic",
-                       "5.10.0-1-generic"]
+    assert ordered == [
+        "4.19.0-5-amd64",
+        "5.4.0-99-generic",
+        "5.4.0-100-generic",
+        "5.10.0-1-generic",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -59,8 +64,11 @@ def test_versions_sort_numerically_not_as_text() -> None:
     [
         ("5.15.*", ["5.15.0-71-generic", "5.15.131-1-aws"], ["5.1.0-1-generic", "5.16.0-1-x"]),
         ("*-azure", ["5.4.0-1047-azure"], ["5.4.0-1047-generic"]),
-        (">=5.4,<5.16", ["5.4.0-26-generic", "5.15.0-71-generic"], ["4.19.0-17-amd64",
-                                                                   "5.16.0-1-generic"]),
+        (
+            ">=5.4,<5.16",
+            ["5.4.0-26-generic", "5.15.0-71-generic"],
+            ["4.19.0-17-amd64", "5.16.0-1-generic"],
+        ),
         ("<=5.15", ["5.15.99-1-generic"], ["5.16.0-1-generic"]),
         (">5.15", ["5.16.0-1-generic"], ["5.15.99-1-generic"]),
         ("==5.15", ["5.15.0-1-generic", "5.15.7"], ["5.1.0-1-generic"]),
@@ -85,8 +93,9 @@ def test_bad_patterns_are_usage_errors(bad: str) -> None:
 
 
 def test_filter_arch_aliases_codenames_and_any_pattern() -> None:
-    flt = KernelFilter.create(distros=["ubuntu"], versions=["focal"], arches=["aarch64"],
-                              kernels=["5.4.*", ">=5.15"])
+    flt = KernelFilter.create(
+        distros=["ubuntu"], versions=["focal"], arches=["aarch64"], kernels=["5.4.*", ">=5.15"]
+    )
     assert flt.matches("ubuntu", "20.04", "arm64", "5.4.0-26-generic", ["focal"])
     assert flt.matches("ubuntu", "focal", "arm64", "5.15.0-1-generic")
     assert not flt.matches("ubuntu", "20.04", "arm64", "5.4.0-26-generic")  # no alias known

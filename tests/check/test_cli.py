@@ -34,7 +34,9 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
     report = json.loads(out)
     verdicts = {k["kernel"]["release"]: k["verdict"] for k in report["kernels"]}
     assert verdicts == {
-        "5.10.0-30-amd64": "fails", "6.1.0-47-amd64": "ok", "6.1.0-50-amd64": "ok",
+        "5.10.0-30-amd64": "fails",
+        "6.1.0-47-amd64": "ok",
+        "6.1.0-50-amd64": "ok",
         "6.1.0-50-cloud-amd64": "ok",
     }
     assert report["failed"] and report["verdicts"] == {"ok": 3, "degraded": 0, "fails": 1}
@@ -42,12 +44,14 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
     store = Store.default()
     indexes = sorted(p.relative_to(store.root) for p in (store.root / "index").rglob("*.btfmidx"))
     assert [p.parent.as_posix() for p in indexes] == ["index/debian/11/x86_64"] + [
-        "index/debian/12/x86_64"] * 3
+        "index/debian/12/x86_64"
+    ] * 3
     assert not list(store.archive_dir.rglob("*.btfmidx"))  # the archive stays a btfhub layout
 
     # Second run: the same kernels through their saved index; only the 6.1 ones: exit 0.
-    code, out, _ = invoke("check", NEWFIELD, "-d", "debian", "-k", ">=6.1,<6.2", "-a", "amd64",
-                          "--json")
+    code, out, _ = invoke(
+        "check", NEWFIELD, "-d", "debian", "-k", ">=6.1,<6.2", "-a", "amd64", "--json"
+    )
     assert code == 0
     again = json.loads(out)
     assert len(again["kernels"]) == 3 and all(k["index_reused"] for k in again["kernels"])
@@ -58,8 +62,21 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
     assert code == ExitCode.CHECK_FAILED and len(json.loads(out)["kernels"]) == 4
 
     # A selection and files together: the catalog kernels, then the files.
-    code, out, _ = invoke("check", NEWFIELD, "-d", "debian", "-V", "bookworm", "-a", "amd64",
-                          "-k", "6.1.0-47*", "--btf", str(DEBIAN11), "--json")
+    code, out, _ = invoke(
+        "check",
+        NEWFIELD,
+        "-d",
+        "debian",
+        "-V",
+        "bookworm",
+        "-a",
+        "amd64",
+        "-k",
+        "6.1.0-47*",
+        "--btf",
+        str(DEBIAN11),
+        "--json",
+    )
     kernels = json.loads(out)["kernels"]
     assert code == ExitCode.CHECK_FAILED and [k["verdict"] for k in kernels] == ["ok", "fails"]
     assert kernels[0]["kernel"]["release"] == "6.1.0-47-amd64"
@@ -69,8 +86,17 @@ def test_catalog_kernels_fetched_indexed_and_gated(origin: Origin) -> None:
 def test_btf_files_summary_detail_and_html(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()  # an output directory must exist (issue #12)
     page = tmp_path / "out" / "report.html"
-    code, out, err = invoke("check", NEWFIELD, RINGBUF, "--btf", str(DEBIAN11),
-                            "--detail", "5.10.0-30", "--html", str(page))
+    code, out, err = invoke(
+        "check",
+        NEWFIELD,
+        RINGBUF,
+        "--btf",
+        str(DEBIAN11),
+        "--detail",
+        "5.10.0-30",
+        "--html",
+        str(page),
+    )
     assert code == ExitCode.CHECK_FAILED, err
     html = page.read_text(encoding="utf-8")
     assert html.count('data-state="poisoned"') == 1 and html.count('data-state="guarded"') == 1
@@ -84,8 +110,11 @@ def test_json_reasons_name_the_unguarded_read() -> None:
     assert code == ExitCode.CHECK_FAILED
     kernel = json.loads(out)["kernels"][0]
     states = {(r["program"], r["kind"]): r["state"] for r in kernel["relocations"]}
-    assert states == {("guarded", "field_exists"): "missing", ("guarded", "byte_off"): "guarded",
-                      ("unguarded", "byte_off"): "poisoned"}
+    assert states == {
+        ("guarded", "field_exists"): "missing",
+        ("guarded", "byte_off"): "guarded",
+        ("unguarded", "byte_off"): "poisoned",
+    }
     assert kernel["reasons"][0].startswith("kprobe/schedule #2 struct task_struct.__state")
 
 

@@ -49,10 +49,11 @@ def expected(section: str, names: dict[str, set[str]]) -> bool:
     return {
         "fentry": tracing and "BPF_TRACE_FENTRY" in values and trampoline and target in funcs,
         "fexit": tracing and "BPF_TRACE_FEXIT" in values and trampoline and target in funcs,
-        "lsm": "BPF_PROG_TYPE_LSM" in values and "BPF_LSM_MAC" in values and trampoline
+        "lsm": "BPF_PROG_TYPE_LSM" in values
+        and "BPF_LSM_MAC" in values
+        and trampoline
         and f"bpf_lsm_{target}" in funcs,
-        "tp_btf": tracing and "BPF_TRACE_RAW_TP" in values
-        and f"btf_trace_{target}" in typedefs,
+        "tp_btf": tracing and "BPF_TRACE_RAW_TP" in values and f"btf_trace_{target}" in typedefs,
         "iter": tracing and "BPF_TRACE_ITER" in values and f"bpf_iter_{target}" in funcs,
         "tracepoint": "BPF_PROG_TYPE_TRACEPOINT" in values,
         "kprobe": "BPF_PROG_TYPE_KPROBE" in values,
@@ -66,8 +67,11 @@ def test_program_types_against_kernel_btf(kernel: Path, progtypes: Path) -> None
     checker.check_kernel(KernelRef(sample_id(kernel), str(kernel)), kernel_btf(kernel))
     rows, (report,) = checker.reports()
     names = kernel_names(kernel)
-    programs = [(r, o) for r, o in zip(rows.features, report.features, strict=True)
-                if r.category == "program"]
+    programs = [
+        (r, o)
+        for r, o in zip(rows.features, report.features, strict=True)
+        if r.category == "program"
+    ]
     assert len(programs) == 7
     for row, out in programs:
         assert out.available == expected(row.subject, names), (row, out)

@@ -17,8 +17,14 @@ from tests.helpers import REPO, need_tool, sample_archives
 BUILD = REPO / "tests" / "bpf" / "build"
 OBJECTS = [BUILD / "newfield.bpf.el.o", BUILD / "ringbuf.bpf.el.o"]
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 GREEN, RED, YELLOW = bytes.fromhex("4ac26b"), bytes.fromhex("e5534b"), bytes.fromhex("f2cc60")
 
@@ -83,9 +89,11 @@ def test_chromium_dom_holds_the_matrix(result: CheckResult, page: Path, tmp_path
     for i, (row, cells_row) in enumerate(zip(result.rows.relocations, matrix, strict=False)):
         assert [k for k, _ in cells_row] == labels, row
         assert [s for _, s in cells_row] == [k.relocations[i].state.value for k in result.kernels]
-    for i, cells_row in enumerate(matrix[len(result.rows.relocations):]):
-        expected = [{True: "available", False: "unavailable", None: "unknown"}[
-            k.features[i].available] for k in result.kernels]
+    for i, cells_row in enumerate(matrix[len(result.rows.relocations) :]):
+        expected = [
+            {True: "available", False: "unavailable", None: "unknown"}[k.features[i].available]
+            for k in result.kernels
+        ]
         assert [s for _, s in cells_row] == expected
     assert cells.summary == {k.kernel.label: k.verdict.value for k in result.kernels}
     # The page shows both outcomes the objects were written for: the unguarded __state read
@@ -139,8 +147,13 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes], int]:
 @pytest.mark.slow
 def test_chromium_screenshot_shows_the_matrix(page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
-    chromium(page, tmp_path / "profile", "--window-size=1400,1400", "--hide-scrollbars",
-             f"--screenshot={shot}")
+    chromium(
+        page,
+        tmp_path / "profile",
+        "--window-size=1400,1400",
+        "--hide-scrollbars",
+        f"--screenshot={shot}",
+    )
     width, height, rows, bpp = decode_png(shot.read_bytes())
     assert (width, height) == (1400, 1400)
     colours: dict[bytes, int] = {}

@@ -132,8 +132,9 @@ def test_running_kernel_resolution_matches_libbpf(name: str) -> None:
     try:
         load = subprocess.run(
             [bpftool, "-d", "prog", "loadall", str(obj(name)), str(pins)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+        )
     finally:
         subprocess.run(["rm", "-rf", str(pins)], check=False)
     resolved = dict(_RESOLVED.findall(load.stderr))
@@ -163,13 +164,19 @@ def test_kernel_variables_typed_and_typeless(tmp_path: Path) -> None:
     need_root_bpf()
     require(VMLINUX.exists(), "no /sys/kernel/btf/vmlinux on this machine")
     compiled = compile_bpf(
-        Path(__file__).with_name("ksyms.bpf.c"), tmp_path, f"-I{REPO / 'tests' / 'bpf'}",
-        "-D__TARGET_ARCH_x86", "-mlittle-endian",
-    )  # fmt: skip
+        Path(__file__).with_name("ksyms.bpf.c"),
+        tmp_path,
+        f"-I{REPO / 'tests' / 'bpf'}",
+        "-D__TARGET_ARCH_x86",
+        "-mlittle-endian",
+    )
     result = check([compiled], btf_files=[VMLINUX])
     (report,) = result.kernels
-    rows = {r.subject: (r, o) for r, o in zip(result.rows.features, report.features, strict=True)
-            if r.category == "ksym"}  # fmt: skip
+    rows = {
+        r.subject: (r, o)
+        for r, o in zip(result.rows.features, report.features, strict=True)
+        if r.category == "ksym"
+    }
     typed_row, typed = rows["bpf_prog_active"]
     typeless_row, typeless = rows["jiffies"]
     assert typed_row.requirement == "VAR bpf_prog_active in the kernel BTF"
@@ -180,8 +187,9 @@ def test_kernel_variables_typed_and_typeless(tmp_path: Path) -> None:
     try:
         load = subprocess.run(
             [need_tool("bpftool"), "-d", "prog", "loadall", str(compiled), str(pins)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+        )
     finally:
         subprocess.run(["rm", "-rf", str(pins)], check=False)
     resolved = dict(_VAR_RESOLVED.findall(load.stderr))

@@ -83,10 +83,14 @@ def test_newfield_guarded_and_unguarded(kernel: Path) -> None:
     oracle = run_min_core_btf(kernel, [obj_path("newfield")])
     rows, report = checked("newfield", kernel)
     has_state = all(r.matched for r in oracle.relos)
-    by_program = {(r.program, r.kind): o for r, o in zip(rows.relocations, report.relocations,
-                                                          strict=True)}
-    assert set(by_program) == {("guarded", "field_exists"), ("guarded", "byte_off"),
-                               ("unguarded", "byte_off")}
+    by_program = {
+        (r.program, r.kind): o for r, o in zip(rows.relocations, report.relocations, strict=True)
+    }
+    assert set(by_program) == {
+        ("guarded", "field_exists"),
+        ("guarded", "byte_off"),
+        ("unguarded", "byte_off"),
+    }
     if has_state:
         assert {o.state for o in report.relocations} == {RelocState.RESOLVED}
     else:
@@ -123,8 +127,12 @@ def test_ringbuf_against_kernel_enums(kernel: Path) -> None:
         else:
             assert row.category == "object"  # byte order: see the test below
         seen.add(name)
-    assert {"BPF_MAP_TYPE_RINGBUF", "BPF_FUNC_ringbuf_reserve", "BPF_PROG_TYPE_KPROBE",
-            "BPF_PROG_TYPE_TRACEPOINT"} <= seen
+    assert {
+        "BPF_MAP_TYPE_RINGBUF",
+        "BPF_FUNC_ringbuf_reserve",
+        "BPF_PROG_TYPE_KPROBE",
+        "BPF_PROG_TYPE_TRACEPOINT",
+    } <= seen
     missing = [o for o in report.features if o.available is False]
     if "BPF_MAP_TYPE_RINGBUF" not in map_types:
         assert report.verdict is Verdict.FAILS
@@ -174,8 +182,11 @@ def test_byte_order_against_the_btf_header(kernel: Path) -> None:
     for path in objects:
         ei_data = path.read_bytes()[5]  # ELFDATA2LSB = 1, ELFDATA2MSB = 2
         obj_order = {1: "little", 2: "big"}[ei_data]
-        (out,) = [o for r, o in zip(rows.features, report.features, strict=True)
-                  if r.object == path.name and r.category == "object"]
+        (out,) = [
+            o
+            for r, o in zip(rows.features, report.features, strict=True)
+            if r.object == path.name and r.category == "object"
+        ]
         assert out.available == (obj_order == kernel_order), (path.name, out)
         if not out.available:
             assert report.verdict is Verdict.FAILS

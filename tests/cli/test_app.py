@@ -33,7 +33,9 @@ def all_commands() -> list[tuple[str, object]]:
     return found
 
 
-@pytest.mark.parametrize(("name", "callback"), all_commands(), ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("name", "callback"), all_commands(), ids=[name for name, _ in all_commands()]
+)
 def test_every_command_maps_errors_and_has_help(name: str, callback: object) -> None:
     assert getattr(callback, "__btfmirror_handled__", False), f"{name} lacks @handle_errors"
     assert getattr(callback, "__doc__", None), f"{name} has no help text"

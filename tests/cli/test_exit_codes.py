@@ -25,8 +25,13 @@ def test_every_library_error_code_is_in_the_table() -> None:
     codes = {c.__name__: c.exit_code for c in _error_classes(errors.BtfmirrorError)}
     assert all(code in set(ExitCode) for code in codes.values()), codes
     # The codes CI tells apart: a failing check, a verify miss, a generic error, a bug.
-    distinct = (ExitCode.ERROR, ExitCode.UNEXPECTED, ExitCode.CHECK_FAILED,
-                ExitCode.VERIFY_FAILED, ExitCode.NO_BTF)  # fmt: skip
+    distinct = (
+        ExitCode.ERROR,
+        ExitCode.UNEXPECTED,
+        ExitCode.CHECK_FAILED,
+        ExitCode.VERIFY_FAILED,
+        ExitCode.NO_BTF,
+    )
     assert len({int(c) for c in distinct}) == len(distinct)
     assert codes["VerifyError"] == ExitCode.VERIFY_FAILED != ExitCode.ERROR
 
@@ -49,8 +54,9 @@ def test_relocation_failure_records_carry_their_code() -> None:
     rows = json.loads(out)["relocations"]
     [failed] = [r for r in rows if r["status"] == "error"]
     assert failed["code"] == "decision-ambiguity"
-    assert failed["reason"].startswith("tracepoint/syscalls/sys_enter_getpid: relo #0: "
-                                       "relocation decision ambiguity: ")  # fmt: skip
+    assert failed["reason"].startswith(
+        "tracepoint/syscalls/sys_enter_getpid: relo #0: relocation decision ambiguity: "
+    )
     assert all(r["code"] is None for r in rows if r is not failed)
     code, out, err = invoke_cli("check", obj, "--btf", str(CENTOS), "--json")
     assert code == ExitCode.CHECK_FAILED, err

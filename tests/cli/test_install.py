@@ -30,23 +30,37 @@ pytestmark = [pytest.mark.needs_build_backend, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def borrowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     missing = [name for name in BACKEND if not importable(name)]
-    require(not missing, f"the build backend is not installed here ({', '.join(missing)}): "
-                         "scripts/test.sh installs it")  # fmt: skip
+    require(
+        not missing,
+        f"the build backend is not installed here ({', '.join(missing)}): "
+        "scripts/test.sh installs it",
+    )
     return borrowed_packages(tmp_path_factory.mktemp("borrowed") / "site")
 
 
 def pip_install(python: Path, *args: str) -> None:
     done = subprocess.run(
         [python, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", *args],
-        env=offline_env(), capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def run(argv: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
     # cwd is never the repository copy: "" on sys.path would make its cli/ importable.
-    return subprocess.run(argv, cwd=cwd, env=offline_env(COLUMNS="200"), capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=offline_env(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def assert_no_cli_module(python: Path, cwd: Path) -> None:
@@ -69,10 +83,19 @@ def test_editable_install_follows_edits_to_cli(borrowed: Path, tmp_path: Path) -
     assert after.returncode == 0 and COMMAND in after.stdout, after
 
     # The library too, and both from the copy, not from the test run's own install.
-    where = run([python, "-c", "import btfhub_mirror, btfhub_mirror_cli as c; "
-                 "print(btfhub_mirror.__file__); print(c.__file__)"], tmp_path)  # fmt: skip
-    assert where.stdout.split() == [str(repo / "btfhub_mirror" / "__init__.py"),
-                                    str(repo / "cli" / "__init__.py")], where  # fmt: skip
+    where = run(
+        [
+            python,
+            "-c",
+            "import btfhub_mirror, btfhub_mirror_cli as c; "
+            "print(btfhub_mirror.__file__); print(c.__file__)",
+        ],
+        tmp_path,
+    )
+    assert where.stdout.split() == [
+        str(repo / "btfhub_mirror" / "__init__.py"),
+        str(repo / "cli" / "__init__.py"),
+    ], where
     assert_no_cli_module(python, tmp_path)
 
 

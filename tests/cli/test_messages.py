@@ -31,8 +31,7 @@ def test_an_unknown_distro_is_a_parameter_not_a_flag() -> None:
     with pytest.raises(UnknownSelectionError) as info:
         KernelFilter.create(distros=["debain"]).check_names(dirs)
     err = info.value
-    assert str(err).startswith("distro 'debain' names nothing in the catalog: did you mean "
-                               "debian?")  # fmt: skip
+    assert str(err).startswith("distro 'debain' names nothing in the catalog: did you mean debian?")
     assert "--distro " not in str(err) and err.option == Param("distro")
     assert message(err).startswith("--distro 'debain' names nothing in the catalog")
 

@@ -39,17 +39,29 @@ def test_demo_runs_offline_after_one_online_run(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
 
     # The online setup: what the demo's first run does before its first btfmirror command.
-    online = subprocess.run(["bash", "-c", ". scripts/venv.sh && install_btfmirror"], cwd=repo,
-                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    online = subprocess.run(
+        ["bash", "-c", ". scripts/venv.sh && install_btfmirror"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert online.returncode == 0, online.stdout + online.stderr
     # A changed build configuration (here a comment) makes the offline run reinstall btfmirror.
     with (repo / "pyproject.toml").open("a") as pyproject:
         pyproject.write("# changed after the online setup\n")
 
     started = time.monotonic()
-    offline = subprocess.run(["unshare", "-n", "bash", "scripts/demo.sh"], cwd=repo,
-                             env=offline_env(DEMO_DIR=str(demo_dir)), capture_output=True,
-                             text=True, timeout=300, check=False)  # fmt: skip
+    offline = subprocess.run(
+        ["unshare", "-n", "bash", "scripts/demo.sh"],
+        cwd=repo,
+        env=offline_env(DEMO_DIR=str(demo_dir)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     seconds = time.monotonic() - started
     assert offline.returncode == 0, offline.stdout + offline.stderr
     assert "downloading" not in offline.stdout
@@ -71,8 +83,14 @@ def test_demo_runs_offline_after_one_online_run(tmp_path: Path) -> None:
     last = offline.stdout.rstrip("\n").splitlines()[-2:]
     assert last[0].startswith("==> try next: ") and last[1].startswith("==> or "), last
     suggested = last[0].removeprefix("==> try next: ")
-    tried = subprocess.run(["unshare", "-n", "bash", "-c", suggested], cwd=repo,
-                           env=offline_env(), capture_output=True, text=True, timeout=120,
-                           check=False)  # fmt: skip
+    tried = subprocess.run(
+        ["unshare", "-n", "bash", "-c", suggested],
+        cwd=repo,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert tried.returncode == 0, tried.stdout + tried.stderr
     assert (demo_dir / "check.html").is_file()

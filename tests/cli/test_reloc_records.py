@@ -34,11 +34,14 @@ def test_a_refused_relocation_is_a_record() -> None:
     failure = res.failure
     assert failure is not None and res.state is RelocState.ERROR
     assert (failure.section, failure.index, failure.code) == (
-        "tracepoint/syscalls/sys_enter_getpid", 0, ReasonCode.DECISION_AMBIGUITY
+        "tracepoint/syscalls/sys_enter_getpid",
+        0,
+        ReasonCode.DECISION_AMBIGUITY,
     )
     assert str(failure) == failure.reason == f"{failure.section}: relo #0: {failure.detail}"
     assert failure.detail.startswith("relocation decision ambiguity: success ")
     again = pickle.loads(pickle.dumps(failure))  # pack's workers: the record, not the text
     assert isinstance(again, CoreFailure) and (again.code, again.detail) == (
-        failure.code, failure.detail
+        failure.code,
+        failure.detail,
     )

@@ -26,10 +26,16 @@ BACKEND = ("hatchling", "editables")
 
 def copy_repo(dest: Path) -> Path:
     """The repository's files as a fresh clone has them (tracked and new, not ignored)."""
-    names = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
+    names = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, names):
         source, target = REPO / name, dest / name
         if not source.exists() and not source.is_symlink():
@@ -58,8 +64,10 @@ def make_venv(path: Path, borrowed: Path) -> Path:
     python = path / "bin" / "python"
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # After the virtualenv's own site-packages: what gets installed there comes first.
     (Path(purelib) / "zz_borrowed.pth").write_text(f"{borrowed}\n")
     return python

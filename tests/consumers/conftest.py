@@ -20,15 +20,21 @@ from tests.mirror.gitfixtures import Origin, isolate_from_real_remotes
 
 from .readers import OS_RELEASE, CReader, Found, GoEmbedReader, GoReader, Kernel, System
 
-OBJECTS = tuple(SAMPLE.parent.parent / "bpf" / "build" / f"{n}.bpf.el.o"
-                for n in ("loadable", "core_fields"))  # fmt: skip
+OBJECTS = tuple(
+    SAMPLE.parent.parent / "bpf" / "build" / f"{n}.bpf.el.o" for n in ("loadable", "core_fields")
+)
 #: Every sample kernel whose system's os-release is in the readers' table: Debian 11 and 12
 #: (x86_64 x4, arm64, s390x), CentOS 8 arm64 (quoted ID), both Kylin V10 arm64 (quoted ID).
 KERNELS = tuple(k for k in map(Kernel.of, sample_archives()) if (k.distro, k.version) in OS_RELEASE)
 DISTROS = tuple(dict.fromkeys(k.distro for k in KERNELS))
 #: The consumers' output suffixes, from the issue (``dir`` writes a directory).
-SUFFIXES = {"bpf-compatible": ".tar.gz", "ecli": ".tar", "bcc": ".tar.gz",
-            "inspektor-gadget": ".tar.gz", "dir": ""}  # fmt: skip
+SUFFIXES = {
+    "bpf-compatible": ".tar.gz",
+    "ecli": ".tar",
+    "bcc": ".tar.gz",
+    "inspektor-gadget": ".tar.gz",
+    "dir": "",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -95,8 +101,11 @@ class Packages:
             args = ["pack", *map(str, OBJECTS), "-o", str(out), "--json"]
             args += [a for d in DISTROS for a in ("-d", d)]
             args += ["--for", consumer] if consumer else []
-            env = {"BTFHUB_CACHE": str(self.store.root), "GIT_ALLOW_PROTOCOL": "file:git",
-                   "BTFHUB_REPO": "file:///nonexistent/btfhub-archive"}  # fmt: skip
+            env = {
+                "BTFHUB_CACHE": str(self.store.root),
+                "GIT_ALLOW_PROTOCOL": "file:git",
+                "BTFHUB_REPO": "file:///nonexistent/btfhub-archive",
+            }
             result = CliRunner().invoke(app, [*args, *options], env=env)
             assert result.exit_code == 0, f"btfmirror {' '.join(args)}: {result.output}"
             summary = json.loads(result.stdout)
@@ -123,7 +132,10 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> dict[Kernel, bytes]:
         raw, minimized = tmp / "vmlinux.btf", tmp / "min.btf"
         with raw.open("wb") as sink:
             subprocess.run([tar, "-xJOf", kernel.archive], stdout=sink, check=True)
-        subprocess.run([bpftool, "gen", "min_core_btf", raw, minimized, *OBJECTS],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [bpftool, "gen", "min_core_btf", raw, minimized, *OBJECTS],
+            check=True,
+            capture_output=True,
+        )
         out[kernel] = minimized.read_bytes()
     return out

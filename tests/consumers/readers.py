@@ -137,8 +137,9 @@ class CReader:
         exe = directory / "ustar_reader"
         subprocess.run(
             [cc, "-O1", "-Wall", "-Wextra", "-Werror", "-o", exe, HERE / "ustar_reader.c", "-lz"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
         return cls(exe)
 
     def read(self, mode: str, package: Path, system: System) -> Found:
@@ -160,9 +161,12 @@ def _go_build(go: str, directory: Path, exe: Path, *sources: str | Path) -> None
         "CGO_ENABLED": "0",
     }
     subprocess.run(
-        [go, "build", "-o", exe, *sources], env=env, check=True, capture_output=True,
+        [go, "build", "-o", exe, *sources],
+        env=env,
+        check=True,
+        capture_output=True,
         cwd=directory,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -243,9 +247,12 @@ def ecli_gnu_tar(package: Path, system: System) -> Found:
     assert tar is not None
     with tempfile.TemporaryDirectory() as tmp, package.open("rb") as stdin:
         proc = subprocess.run(
-            [tar, "-xf", "-", "-C", tmp], stdin=stdin, capture_output=True, text=True,
+            [tar, "-xf", "-", "-C", tmp],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
             check=False,
-        )  # fmt: skip
+        )
         if proc.returncode != 0:
             raise ReaderFailed(f"GNU tar exited {proc.returncode}: {proc.stderr.strip()}")
         return _in_tree(Path(tmp), system, "btfhub-archive/")

@@ -35,9 +35,12 @@ BTF_B = b"B" * 600
 
 
 def gnu_tar(
-    tmp: Path, files: dict[str, bytes], links: dict[str, str] | None = None,
-    *options: str, name: str = "p.tar.gz",
-) -> Path:  # fmt: skip
+    tmp: Path,
+    files: dict[str, bytes],
+    links: dict[str, str] | None = None,
+    *options: str,
+    name: str = "p.tar.gz",
+) -> Path:
     """GNU tar of ``files`` (then ``links``: name -> hard link target), in that order, with the
     names exactly as given (``./x`` keeps its ``./``)."""
     tree = tmp / "tree"
@@ -51,8 +54,9 @@ def gnu_tar(
     compress = ["-z"] if name.endswith(".gz") else []
     subprocess.run(
         [need_tool("tar"), *compress, *options, "-cf", out, "-C", tree, *files, *(links or {})],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -65,10 +69,15 @@ def test_os_release_as_ecli_and_tracee_read_it() -> None:
 
 class TestCReader:
     def test_bcc_finds_a_gnu_tar_entry_past_others(self, c_reader: CReader, tmp_path: Path) -> None:
-        package = gnu_tar(tmp_path, {
-            "./debian/12/aarch64/other.btf": BTF_A,
-            "./debian/12/aarch64/6.1.0-50-arm64.btf": BTF_B,
-        }, None, "--format=ustar")  # fmt: skip
+        package = gnu_tar(
+            tmp_path,
+            {
+                "./debian/12/aarch64/other.btf": BTF_A,
+                "./debian/12/aarch64/6.1.0-50-arm64.btf": BTF_B,
+            },
+            None,
+            "--format=ustar",
+        )
         found = c_reader.read("bcc", package, ARM)
         assert found.name == "./debian/12/aarch64/6.1.0-50-arm64.btf"
         assert found.data == BTF_B
@@ -85,8 +94,10 @@ class TestCReader:
 
     def test_bcc_keeps_the_quotes_of_id(self, c_reader: CReader, tmp_path: Path) -> None:
         centos = System(CENTOS, "aarch64", "4.18.0")
-        package = gnu_tar(tmp_path, {'./"centos"/8/aarch64/4.18.0.btf': BTF_A,
-                                     "./centos/8/aarch64/4.18.0.btf": BTF_B})  # fmt: skip
+        package = gnu_tar(
+            tmp_path,
+            {'./"centos"/8/aarch64/4.18.0.btf': BTF_A, "./centos/8/aarch64/4.18.0.btf": BTF_B},
+        )
         assert c_reader.read("bcc", package, centos).data == BTF_A
         fedora = c_reader.read("bcc", package, System(FEDORA, "x86_64", "6.2"))
         assert fedora.name == "./fedora//x86_64/6.2.btf" and fedora.data is None
@@ -133,8 +144,9 @@ class TestGoReader:
     def test_id_keeps_its_quotes_version_id_does_not(
         self, go_reader: GoReader, tmp_path: Path
     ) -> None:
-        package = gnu_tar(tmp_path, {'"centos"/8/aarch64/4.18.0.btf': BTF_A,
-                                     "centos/8/aarch64/4.18.0.btf": BTF_B})  # fmt: skip
+        package = gnu_tar(
+            tmp_path, {'"centos"/8/aarch64/4.18.0.btf': BTF_A, "centos/8/aarch64/4.18.0.btf": BTF_B}
+        )
         found = go_reader.read(package, System(CENTOS, "aarch64", "4.18.0"))
         assert found.name == '"centos"/8/aarch64/4.18.0.btf' and found.data == BTF_A
 
@@ -162,8 +174,7 @@ class TestGoReader:
         assert embed.read(System(CENTOS, "aarch64", "link")).data is None
 
     def test_only_gzip(self, go_reader: GoReader, tmp_path: Path) -> None:
-        package = gnu_tar(tmp_path, {"debian/12/aarch64/6.1.0-50-arm64.btf": BTF_A},
-                          name="p.tar")  # fmt: skip
+        package = gnu_tar(tmp_path, {"debian/12/aarch64/6.1.0-50-arm64.btf": BTF_A}, name="p.tar")
         with pytest.raises(ReaderFailed, match="gzip"):
             go_reader.read(package, ARM)
 
@@ -174,8 +185,9 @@ def test_ecli_unpacks_a_plain_tar_and_follows_links(
 ) -> None:
     rel = "./btfhub-archive/centos/8/aarch64/4.18.0.btf"
     files = {"./btfhub-archive/centos/8/aarch64/first.btf": BTF_A}
-    package = gnu_tar(tmp_path, files, {rel: "btfhub-archive/centos/8/aarch64/first.btf"},
-                      name="p.tar")  # fmt: skip
+    package = gnu_tar(
+        tmp_path, files, {rel: "btfhub-archive/centos/8/aarch64/first.btf"}, name="p.tar"
+    )
     found = read(package, System(CENTOS, "aarch64", "4.18.0"))
     assert found.name == "btfhub-archive/centos/8/aarch64/4.18.0.btf" and found.data == BTF_A
     gzipped = gnu_tar(tmp_path / "gz", files)

@@ -46,8 +46,10 @@ def misses(read: Reader, package: Path, expected: dict[Kernel, bytes]) -> list[s
         if found.data is None:
             out.append(f"{kernel}: {found.name} not found")
         elif found.data != expected[kernel]:
-            out.append(f"{kernel}: {found.name}: {len(found.data)} bytes, "
-                       f"not bpftool's {len(expected[kernel])}")  # fmt: skip
+            out.append(
+                f"{kernel}: {found.name}: {len(found.data)} bytes, "
+                f"not bpftool's {len(expected[kernel])}"
+            )
     return out
 
 
@@ -128,9 +130,10 @@ def test_each_consumer_gets_the_container_its_reader_takes(
 
 
 @pytest.mark.parametrize(
-    ("consumer", "reader"), [("bcc", "bpf-compatible"), ("bpf-compatible", "bcc")],
+    ("consumer", "reader"),
+    [("bcc", "bpf-compatible"), ("bpf-compatible", "bcc")],
     indirect=["reader"],
-)  # fmt: skip
+)
 def test_a_package_for_one_c_reader_is_not_for_the_other(
     consumer: str, reader: Reader, packages: Packages, expected: dict[Kernel, bytes]
 ) -> None:

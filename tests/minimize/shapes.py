@@ -58,8 +58,9 @@ def shapes_btf() -> bytes:
 
     # too-big bitfield (kind_flag: member offsets carry bitfield sizes)
     add(t.Struct("big_bitfield", 8, (member("a", int_id, 0), member("f", int_id, 32, 8)), True))
-    add(t.Struct("big_bitfield___x", 16, (member("a", int_id, 0), member("f", int_id, 60, 8)),
-                 True))  # fmt: skip
+    add(
+        t.Struct("big_bitfield___x", 16, (member("a", int_id, 0), member("f", int_id, 60, 8)), True)
+    )
 
     # a kernel with duplicated task_struct
     for _ in range(DUP_COPIES):

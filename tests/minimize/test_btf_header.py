@@ -32,9 +32,15 @@ BUILD = REPO / "tests" / "bpf" / "build"
 EVERYWHERE = [
     BUILD / f"{name}.bpf.el.o"
     for name in (
-        "core_fields", "core_types", "kfunc_mismatch", "kfuncs", "loadable", "newfield", "ringbuf",
+        "core_fields",
+        "core_types",
+        "kfunc_mismatch",
+        "kfuncs",
+        "loadable",
+        "newfield",
+        "ringbuf",
     )
-]  # fmt: skip
+]
 ABORTING = [BUILD / "ambiguous.bpf.el.o", BUILD / "fwd_typetag.bpf.el.o"]
 OBJECT_SETS = [EVERYWHERE, *([o] for o in ABORTING)]
 S390X = SAMPLE / "debian/12/s390x/6.12.95+deb12-s390x.btf.tar.xz"

@@ -106,12 +106,16 @@ def error_text(text: str, kind: str, ids: dict[int, int] | None) -> str:
     m = _ERR_MATCH.match(text)
     if m:
         spec = Spec.parse(m[3])
-        return (f"error matching candidate <{m[1]}> [{_mapped(ids, int(m[2]))}] "
-                f"{spec.c_text} @ offset {spec.offset}: {m[4]}")  # fmt: skip
+        return (
+            f"error matching candidate <{m[1]}> [{_mapped(ids, int(m[2]))}] "
+            f"{spec.c_text} @ offset {spec.offset}: {m[4]}"
+        )
     m = _DECISION.match(text)
     if m and kind == "target_type_id":  # the values are target type ids
-        return (f"relocation decision ambiguity: {m[1]} {_mapped(ids, int(m[2]))} != "
-                f"{m[3]} {_mapped(ids, int(m[4]))}")  # fmt: skip
+        return (
+            f"relocation decision ambiguity: {m[1]} {_mapped(ids, int(m[2]))} != "
+            f"{m[3]} {_mapped(ids, int(m[4]))}"
+        )
     return text
 
 
@@ -124,10 +128,16 @@ def outcome(run: OracleRun, ids: dict[int, int] | None = None) -> Outcome:
         if first is not None:
             spec = first.spec
             summary = (spec.c_text, spec.offset, spec.enumerator, _mapped(ids, first.type_id))
-        decisions.append(Decision(
-            relo.section, relo.index, relo.local.text, relo.matched, summary,
-            tuple(error_text(e, relo.kind, ids) for e in relo.errors),
-        ))  # fmt: skip
+        decisions.append(
+            Decision(
+                relo.section,
+                relo.index,
+                relo.local.text,
+                relo.matched,
+                summary,
+                tuple(error_text(e, relo.kind, ids) for e in relo.errors),
+            )
+        )
     other = []
     for line in [*run.other, *(e for e in run.errors if e.startswith("Error: "))]:
         m = _UNSUPPORTED.match(line)
@@ -233,8 +243,10 @@ def test_every_shape_fails_as_expected_on_the_hand_built_target(
     for obj, expected in SHAPE_ERRORS.items():
         pair = pairs[(SHAPES, obj)]
         assert not pair.full.ok, obj
-        texts = [*(e for r in outcome(pair.full).decisions for e in r.errors),
-                 *outcome(pair.full).other]  # fmt: skip
+        texts = [
+            *(e for r in outcome(pair.full).decisions for e in r.errors),
+            *outcome(pair.full).other,
+        ]
         pattern = re.escape(expected).replace(r"\*", r"\d+")
         assert any(re.search(pattern, t) for t in texts), (obj, texts)
         assert len(pair.result.failures) == 1, obj

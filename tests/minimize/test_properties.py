@@ -65,8 +65,11 @@ def test_output_keeps_only_what_the_source_has(path: Path) -> None:
             assert got.kind_flag == needs_flag
         elif isinstance(src, (t.Enum, t.Enum64)):
             assert got == src  # enums are kept whole
-        inner = [*getattr(got, "members", ()), *getattr(got, "values", ()),
-                 *getattr(got, "params", ())]
+        inner = [
+            *getattr(got, "members", ()),
+            *getattr(got, "values", ()),
+            *getattr(got, "params", ()),
+        ]
         for name in [got.name, *(item.name for item in inner)]:
             if name and name not in strings_seen:
                 strings_seen.append(name)
@@ -130,7 +133,8 @@ def test_fwd_and_type_tag_kept_with_warnings_where_bpftool_aborts(tmp_path: Path
     obj_path = BUILD / "fwd_typetag.bpf.el.o"
     ref = subprocess.run(
         [bpftool, "gen", "min_core_btf", str(raw), str(tmp_path / "out.btf"), str(obj_path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert ref.returncode != 0 and "unsupported kind" in ref.stderr
     result = minimize(parse_btf(raw.read_bytes()), [BpfObject.open(obj_path)])
@@ -141,8 +145,12 @@ def test_fwd_and_type_tag_kept_with_warnings_where_bpftool_aborts(tmp_path: Path
         ["INT", "TYPE_TAG", "PTR", "TYPEDEF", "FWD", "PTR", "TYPEDEF"]
     )
     (tmp_path / "min.btf").write_bytes(result.data)
-    dump = subprocess.run([bpftool, "btf", "dump", "file", str(tmp_path / "min.btf")],
-                          capture_output=True, text=True, check=True).stdout
+    dump = subprocess.run(
+        [bpftool, "btf", "dump", "file", str(tmp_path / "min.btf")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "TYPE_TAG 'user'" in dump and "FWD '__key_reference_with_attributes'" in dump
     with pytest.raises(MinimizeError, match="unsupported kind"):
         minimize(parse_btf(raw.read_bytes()), [BpfObject.open(obj_path)], strict=True)

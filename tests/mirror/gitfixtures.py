@@ -42,8 +42,13 @@ def isolate_from_real_remotes(monkeypatch: pytest.MonkeyPatch, cache: Path) -> N
 def git(*args: str | Path, cwd: Path | None = None, stdin: str | None = None) -> str:
     env = {**os.environ, **GIT_ENV, "GIT_NO_LAZY_FETCH": "1"}
     return subprocess.run(
-        ["git", *map(str, args)], cwd=cwd, env=env, input=stdin, check=True,
-        capture_output=True, text=True,
+        ["git", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -116,8 +121,9 @@ class Origin:
 
 def mirror_blobs(repo: Path) -> set[str]:
     """Every blob object the mirror holds (never fetches)."""
-    out = git("cat-file", "--batch-all-objects", "--batch-check=%(objecttype) %(objectname)",
-              cwd=repo)
+    out = git(
+        "cat-file", "--batch-all-objects", "--batch-check=%(objecttype) %(objectname)", cwd=repo
+    )
     return {line.split()[1] for line in out.splitlines() if line.startswith("blob ")}
 
 
@@ -140,10 +146,19 @@ class GitDaemon:
 
     def __enter__(self) -> GitDaemon:
         self.proc = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", "--informative-errors",
-             "--listen=127.0.0.1", f"--port={self.port}", f"--base-path={self.base}",
-             str(self.base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--informative-errors",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.base}",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

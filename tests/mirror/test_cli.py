@@ -25,13 +25,17 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def test_sync_list_status_json(origin: Origin) -> None:
-    code, out, _ = invoke("sync", "-d", "debian", "-V", "bookworm", "-a", "amd64",
-                          "-r", origin.url, "--json")
+    code, out, _ = invoke(
+        "sync", "-d", "debian", "-V", "bookworm", "-a", "amd64", "-r", origin.url, "--json"
+    )
     assert code == 0
     summary = json.loads(out)
     store = default_store()
-    local = sorted(str(p.relative_to(store.archive_dir))
-                   for p in store.archive_dir.rglob("*.btf.tar.xz") if not p.is_symlink())
+    local = sorted(
+        str(p.relative_to(store.archive_dir))
+        for p in store.archive_dir.rglob("*.btf.tar.xz")
+        if not p.is_symlink()
+    )
     assert summary["kernels_selected"] == summary["fetched"] == len(local) > 0
     assert summary["already_present"] == 0 and summary["bytes_received"] > 0
     assert summary["remotes"][0]["url"] == origin.url
@@ -121,7 +125,9 @@ def test_rich_progress_plain_lines_when_not_a_terminal() -> None:
         progress.note("waiting for the lock")
         progress.phase("checking out")
     assert buffer.getvalue().splitlines() == [
-        "receiving objects (3)", "waiting for the lock", "checking out"
+        "receiving objects (3)",
+        "waiting for the lock",
+        "checking out",
     ]
     live = io.StringIO()
     with RichProgress(Console(file=live, force_terminal=True, width=100)) as progress:
@@ -145,12 +151,20 @@ def test_list_on_a_terminal_prints_aligned_columns(
     import cli.mirror
 
     assert invoke("sync", "-r", origin.url, "-d", "kylin")[0] == 0
-    monkeypatch.setattr(cli.mirror, "console", Console(force_terminal=True, color_system=None,
-                                                       width=200))
+    monkeypatch.setattr(
+        cli.mirror, "console", Console(force_terminal=True, color_system=None, width=200)
+    )
     code, out, _ = invoke("list", "-d", "kylin", "-d", "centos")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["distro", "version", "arch", "kernel", "local",
-                                               "size", "note"]
+    assert code == 0 and lines[0].split() == [
+        "distro",
+        "version",
+        "arch",
+        "kernel",
+        "local",
+        "size",
+        "note",
+    ]
     body = lines[1:-1]
     assert [line.split()[0] for line in body] == ["centos", "kylin", "kylin"]
     assert [line.split()[4] for line in body if line.startswith("kylin")] == ["yes", "yes"]

@@ -30,9 +30,10 @@ def local_entries(store: Store, flt: KernelFilter) -> list[KernelEntry]:
 
 def indexed(store: Store, entries: list[KernelEntry]) -> list[str]:
     return [
-        e.path for e in entries
+        e.path
+        for e in entries
         if e.local_path and has_current_index(e.local_path, index_dir=store.index_dir_for(e))
-    ]  # fmt: skip
+    ]
 
 
 def test_pack_after_sync_reads_every_index(origin: Origin, store: Store, tmp_path: Path) -> None:

@@ -56,14 +56,18 @@ def test_kill_9_then_rerun(marker: str, origin: Origin, store: Store, daemon: Gi
     flt = KernelFilter.create(distros=["ubuntu"], arches=["x86_64"])
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(REPO), str(store.root), url, marker, "3"],
-        capture_output=True, text=True, timeout=120, start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
 
     repo = store.repo_path(url)
     complete = mirror_blobs(repo)  # blobs of fetches that finished before the kill
     expected = {
-        path: oid for path, (mode, oid) in origin.blobs().items()
+        path: oid
+        for path, (mode, oid) in origin.blobs().items()
         if path.startswith("ubuntu/20.04/x86_64/") and mode != "120000"
     }
     assert len(expected) == 20
@@ -77,7 +81,8 @@ def test_kill_9_then_rerun(marker: str, origin: Origin, store: Store, daemon: Gi
     assert result.fetched + result.already_present + result.from_mirror == len(expected)
     files = {
         str(p.relative_to(store.archive_dir)): p
-        for p in (store.archive_dir / "ubuntu/20.04/x86_64").iterdir() if not p.is_symlink()
+        for p in (store.archive_dir / "ubuntu/20.04/x86_64").iterdir()
+        if not p.is_symlink()
     }
     assert set(files) == set(expected)
     for path, local in files.items():

@@ -203,8 +203,9 @@ def test_pack_and_check_on_a_fresh_cache_sync_their_selection(
     assert "no catalog" in result.stderr and "distro=kylin" in result.stderr  # says it syncs
     with tarfile.open(out) as tar:  # Python's reader, not btfmirror's
         # btfhub's own names (each arm64 kernel also has its aarch64 alias)
-        packed = sorted(Path(n).name for n in tar.getnames() if n.endswith(".btf")
-                        and "/aarch64/" not in n)  # fmt: skip
+        packed = sorted(
+            Path(n).name for n in tar.getnames() if n.endswith(".btf") and "/aarch64/" not in n
+        )
     kylin = sorted(p for p in origin.blobs() if p.startswith("kylin/") and p.endswith(SUFFIX))
     assert packed == [Path(p).name.removesuffix(".tar.xz") for p in kylin] and kylin
     status = json.loads(invoke("status", "--json")[1])

@@ -54,8 +54,9 @@ def test_sync_downloads_only_selected_blobs(
     transport: str, origin: Origin, store: Store, request: pytest.FixtureRequest
 ) -> None:
     url = remote_url(transport, origin, request)
-    flt = KernelFilter.create(distros=["ubuntu"], versions=["focal"], arches=["aarch64"],
-                              kernels=[">=5.8,<5.12"])
+    flt = KernelFilter.create(
+        distros=["ubuntu"], versions=["focal"], arches=["aarch64"], kernels=[">=5.8,<5.12"]
+    )
     expected = selected_paths(origin, flt)
     assert 0 < len(expected) < 20
 
@@ -162,7 +163,8 @@ def snapshot(store: Store) -> tuple[object, ...]:
         remotes = conn.execute("SELECT * FROM remotes").fetchall()
     files = sorted(
         (str(p.relative_to(store.root)), p.lstat().st_mtime_ns)
-        for p in store.root.rglob("*") if "catalog.sqlite3" not in p.name
+        for p in store.root.rglob("*")
+        if "catalog.sqlite3" not in p.name
     )
     return rows, remotes, files
 
@@ -198,17 +200,22 @@ def test_second_remote_fills_gaps_first_wins(origin: Origin, store: Store, tmp_p
     other.write("fedora/31/x86_64/5.3.7-301.fc31.x86_64.btf.tar.xz", b"only here")
     other.commit("other archive")
 
-    result = sync(store, KernelFilter.create(distros=["debian", "fedora"], versions=["11", "31"]),
-                  [origin.url, other.url])
+    result = sync(
+        store,
+        KernelFilter.create(distros=["debian", "fedora"], versions=["11", "31"]),
+        [origin.url, other.url],
+    )
 
     with contextlib.closing(connect(store.catalog_path)) as conn:
         rows = {e.path: e for e in select_entries(conn, KernelFilter())}
     assert rows["debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz"].remote == origin.url
     assert rows["fedora/31/x86_64/5.3.7-301.fc31.x86_64.btf.tar.xz"].remote == other.url
-    assert (store.archive_dir / "fedora/31/x86_64/5.3.7-301.fc31.x86_64.btf.tar.xz").read_bytes() \
-        == b"only here"
-    assert (store.archive_dir / "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz").read_bytes() != \
-        b"shadowed by the first remote"
+    assert (
+        store.archive_dir / "fedora/31/x86_64/5.3.7-301.fc31.x86_64.btf.tar.xz"
+    ).read_bytes() == b"only here"
+    assert (
+        store.archive_dir / "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz"
+    ).read_bytes() != b"shadowed by the first remote"
     assert result.fetched == 2 and len(result.remotes) == 2
 
 
@@ -305,8 +312,9 @@ def test_hostile_tree_is_bounded(origin: Origin, store: Store) -> None:
     git("add", "-A", cwd=origin.work)
     # A symlink target longer than PATH_MAX cannot be made on disk; put it in the index directly.
     long_target = git("hash-object", "-w", "--stdin", cwd=origin.work, stdin="x/" * 3000).strip()
-    git("update-index", "--add", "--cacheinfo", f"120000,{long_target},ubuntu/long",
-        cwd=origin.work)
+    git(
+        "update-index", "--add", "--cacheinfo", f"120000,{long_target},ubuntu/long", cwd=origin.work
+    )
     git("commit", "-q", "-m", "hostile entries", cwd=origin.work)
 
     result = sync(store, KernelFilter.create(distros=["ubuntu"], arches=["x86_64"]), [origin.url])

@@ -59,9 +59,12 @@ def _slow_env(tmp_path: Path, cache: Path) -> tuple[dict[str, str], Path]:
     hook.chmod(0o755)
     (home / ".gitconfig").write_text(f"[uploadpack]\n\tpackObjectsHook = {hook}\n")
     env = {
-        **os.environ, "HOME": str(home), "BTFHUB_CACHE": str(cache), "PYTHONPATH": str(REPO),
+        **os.environ,
+        "HOME": str(home),
+        "BTFHUB_CACHE": str(cache),
+        "PYTHONPATH": str(REPO),
         "COLUMNS": "80",
-    }  # fmt: skip
+    }
     env.pop("GIT_CONFIG_NOSYSTEM", None)
     return env, pids
 
@@ -69,9 +72,12 @@ def _slow_env(tmp_path: Path, cache: Path) -> tuple[dict[str, str], Path]:
 def _btfmirror(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", "from cli.app import main; main()", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,  # as from a service manager: not the test's process group
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -84,8 +90,11 @@ def test_signal_ends_git_before_the_lock_is_released(
     if stage == "fetch":  # the catalog first, at full speed: the blobs then come slowly
         done = subprocess.run(
             [sys.executable, "-c", "from cli.app import main; main()", "sync", "-r", origin.url],
-            env=fast, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            env=fast,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
     env, pids = _slow_env(tmp_path, cache)
     proc = _btfmirror("sync", "-d", "debian", "-r", origin.url, env=env)

@@ -103,11 +103,32 @@ def test_pack_on_an_80_column_terminal_splits_no_name(
     synced: Store, pane: Pane, tmp_path: Path
 ) -> None:
     out = tmp_path / "p.tar.gz"
-    summary = run_piped(synced.root, "pack", str(obj("loadable")), "-d", "debian", "-d", "kylin",
-                        "-o", str(out), "--hardlinks", "--json")  # fmt: skip
+    summary = run_piped(
+        synced.root,
+        "pack",
+        str(obj("loadable")),
+        "-d",
+        "debian",
+        "-d",
+        "kylin",
+        "-o",
+        str(out),
+        "--hardlinks",
+        "--json",
+    )
     entries = json.loads(summary.stdout)["entries"]
-    pane.start(synced.root, "pack", str(obj("loadable")), "-d", "debian", "-d", "kylin", "-o",
-               str(out), "--hardlinks")  # fmt: skip
+    pane.start(
+        synced.root,
+        "pack",
+        str(obj("loadable")),
+        "-d",
+        "debian",
+        "-d",
+        "kylin",
+        "-o",
+        str(out),
+        "--hardlinks",
+    )
     code, rows = pane.finish()
     assert code == 0, rows
     seen = tokens(rows)
@@ -117,15 +138,26 @@ def test_pack_on_an_80_column_terminal_splits_no_name(
 
 
 def test_pack_in_a_ci_log_is_one_kernel_per_line(synced: Store, tmp_path: Path) -> None:
-    got = run_piped(synced.root, "pack", str(obj("loadable")), "-d", "debian", "-d", "kylin",
-                    "-o", str(tmp_path / "p.tar.gz"))  # fmt: skip
+    got = run_piped(
+        synced.root,
+        "pack",
+        str(obj("loadable")),
+        "-d",
+        "debian",
+        "-d",
+        "kylin",
+        "-o",
+        str(tmp_path / "p.tar.gz"),
+    )
     assert got.returncode == 0, got.stderr
     lines = got.stdout.splitlines()
     for label in labels(synced):
         (line,) = [x for x in lines if x.startswith(f"{label}  ")]
-        assert re.fullmatch(rf"{re.escape(label)}  \d+ bytes  sha256 [0-9a-f]{{12}}  "
-                            r"\d+/\d+ relocations(  \+\d+ alias(es)? \([a-z, -]+\))?",
-                            line), line  # fmt: skip
+        assert re.fullmatch(
+            rf"{re.escape(label)}  \d+ bytes  sha256 [0-9a-f]{{12}}  "
+            r"\d+/\d+ relocations(  \+\d+ alias(es)? \([a-z, -]+\))?",
+            line,
+        ), line
     assert not any(line != line.rstrip() for line in lines)
 
 
@@ -160,8 +192,15 @@ def test_an_interrupted_pack_leaves_its_bar_where_it_stopped(
 ) -> None:
     shutil.rmtree(store_copy.root / "index", ignore_errors=True)  # every kernel slow to open
     total = len(labels(store_copy))
-    pane.start(store_copy.root, "pack", str(obj("core_fields")), "--jobs", "1", "-o",
-               str(tmp_path / "p.tar.gz"))  # fmt: skip
+    pane.start(
+        store_copy.root,
+        "pack",
+        str(obj("core_fields")),
+        "--jobs",
+        "1",
+        "-o",
+        str(tmp_path / "p.tar.gz"),
+    )
     rows = pane.wait(rf"minimizing {total} kernels .* [1-9]/{total}\b")
     before = max(
         int(m.group(1))
@@ -220,10 +259,14 @@ def test_list_on_an_80_column_terminal(synced: Store, pane: Pane) -> None:
     assert rows[0].split()[:2] in (["distro", "version"], ["kernel", "local"]), rows
     assert len(rows) == 1 + 9 + 1, "\n".join(rows)  # header, one row per kernel, the count
     seen = tokens(rows)
-    releases = {e.release for e in list_kernels(synced, KernelFilter.create(
-        ["kylin", "centos", "debian"])).entries}  # fmt: skip
-    assert len(releases) == 9 and {r for r in releases if r in seen or any(
-        t.endswith("/" + r) for t in seen)} == releases, "\n".join(rows)  # fmt: skip
+    releases = {
+        e.release
+        for e in list_kernels(synced, KernelFilter.create(["kylin", "centos", "debian"])).entries
+    }
+    assert (
+        len(releases) == 9
+        and {r for r in releases if r in seen or any(t.endswith("/" + r) for t in seen)} == releases
+    ), "\n".join(rows)
 
 
 def test_list_of_nothing_says_so(synced: Store) -> None:
@@ -299,8 +342,17 @@ def test_html_more_reasons_expand_and_the_legend_explains_verdicts(
     synced: Store, tmp_path: Path
 ) -> None:
     page = tmp_path / "report.html"
-    got = run_piped(synced.root, "check", str(obj("newfield")), str(obj("kfuncs")), "-d", "kylin",
-                    "--html", str(page), "--json")  # fmt: skip
+    got = run_piped(
+        synced.root,
+        "check",
+        str(obj("newfield")),
+        str(obj("kfuncs")),
+        "-d",
+        "kylin",
+        "--html",
+        str(page),
+        "--json",
+    )
     report = json.loads(got.stdout)
     parsed = _Html()
     parsed.feed(page.read_text())

@@ -24,10 +24,24 @@ def _cache(synced: Store, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_json_summary(synced: Store, tmp_path: Path) -> None:
     out = tmp_path / "prog.tar.xz"
     (tmp_path / "package.json").write_text('{"name": "prog"}')
-    result = runner.invoke(app, [
-        "pack", str(obj("loadable")), "-d", "debian", "-d", "kylin", "-j",
-        str(tmp_path / "package.json"), "-o", str(out), "--jobs", "1", "--json",
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "pack",
+            str(obj("loadable")),
+            "-d",
+            "debian",
+            "-d",
+            "kylin",
+            "-j",
+            str(tmp_path / "package.json"),
+            "-o",
+            str(out),
+            "--jobs",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     entries = list_kernels(synced, SELECTION).entries

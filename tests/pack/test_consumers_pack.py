@@ -123,8 +123,9 @@ def bpftool_output(
         raw.write_bytes(read_btf_archive(local.read_bytes(), source=str(local)))
         subprocess.run(
             [bpftool, "gen", "min_core_btf", raw, minimized, obj(OBJECT)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
         out[k] = minimized.read_bytes()
     return out
 
@@ -251,10 +252,11 @@ def test_manifest_format_2_and_the_json_summary(
     assert manifest["format"] == 2 and manifest["consumer"] == "bcc"
     # The identity is spelled out where "file" is not btfhub's own name; else "file" says it.
     by_identity = {
-        (k["distro"], k["version"], k["arch"], k["release"]) if "distro" in k
+        (k["distro"], k["version"], k["arch"], k["release"])
+        if "distro" in k
         else tuple(k["file"].removeprefix("./").removesuffix(".btf").split("/")): k
         for k in manifest["kernels"]
-    }  # fmt: skip
+    }
     assert any("distro" in k for k in manifest["kernels"])
     assert any("distro" not in k for k in manifest["kernels"])
     assert set(by_identity) == {(k.distro, k.version, k.arch, k.release) for k in kernels}
@@ -267,10 +269,12 @@ def test_manifest_format_2_and_the_json_summary(
     manifest = json.loads(read_tar(path)[1]["./btfmirror.json"])
     centos = next(k for k in manifest["kernels"] if "/centos/" in k["file"])
     assert "distro" not in centos  # its file is btfhub's own name
-    assert centos["aliases"] == [{
-        "file": "./btfhub-archive/centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf",
-        "reasons": ["uname-machine"],
-    }]  # fmt: skip
+    assert centos["aliases"] == [
+        {
+            "file": "./btfhub-archive/centos/8/aarch64/4.18.0-147.5.1.el8_1.aarch64.btf",
+            "reasons": ["uname-machine"],
+        }
+    ]
     debian11 = next(k for k in manifest["kernels"] if "/debian/11/" in k["file"])
     assert "aliases" not in debian11
     entries = summary["entries"]
@@ -290,9 +294,18 @@ def test_the_table_notes_aliases(tmp_path: Path) -> None:
 @pytest.mark.parametrize("consumer", ["bpf-compatible", "bcc", "inspektor-gadget", "dir"])
 def test_hardlinks_are_refused_where_the_reader_copies_bytes(consumer: str, tmp_path: Path) -> None:
     out = tmp_path / OUTPUTS[consumer]
-    result = runner.invoke(app, [
-        "pack", str(obj(OBJECT)), "--for", consumer, "-o", str(out), "--hardlinks",
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "pack",
+            str(obj(OBJECT)),
+            "--for",
+            consumer,
+            "-o",
+            str(out),
+            "--hardlinks",
+        ],
+    )
     assert result.exit_code == 2
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: --hardlinks: ") and "--for ecli" in line
@@ -319,13 +332,19 @@ def test_ecli_takes_hard_links_and_gnu_tar_follows_them(tmp_path: Path) -> None:
     ("consumer", "name", "message"),
     [
         ("ecli", "out.tar.gz", "out.tar.gz: ecli reads only an uncompressed tar; name it out.tar"),
-        ("bcc", "out.tar.xz", "out.tar.xz: bcc reads only a gzip-compressed tar; "
-         "name it out.tar.gz"),
-        ("inspektor-gadget", "out.tar", "inspektor-gadget reads only a gzip-compressed tar; "
-         "name it out.tar.gz"),
+        (
+            "bcc",
+            "out.tar.xz",
+            "out.tar.xz: bcc reads only a gzip-compressed tar; name it out.tar.gz",
+        ),
+        (
+            "inspektor-gadget",
+            "out.tar",
+            "inspektor-gadget reads only a gzip-compressed tar; name it out.tar.gz",
+        ),
         ("bpf-compatible", "out.tgz", "name it out.tar.gz"),
     ],
-)  # fmt: skip
+)
 def test_a_suffix_the_reader_cannot_read_is_a_usage_error(
     consumer: str, name: str, message: str, tmp_path: Path
 ) -> None:
@@ -485,13 +504,27 @@ def test_an_interrupted_dir_pack_leaves_the_old_tree(synced_all: Store, tmp_path
     run_pack("--for", "dir", "-o", target, "-d", "centos")
     before = read_dir(target)
     with pytest.raises(KeyboardInterrupt):
-        pack(synced_all, [obj(OBJECT)], target, ALL_SAMPLE, consumer="dir", jobs=1,
-             progress=_InterruptWhileWriting())  # fmt: skip
+        pack(
+            synced_all,
+            [obj(OBJECT)],
+            target,
+            ALL_SAMPLE,
+            consumer="dir",
+            jobs=1,
+            progress=_InterruptWhileWriting(),
+        )
     assert read_dir(target) == before and os.listdir(tmp_path) == ["btfs"]
     fresh = tmp_path / "new"
     with pytest.raises(KeyboardInterrupt):
-        pack(synced_all, [obj(OBJECT)], fresh, ALL_SAMPLE, consumer="dir", jobs=1,
-             progress=_InterruptWhileWriting())  # fmt: skip
+        pack(
+            synced_all,
+            [obj(OBJECT)],
+            fresh,
+            ALL_SAMPLE,
+            consumer="dir",
+            jobs=1,
+            progress=_InterruptWhileWriting(),
+        )
     assert os.listdir(tmp_path) == ["btfs"]  # nothing at all
 
 
@@ -514,16 +547,33 @@ def test_gzip_gives_the_btf_files_their_own_deflate_block(
 def catalog_entry(path: str) -> KernelEntry:
     distro, version, arch, name = path.split("/")
     return KernelEntry(
-        path, distro, version, arch, name.removesuffix(".btf.tar.xz"), None, None, "", (),
-        "0" * 40, "origin", "", "", False, "present", None, None,
-    )  # fmt: skip
+        path,
+        distro,
+        version,
+        arch,
+        name.removesuffix(".btf.tar.xz"),
+        None,
+        None,
+        "",
+        (),
+        "0" * 40,
+        "origin",
+        "",
+        "",
+        False,
+        "present",
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize("consumer", ["bcc", "bpf-compatible"])
 def test_a_name_two_kernels_compute_goes_to_the_one_in_its_own_directory(consumer: str) -> None:
     # btfhub-archive has debian/bullseye beside debian/11; on Debian 11 a reader asks for 11.
-    paths = ["debian/bullseye/x86_64/5.10.0-9-amd64.btf.tar.xz",
-             "debian/11/x86_64/5.10.0-9-amd64.btf.tar.xz"]  # fmt: skip
+    paths = [
+        "debian/bullseye/x86_64/5.10.0-9-amd64.btf.tar.xz",
+        "debian/11/x86_64/5.10.0-9-amd64.btf.tar.xz",
+    ]
     entries = [catalog_entry(p) for p in paths]
     outcomes = {p: Outcome(p, data=p.encode()) for p in paths}
     kernels, warnings = _kernels(entries, outcomes, consumer_named(consumer), hardlinks=False)

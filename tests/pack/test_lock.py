@@ -22,12 +22,15 @@ def test_shared_and_exclusive_locks(store_copy: Store) -> None:
     with store_copy.lock(shared=True):
         with store_copy.lock(shared=True, wait=False):
             pass  # another reader
-        with pytest.raises(CacheLockedError, match="another btfmirror"), store_copy.lock(
-            wait=False
+        with (
+            pytest.raises(CacheLockedError, match="another btfmirror"),
+            store_copy.lock(wait=False),
         ):
             pass  # a writer
-    with store_copy.lock(), pytest.raises(CacheLockedError), store_copy.lock(
-        shared=True, wait=False
+    with (
+        store_copy.lock(),
+        pytest.raises(CacheLockedError),
+        store_copy.lock(shared=True, wait=False),
     ):
         pass
     with store_copy.lock(wait=False):
@@ -61,8 +64,7 @@ class LockProbe:
 
 def test_pack_reads_under_a_shared_lock(store_copy: Store, tmp_path: Path) -> None:
     probe = LockProbe(store_copy)
-    pack(store_copy, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION, jobs=1,
-         progress=probe)  # fmt: skip
+    pack(store_copy, [obj("loadable")], tmp_path / "p.tar.gz", SELECTION, jobs=1, progress=probe)
     assert probe.outcomes[0] == ("reader", "ok")
     assert probe.outcomes[1][0] == "sync" and "another btfmirror" in probe.outcomes[1][1]
     with store_copy.lock(wait=False):

@@ -81,8 +81,11 @@ def test_layout_and_names(synced: Store, package: tuple[Path, PackResult]) -> No
 
 def test_identical_files_sit_side_by_side(package: tuple[Path, PackResult]) -> None:
     out, result = package
-    order = [hashlib.sha256(d).hexdigest() for i, d in members(out)
-             if d is not None and i.name.endswith(".btf")]  # fmt: skip
+    order = [
+        hashlib.sha256(d).hexdigest()
+        for i, d in members(out)
+        if d is not None and i.name.endswith(".btf")
+    ]
     assert len(set(order)) == result.distinct < len(order)  # the sample has repeats
     runs = [h for n, h in enumerate(order) if n == 0 or order[n - 1] != h]
     assert len(runs) == len(set(order))
@@ -136,8 +139,9 @@ def test_every_file_equals_bpftool(synced: Store, tmp_path: Path, objects: tuple
         expected = tmp_path / "expected.btf"
         subprocess.run(
             [bpftool, "gen", "min_core_btf", raw, expected, *paths],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
         assert contents[f"./{kernel.member}"] == expected.read_bytes(), kernel.path
 
 
@@ -149,9 +153,13 @@ def test_same_inputs_same_bytes(
     shutil.copy(obj("loadable"), tmp_path / obj("loadable").name)
     (tmp_path / "pkg.json").write_bytes(PACKAGE_JSON)
     again = pack(
-        synced, [tmp_path / obj("loadable").name], tmp_path / "other-name.tar.gz", SELECTION,
-        package_json=tmp_path / "pkg.json", jobs=1,
-    )  # fmt: skip
+        synced,
+        [tmp_path / obj("loadable").name],
+        tmp_path / "other-name.tar.gz",
+        SELECTION,
+        package_json=tmp_path / "pkg.json",
+        jobs=1,
+    )
     assert again.output.read_bytes() == out.read_bytes()
 
 
@@ -182,23 +190,38 @@ def test_hardlinks_unpack_to_the_same_files(
     out, _result = package
     (tmp_path / "package.json").write_bytes(PACKAGE_JSON)
     args = ([obj("loadable")],)
-    plain = pack(synced, *args, tmp_path / "plain.tar", SELECTION,
-                 package_json=tmp_path / "package.json", jobs=1)  # fmt: skip
-    linked = pack(synced, *args, tmp_path / "linked.tar", SELECTION,
-                  package_json=tmp_path / "package.json", hardlinks=True, jobs=1)  # fmt: skip
+    plain = pack(
+        synced,
+        *args,
+        tmp_path / "plain.tar",
+        SELECTION,
+        package_json=tmp_path / "package.json",
+        jobs=1,
+    )
+    linked = pack(
+        synced,
+        *args,
+        tmp_path / "linked.tar",
+        SELECTION,
+        package_json=tmp_path / "package.json",
+        hardlinks=True,
+        jobs=1,
+    )
     entries = members(linked.output)
     # Aliases stay copies: bpf-compatible's C reader reads a hard link as an empty file.
     aliases = {f"./{a.name}" for k in linked.packed for a in k.aliases}
     assert aliases and all(i.isreg() for i, _ in entries if i.name in aliases)
-    regular = [i for i, _ in entries
-               if i.isreg() and i.name.endswith(".btf") and i.name not in aliases]  # fmt: skip
+    regular = [
+        i for i, _ in entries if i.isreg() and i.name.endswith(".btf") and i.name not in aliases
+    ]
     links = [i for i, _ in entries if i.islnk()]
     assert len(regular) == linked.distinct and len(links) == len(linked.packed) - linked.distinct
     assert any("--hardlinks: " in w and "empty file" in w for w in linked.warnings)
     stored = sum(i.size for i in regular)
     assert stored == linked.distinct_bytes < plain.btf_bytes == linked.btf_bytes
-    expected = {n.removeprefix("./btfhub-archive/"): d for n, d in files(out).items()
-                if n.endswith(".btf")}  # fmt: skip
+    expected = {
+        n.removeprefix("./btfhub-archive/"): d for n, d in files(out).items() if n.endswith(".btf")
+    }
     for way in ("unpack_tar", "gnu tar"):
         if way == "unpack_tar":
             unpacked = unpack_tar(linked.output.read_bytes(), tmp_dir=tmp_path)
@@ -264,8 +287,7 @@ def test_interrupted_pack_leaves_nothing_behind(
     out.parent.mkdir()
     out.write_bytes(b"the previous package")
     with pytest.raises(KeyboardInterrupt):
-        pack(synced, [obj("loadable")], out, SELECTION, jobs=jobs,
-             progress=_InterruptAt(label, 3))  # fmt: skip
+        pack(synced, [obj("loadable")], out, SELECTION, jobs=jobs, progress=_InterruptAt(label, 3))
     assert os.listdir(out.parent) == ["prog.tar.gz"]
     assert out.read_bytes() == b"the previous package"
 
@@ -281,10 +303,25 @@ def test_ctrl_c_on_the_command_line_leaves_nothing_behind(
     env = {**os.environ, "BTFHUB_CACHE": str(store_copy.root)}
     code = "from cli.app import main; main()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "pack", obj("loadable"), "-d", "debian", "--jobs", "2",
-         "-o", out / "prog.tar.gz"],
-        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            code,
+            "pack",
+            obj("loadable"),
+            "-d",
+            "debian",
+            "--jobs",
+            "2",
+            "-o",
+            out / "prog.tar.gz",
+        ],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("minimizing"):

@@ -38,9 +38,14 @@ def archive(fmt: str, members: list[Member] = MEMBERS, mtime: int = 0) -> bytes:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("x.tar.gz", "tar.gz"), ("x.tgz", "tar.gz"), ("dir/x.tar.xz", "tar.xz"),
-     ("x.tar.zst", "tar.zst"), ("x.tar", "tar")],
-)  # fmt: skip
+    [
+        ("x.tar.gz", "tar.gz"),
+        ("x.tgz", "tar.gz"),
+        ("dir/x.tar.xz", "tar.xz"),
+        ("x.tar.zst", "tar.zst"),
+        ("x.tar", "tar"),
+    ],
+)
 def test_format_from_suffix(name: str, expected: str) -> None:
     assert compression_for(name) == expected
 
@@ -71,12 +76,20 @@ def test_entries_are_normalized_and_in_order(fmt: str) -> None:
     with tarfile.open(fileobj=open_decompressed(data), mode="r|") as tar:
         infos = tar.getmembers()
         assert [i.name for i in infos] == [
-            ".", "./btfhub-archive", "./btfhub-archive/debian", "./package.json",
-            "./btfhub-archive/debian/b.btf", "./btfhub-archive/debian/a.btf",
-        ]  # fmt: skip (tarfile strips the trailing slash of directories when reading)
+            ".",
+            "./btfhub-archive",
+            "./btfhub-archive/debian",
+            "./package.json",
+            "./btfhub-archive/debian/b.btf",
+            "./btfhub-archive/debian/a.btf",
+        ]  # (tarfile strips the trailing slash of directories when reading)
         for info in infos:
             assert (info.mtime, info.uid, info.gid, info.uname, info.gname) == (
-                1234567890, 0, 0, "", ""
+                1234567890,
+                0,
+                0,
+                "",
+                "",
             )
             assert info.mode == (0o755 if info.isdir() else 0o644)
         assert infos[-1].islnk() and infos[-1].linkname == "./btfhub-archive/debian/b.btf"
@@ -127,9 +140,12 @@ def test_names_without_dot_slash_for_readers_that_compare_them_bare(tmp_path: Pa
         [need_tool("tar"), "-tzf", path], check=True, capture_output=True, text=True
     ).stdout.splitlines()
     assert listed == [
-        "btfhub-archive/", "btfhub-archive/debian/", "package.json",
-        "btfhub-archive/debian/b.btf", "btfhub-archive/debian/a.btf",
-    ]  # fmt: skip
+        "btfhub-archive/",
+        "btfhub-archive/debian/",
+        "package.json",
+        "btfhub-archive/debian/b.btf",
+        "btfhub-archive/debian/a.btf",
+    ]
     with tarfile.open(path) as tar:
         link = tar.getmember("btfhub-archive/debian/a.btf")
         assert link.linkname == "btfhub-archive/debian/b.btf"
@@ -139,8 +155,7 @@ def test_names_without_dot_slash_for_readers_that_compare_them_bare(tmp_path: Pa
 def test_the_archive_ends_after_its_two_zero_blocks(fmt: str, tmp_path: Path) -> None:
     # No padding to tar's 10 KiB record: what every reader needs is the two zero blocks.
     data = open_decompressed(archive(fmt)).read()
-    entries = sum(512 + -(-len(m.data) // 512) * 512 if m.kind == "file" else 512
-                  for m in MEMBERS)  # fmt: skip
+    entries = sum(512 + -(-len(m.data) // 512) * 512 if m.kind == "file" else 512 for m in MEMBERS)
     assert len(data) == entries + 1024 and data[-1024:] == bytes(1024)
     path = tmp_path / f"x.{fmt}"
     path.write_bytes(archive(fmt))

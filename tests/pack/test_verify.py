@@ -129,8 +129,15 @@ def manifest(
         if fmt == 1:
             entries.append({"file": btfhub_name("bpf-compatible", k), "sha256": digest})
             continue
-        entry = {"file": names[0], "distro": k.distro, "version": k.version, "arch": k.arch,
-                 "release": k.release, "sha256": digest, "size": len(btfs[k])}  # fmt: skip
+        entry = {
+            "file": names[0],
+            "distro": k.distro,
+            "version": k.version,
+            "arch": k.arch,
+            "release": k.release,
+            "sha256": digest,
+            "size": len(btfs[k]),
+        }
         if names[1:]:
             entry["aliases"] = [{"file": n, "reasons": []} for n in names[1:]]
         entries.append(entry)
@@ -181,8 +188,12 @@ def write(tmp_path: Path, entries: list[E], suffix: str) -> Path:
     return path
 
 
-SUFFIX = {"bpf-compatible": ".tar.gz", "ecli": ".tar", "bcc": ".tar.gz",
-          "inspektor-gadget": ".tar.gz"}  # fmt: skip
+SUFFIX = {
+    "bpf-compatible": ".tar.gz",
+    "ecli": ".tar",
+    "bcc": ".tar.gz",
+    "inspektor-gadget": ".tar.gz",
+}
 
 
 def misses(report: VerifyReport) -> dict[tuple[str, K], str]:
@@ -261,8 +272,11 @@ def test_a_hard_link_where_the_reader_copies_bytes(
     if consumer in LINKS_UNFOLLOWED:
         assert set(found) == {(consumer, ARM)}
         assert found[consumer, ARM].startswith("0 bytes") and "hard link" in found[consumer, ARM]
-        (check,) = [c for c in report.consumers[0].kernels if c.kernel.arch == "arm64"
-                    and c.kernel.distro == "debian"]  # fmt: skip
+        (check,) = [
+            c
+            for c in report.consumers[0].kernels
+            if c.kernel.arch == "arm64" and c.kernel.distro == "debian"
+        ]
         assert check.found and not check.nonempty and not check.valid_btf
         assert not report.passed
     else:
@@ -281,8 +295,7 @@ def test_a_pax_only_name_is_invisible_to_raw_header_readers(
             E("./PaxHeaders/placeholder", b"", pax_path=e.name) if e.name == target else e
             for e in entries_for(btfs, consumer)
         ]
-        entries = [E(e.name, btfs[X86], pax_path=e.pax_path) if e.pax_path else e
-                   for e in entries]  # fmt: skip
+        entries = [E(e.name, btfs[X86], pax_path=e.pax_path) if e.pax_path else e for e in entries]
         (tmp_path / consumer).mkdir()
         report = verify_package(write(tmp_path / consumer, entries, SUFFIX[consumer]), consumer)
         results[consumer] = misses(report)
@@ -312,8 +325,9 @@ def test_a_long_name_written_by_gnu_tar(
         top = (
             ["./btfmirror.json", "./debian"] if consumer == "bcc" else ["btfmirror.json", "debian"]
         )
-        subprocess.run([tar, f"--format={tar_format}", "-czf", str(out), "-C", str(tree), *top],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [tar, f"--format={tar_format}", "-czf", str(out), "-C", str(tree), *top], check=True
+        )
         (check,) = verify_package(out, consumer).consumers[0].kernels
         if consumer == "bcc":
             assert not check.ok and "100-byte buffer" in (check.miss or "")
@@ -323,10 +337,12 @@ def test_a_long_name_written_by_gnu_tar(
 
 @pytest.mark.parametrize(
     ("consumer", "suffix", "words"),
-    [("bcc", ".tar.xz", "bcc reads only gzip"),
-     ("ecli", ".tar.gz", "ecli reads only an uncompressed tar"),
-     ("bpf-compatible", ".tar", "bpf-compatible reads only gzip")],
-)  # fmt: skip
+    [
+        ("bcc", ".tar.xz", "bcc reads only gzip"),
+        ("ecli", ".tar.gz", "ecli reads only an uncompressed tar"),
+        ("bpf-compatible", ".tar", "bpf-compatible reads only gzip"),
+    ],
+)
 def test_the_wrong_compression(
     consumer: str, suffix: str, words: str, btfs: dict[K, bytes], tmp_path: Path
 ) -> None:
@@ -374,8 +390,7 @@ def test_a_zero_byte_entry_and_a_swapped_file(btfs: dict[K, bytes], tmp_path: Pa
 def test_quoted_id_directories(btfs: dict[K, bytes], tmp_path: Path) -> None:
     """bcc and inspektor-gadget keep os-release's quotes: an unquoted centos directory is a miss
     for them, and a quoted one for the dir consumer (tracee strips the quotes)."""
-    unquoted = [E(e.name.replace('"centos"', "centos"), e.data)
-                for e in entries_for(btfs, "bcc")]  # fmt: skip
+    unquoted = [E(e.name.replace('"centos"', "centos"), e.data) for e in entries_for(btfs, "bcc")]
     found = misses(verify_package(write(tmp_path, unquoted, ".tar.gz"), "bcc"))
     assert set(found) == {("bcc", CENTOS)}
 
@@ -489,11 +504,21 @@ def test_cli_exit_codes_and_json(btfs: dict[K, bytes], tmp_path: Path) -> None:
     (ig,) = doc["consumers"]
     assert ig["missed"] == len(KERNELS) and all(k["found"] is False for k in ig["kernels"])
     assert "inspektor-gadget misses 4 of 4" in wrong.stderr
-    broken = write(tmp_path, [e for e in entries_for(btfs, "bcc")
-                              if e.name != reader_name("bcc", S390)], ".tar.gz")  # fmt: skip
-    two_missing = write(tmp_path, [e for e in entries_for(btfs, "bcc") if e.name not in
-                                   (reader_name("bcc", S390), reader_name("bcc", X86),
-                                    reader_name("bcc", ARM))], ".tar.gz")  # fmt: skip
+    broken = write(
+        tmp_path,
+        [e for e in entries_for(btfs, "bcc") if e.name != reader_name("bcc", S390)],
+        ".tar.gz",
+    )
+    two_missing = write(
+        tmp_path,
+        [
+            e
+            for e in entries_for(btfs, "bcc")
+            if e.name
+            not in (reader_name("bcc", S390), reader_name("bcc", X86), reader_name("bcc", ARM))
+        ],
+        ".tar.gz",
+    )
     listed = runner.invoke(app, ["verify", str(two_missing)])
     assert listed.exit_code == ExitCode.VERIFY_FAILED  # the judged consumer's misses are all listed
     assert sum(x.startswith("bcc: ") for x in listed.stdout.splitlines()) == 3

@@ -12,8 +12,10 @@ from btfhub_mirror.pack import worker
 from tests.helpers import REPO
 
 SAMPLE = REPO / "tests" / "data" / "btfhub-sample"
-KERNELS = ["debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz",
-           "kylin/V10/arm64/4.19.90-52.22.v2207.ky10.aarch64.btf.tar.xz"]  # fmt: skip
+KERNELS = [
+    "debian/11/x86_64/5.10.0-30-amd64.btf.tar.xz",
+    "kylin/V10/arm64/4.19.90-52.22.v2207.ky10.aarch64.btf.tar.xz",
+]
 OBJ = REPO / "tests" / "bpf" / "build" / "loadable.bpf.el.o"
 
 

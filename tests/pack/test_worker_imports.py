@@ -10,17 +10,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 #: What a worker never needs: the catalog (sqlite3), the mirror and its git (pygit2), the CLI.
-FORBIDDEN = ("btfhub_mirror.catalog", "btfhub_mirror.mirror", "sqlite3", "pygit2", "typer",
-             "rich", "cli")  # fmt: skip
+FORBIDDEN = (
+    "btfhub_mirror.catalog",
+    "btfhub_mirror.mirror",
+    "sqlite3",
+    "pygit2",
+    "typer",
+    "rich",
+    "cli",
+)
 
 
 def modules_after(statement: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``statement``."""
     code = f"import json, sys; {statement}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return set(json.loads(out))
 
 

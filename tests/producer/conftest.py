@@ -66,10 +66,15 @@ def vmlinux_elf(sample_btf: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     subprocess.run([gcc, "-c", "-O1", "-o", tmp / "banner.o", tmp / "banner.c"], check=True)
     out = tmp / "vmlinux"
     subprocess.run(
-        [objcopy, f"--add-section=.BTF={sample_btf}", "--set-section-flags=.BTF=alloc,readonly",
-         tmp / "banner.o", out],
+        [
+            objcopy,
+            f"--add-section=.BTF={sample_btf}",
+            "--set-section-flags=.BTF=alloc,readonly",
+            tmp / "banner.o",
+            out,
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return out
 
 

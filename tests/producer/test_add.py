@@ -26,8 +26,11 @@ def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-c", "from cli.app import main; main()", *map(str, args)],
-        capture_output=True, text=True, env=env, cwd=cwd,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def commits(repo: Path) -> list[str]:
@@ -71,8 +74,20 @@ def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 
 
 def test_raw_btf_becomes_btfhubs_archive_layout(archive: Path, sample_btf: Path) -> None:
-    result = cli("add", sample_btf, "--into", archive, "--distro", "debian", "--version", "12",
-                 "--arch", "x86_64", "--release", RELEASE)  # fmt: skip
+    result = cli(
+        "add",
+        sample_btf,
+        "--into",
+        archive,
+        "--distro",
+        "debian",
+        "--version",
+        "12",
+        "--arch",
+        "x86_64",
+        "--release",
+        RELEASE,
+    )
     assert result.returncode == 0, result.stderr
     assert tree(archive) == ["README.md", TARGET]
     assert status(archive) == ""
@@ -81,9 +96,11 @@ def test_raw_btf_becomes_btfhubs_archive_layout(archive: Path, sample_btf: Path)
     assert TARGET in message
     added = archive / TARGET
     listing = subprocess.run(
-        [need_tool("tar"), "--numeric-owner", "-tvJf", added], check=True, capture_output=True,
+        [need_tool("tar"), "--numeric-owner", "-tvJf", added],
+        check=True,
+        capture_output=True,
         text=True,
-    ).stdout.splitlines()  # fmt: skip
+    ).stdout.splitlines()
     # As btfhub's own (tests/data/btfhub-sample): one member, <release>.btf, no ./, root, 1970.
     sample = subprocess.run(
         ["tar", "--numeric-owner", "-tvJf", KERNEL], check=True, capture_output=True, text=True
@@ -173,9 +190,11 @@ def test_dwarf_vmlinux_is_converted_by_pahole(
     raw = tmp_path / "converted.btf"
     raw.write_bytes(gnu_untar(archive / kernel.path))
     dumped = subprocess.run(
-        [need_tool("bpftool"), "btf", "dump", "file", raw], capture_output=True, check=True,
+        [need_tool("bpftool"), "btf", "dump", "file", raw],
+        capture_output=True,
+        check=True,
         text=True,
-    ).stdout  # fmt: skip
+    ).stdout
     assert "STRUCT 'task_struct'" in dumped and "'parent'" in dumped
 
 
@@ -227,8 +246,21 @@ def test_bad_input_is_one_line_and_nothing_is_committed(
 ) -> None:
     bad = _bad_inputs(tmp_path, s390_btf, bzimages)[case]
     # A good source first: it must not be committed either (one run, one commit or none).
-    result = cli("add", sample_btf, bad, "--into", archive, "--distro", "debian",
-                 "--version", "12", "--arch", "x86_64", "--release", RELEASE)  # fmt: skip
+    result = cli(
+        "add",
+        sample_btf,
+        bad,
+        "--into",
+        archive,
+        "--distro",
+        "debian",
+        "--version",
+        "12",
+        "--arch",
+        "x86_64",
+        "--release",
+        RELEASE,
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: ") and message in lines[0]

@@ -36,12 +36,15 @@ def test_add_deb_then_sync_and_pack(
     bpftool = need_tool("bpftool")
     deb = build_deb(
         DebSpec(
-            f"linux-image-{RELEASE}", "6.1.158-1", "amd64",
+            f"linux-image-{RELEASE}",
+            "6.1.158-1",
+            "amd64",
             "Debian Kernel Team <debian-kernel@lists.debian.org>",
-            {f"boot/vmlinuz-{RELEASE}": bzimages["xz"].read_bytes()}, {},
+            {f"boot/vmlinuz-{RELEASE}": bzimages["xz"].read_bytes()},
+            {},
         ),
         tmp_path / f"linux-image-{RELEASE}_6.1.158-1_amd64.deb",
-    )  # fmt: skip
+    )
     archive = tmp_path / "ours"
     run("archive", "init", archive)
     added = json.loads(run("add", deb, "--into", archive, "--json"))
@@ -57,10 +60,12 @@ def test_add_deb_then_sync_and_pack(
     expected = tmp_path / "expected.btf"
     subprocess.run(
         [bpftool, "gen", "min_core_btf", sample_btf, expected, OBJECT],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+    )
     got = subprocess.run(  # GNU tar reads the package, not btfmirror
         ["tar", "-xzOf", out, f"./btfhub-archive/debian/12/x86_64/{RELEASE}.btf"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+    ).stdout
     assert got == expected.read_bytes()

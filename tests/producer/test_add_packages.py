@@ -18,13 +18,18 @@ from .conftest import RELEASE, gnu_untar
 def test_deb_with_a_bzimage(tmp_path: Path, bzimages: dict[str, Path], sample_btf: Path) -> None:
     deb = build_deb(
         DebSpec(
-            f"linux-image-{RELEASE}", "6.1.158-1", "amd64", "Debian Kernel Team <x@debian.org>",
-            {f"boot/vmlinuz-{RELEASE}": bzimages["xz"].read_bytes(),
-             f"boot/config-{RELEASE}": b"CONFIG_DEBUG_INFO_BTF=y\n"},
+            f"linux-image-{RELEASE}",
+            "6.1.158-1",
+            "amd64",
+            "Debian Kernel Team <x@debian.org>",
+            {
+                f"boot/vmlinuz-{RELEASE}": bzimages["xz"].read_bytes(),
+                f"boot/config-{RELEASE}": b"CONFIG_DEBUG_INFO_BTF=y\n",
+            },
             {},
         ),
         tmp_path / "linux-image.deb",
-    )  # fmt: skip
+    )
     archive, _ = init_archive(tmp_path / "archive")
     result = add_sources(archive, [deb], Identity("debian", "12"))
     (kernel,) = result.kernels
@@ -39,11 +44,15 @@ def test_rpm_kernel_core(tmp_path: Path, bzimages: dict[str, Path], sample_btf: 
     release = "5.14.0-427.13.1.el9_4.x86_64"
     rpm = build_rpm(
         RpmSpec(
-            "kernel-core", "5.14.0", "427.13.1.el9_4", "x86_64", "Rocky Enterprise Software",
+            "kernel-core",
+            "5.14.0",
+            "427.13.1.el9_4",
+            "x86_64",
+            "Rocky Enterprise Software",
             {f"/lib/modules/{release}/vmlinuz": bzimages["gzip"].read_bytes()},
         ),
         tmp_path / "rpmbuild",
-    )  # fmt: skip
+    )
     archive, _ = init_archive(tmp_path / "archive")
     result = add_sources(archive, [rpm], Identity("rocky", "9.4"))
     (kernel,) = result.kernels

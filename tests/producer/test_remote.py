@@ -64,9 +64,11 @@ def test_served_archive_is_a_remote_first_wins(
 
         # The package names each kernel's origin: remotes[entry["remote"]].
         result = pack(
-            first, [OBJECT], tmp_path / "p.tar.gz",
+            first,
+            [OBJECT],
+            tmp_path / "p.tar.gz",
             KernelFilter.create(("debian",), (), ("x86_64",), ("6.1.0-50-amd64", "5.10.*")),
-        )  # fmt: skip
+        )
         manifest = json.loads(
             subprocess.run(
                 ["tar", "-xzOf", result.output, "./btfmirror.json"], check=True, capture_output=True
@@ -77,8 +79,9 @@ def test_served_archive_is_a_remote_first_wins(
             for k in manifest["kernels"]
         }
         assert origins == {
-            f"{RELEASE}.btf": url, "5.10.0-30-amd64.btf": _origin_template.url,
-        }  # fmt: skip
+            f"{RELEASE}.btf": url,
+            "5.10.0-30-amd64.btf": _origin_template.url,
+        }
 
 
 @pytest.mark.needs_bpftool
@@ -99,8 +102,9 @@ def test_add_sync_pack_equals_bpftool(tmp_path: Path, sample_btf: Path, vmlinux_
     expected = tmp_path / "expected.btf"
     subprocess.run(
         [bpftool, "gen", "min_core_btf", sample_btf, expected, OBJECT],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+    )
     member = f"./btfhub-archive/acme/1.0/x86_64/{RELEASE}.btf"
     got = subprocess.run(
         ["tar", "-xzOf", out, member], check=True, capture_output=True

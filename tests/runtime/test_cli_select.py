@@ -58,17 +58,30 @@ def test_prints_the_member_then_extracts_it(
 
 def test_json(pkg: Path, osr: Path, tmp_path: Path) -> None:
     code, out, _ = select(
-        pkg, "--os-release", osr, "--machine", "x86_64", "--release", "6.1.0-49-amd64",
-        "--nearest", "--json", "-x", tmp_path / "o",
-    )  # fmt: skip
+        pkg,
+        "--os-release",
+        osr,
+        "--machine",
+        "x86_64",
+        "--release",
+        "6.1.0-49-amd64",
+        "--nearest",
+        "--json",
+        "-x",
+        tmp_path / "o",
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc["custom_btf_needed"] is True and doc["exact"] is False
     assert doc["release"] == "6.1.0-50-amd64"
     assert doc["identity"] == {
-        "id": "debian", "version_id": "12", "machine": "x86_64", "arch": "x86_64",
-        "release": "6.1.0-49-amd64", "explicit": True,
-    }  # fmt: skip
+        "id": "debian",
+        "version_id": "12",
+        "machine": "x86_64",
+        "arch": "x86_64",
+        "release": "6.1.0-49-amd64",
+        "explicit": True,
+    }
     assert Path(doc["btf"]).is_file() and Path(doc["package_json"]).is_file()
 
 
@@ -136,8 +149,12 @@ def test_as_a_process_for_shell_scripts(pkg: Path, osr: Path, tmp_path: Path) ->
         "--machine",
         "x86_64",
     ]
-    found = subprocess.run([*base, "--release", "6.1.0-47-amd64", "-x", str(tmp_path)], cwd=REPO,
-                           capture_output=True, text=True)  # fmt: skip
+    found = subprocess.run(
+        [*base, "--release", "6.1.0-47-amd64", "-x", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == tmp_path / "6.1.0-47-amd64.btf"
     missing = subprocess.run(

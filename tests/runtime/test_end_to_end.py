@@ -64,9 +64,13 @@ def running_package(probe_object: Path, tmp_path_factory: pytest.TempPathFactory
     sync(store, selection, [f"file://{origin}/.git"])
     (tmp / "package.json").write_text('{"name": "probe"}')
     result = pack(
-        store, [probe_object], tmp / "probe.tar.zst", selection,
-        package_json=tmp / "package.json", hardlinks=True,
-    )  # fmt: skip
+        store,
+        [probe_object],
+        tmp / "probe.tar.zst",
+        selection,
+        package_json=tmp / "package.json",
+        hardlinks=True,
+    )
     assert len(result.packed) == 2 and result.distinct == 1
     return result.output
 

@@ -240,8 +240,11 @@ def test_only_wanted_files_are_written(btfs: dict[str, bytes], tmp_path: Path) -
     unpacked = unpack_tar(data, tmp_dir=tmp_path, wanted={want, "package.json"}.__contains__)
     assert unpacked.package_json == b"{}" and unpacked.archive is not None
     with unpacked.archive as extracted:
-        files = {p.relative_to(extracted.root).as_posix() for p in extracted.root.rglob("*")
-                 if p.is_file()}  # fmt: skip
+        files = {
+            p.relative_to(extracted.root).as_posix()
+            for p in extracted.root.rglob("*")
+            if p.is_file()
+        }
         assert files == {want, "package.json"}
         assert (extracted.root / want).read_bytes() == btfs[BTF_B]
 

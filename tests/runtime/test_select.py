@@ -259,10 +259,11 @@ def test_package_entries_reached_through_links(btfs: dict[str, bytes], tmp_path:
     deb50 = f"{DEBIAN}/6.1.0-50-amd64"
     entries = [
         *pack_layout({CENTOS: btfs[CENTOS], deb50: btfs[deb50]}),
-        Entry(f"./btfhub-archive/{DEBIAN}/6.1.0-99-amd64.btf", type=tarfile.LNKTYPE,
-              linkname=centos),
+        Entry(
+            f"./btfhub-archive/{DEBIAN}/6.1.0-99-amd64.btf", type=tarfile.LNKTYPE, linkname=centos
+        ),
         Entry("./btfhub-archive/debian/bookworm", type=tarfile.SYMTYPE, linkname="12"),
-    ]  # fmt: skip
+    ]
     pkg = write_package(tmp_path, entries, "tar.gz")
     linked = select_btf(pkg, identity=debian("6.1.0-99-amd64"), extract_to=tmp_path / "a")
     assert linked.path is not None and linked.path.read_bytes() == btfs[CENTOS]
@@ -284,54 +285,85 @@ _U = SystemIdentity("ubuntu", "20.04", "x86_64", "5.4.0-12-generic", version_cod
 _H = "./btfhub-archive/ubuntu"
 _LINK_CASES: dict[str, tuple[list[Entry], SystemIdentity, bool]] = {
     "implicit-dir-then-file": (
-        [file(f"{_H}/22.04/x86_64/x.btf", b"B"), file(f"{_H}/22.04", b"x"),
-         file(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", b"A")],
-        _U, False,
+        [
+            file(f"{_H}/22.04/x86_64/x.btf", b"B"),
+            file(f"{_H}/22.04", b"x"),
+            file(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", b"A"),
+        ],
+        _U,
+        False,
     ),
     "implicit-dir-then-symlink": (
-        [file(f"{_H}/focal/x86_64/README", b"x"),
-         file(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", b"A"),
-         Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="20.04")],
-        _U, False,
+        [
+            file(f"{_H}/focal/x86_64/README", b"x"),
+            file(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", b"A"),
+            Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="20.04"),
+        ],
+        _U,
+        False,
     ),
     "exact-is-a-link-elsewhere": (
-        [file(f"{_H}/other/x86_64/5.4.0-12-generic.btf", b"A"),
-         Entry(f"{_H}/20.04/x86_64/5.4.0-12-generic.btf", type=tarfile.SYMTYPE,
-               linkname="../../other/x86_64/5.4.0-12-generic.btf"),
-         file(f"{_H}/focal/x86_64/5.4.0-12-generic.btf", b"B")],
-        _U, False,
+        [
+            file(f"{_H}/other/x86_64/5.4.0-12-generic.btf", b"A"),
+            Entry(
+                f"{_H}/20.04/x86_64/5.4.0-12-generic.btf",
+                type=tarfile.SYMTYPE,
+                linkname="../../other/x86_64/5.4.0-12-generic.btf",
+            ),
+            file(f"{_H}/focal/x86_64/5.4.0-12-generic.btf", b"B"),
+        ],
+        _U,
+        False,
     ),
     "nearest-is-a-link-elsewhere": (
-        [file(f"{_H}/other/x86_64/5.4.0-11-generic.btf", b"A"),
-         Entry(f"{_H}/20.04/x86_64/5.4.0-11-generic.btf", type=tarfile.SYMTYPE,
-               linkname="../../other/x86_64/5.4.0-11-generic.btf"),
-         file(f"{_H}/20.04/x86_64/5.4.0-30-generic.btf", b"B")],
-        _U, True,
+        [
+            file(f"{_H}/other/x86_64/5.4.0-11-generic.btf", b"A"),
+            Entry(
+                f"{_H}/20.04/x86_64/5.4.0-11-generic.btf",
+                type=tarfile.SYMTYPE,
+                linkname="../../other/x86_64/5.4.0-11-generic.btf",
+            ),
+            file(f"{_H}/20.04/x86_64/5.4.0-30-generic.btf", b"B"),
+        ],
+        _U,
+        True,
     ),
     "nearest-in-a-linked-codename-dir": (
-        [Entry(f"{_H}/focal-real/x86_64", type=tarfile.DIRTYPE),
-         file(f"{_H}/focal-real/x86_64/5.4.0-13-generic.btf", b"A"),
-         file(f"{_H}/20.04/x86_64/5.4.0-40-generic.btf", b"B"),
-         Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="focal-real")],
-        _U, True,
+        [
+            Entry(f"{_H}/focal-real/x86_64", type=tarfile.DIRTYPE),
+            file(f"{_H}/focal-real/x86_64/5.4.0-13-generic.btf", b"A"),
+            file(f"{_H}/20.04/x86_64/5.4.0-40-generic.btf", b"B"),
+            Entry(f"{_H}/focal", type=tarfile.SYMTYPE, linkname="focal-real"),
+        ],
+        _U,
+        True,
     ),
     # Misses: the message counts the other kernels where the exact file would be.
     "miss-with-others-there": (
-        [file(f"{_H}/20.04/x86_64/5.4.0-11-generic.btf", b"A"),
-         file(f"{_H}/focal/x86_64/5.4.0-13-generic.btf", b"B"),
-         file(f"{_H}/22.04/x86_64/5.15.0-1-generic.btf", b"A")],
-        _U, False,
+        [
+            file(f"{_H}/20.04/x86_64/5.4.0-11-generic.btf", b"A"),
+            file(f"{_H}/focal/x86_64/5.4.0-13-generic.btf", b"B"),
+            file(f"{_H}/22.04/x86_64/5.15.0-1-generic.btf", b"A"),
+        ],
+        _U,
+        False,
     ),
     "miss-nothing-there": (
-        [file(f"{_H}/22.04/x86_64/5.15.0-1-generic.btf", b"A")], _U, False,
+        [file(f"{_H}/22.04/x86_64/5.15.0-1-generic.btf", b"A")],
+        _U,
+        False,
     ),
     "miss-other-distro-only": (
-        [file("./btfhub-archive/debian/12/x86_64/6.1.0-1-amd64.btf", b"A")], _U, False,
+        [file("./btfhub-archive/debian/12/x86_64/6.1.0-1-amd64.btf", b"A")],
+        _U,
+        False,
     ),
     "miss-nearest-other-flavour": (
-        [file(f"{_H}/20.04/x86_64/5.4.0-11-aws.btf", b"A")], _U, True,
+        [file(f"{_H}/20.04/x86_64/5.4.0-11-aws.btf", b"A")],
+        _U,
+        True,
     ),
-}  # fmt: skip
+}
 
 
 def _outcome(pkg: Path, ident: SystemIdentity, nearest: bool, out: Path) -> tuple[object, ...]:
@@ -349,9 +381,7 @@ def test_selective_unpack_answers_like_a_full_one(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entries, ident, nearest = _LINK_CASES[case]
-    entries = [
-        file(e.name, b"\x9f\xeb" + e.data) if e.data in (b"A", b"B") else e for e in entries
-    ]
+    entries = [file(e.name, b"\x9f\xeb" + e.data) if e.data in (b"A", b"B") else e for e in entries]
     pkg = write_package(tmp_path, entries)
     selective = _outcome(pkg, ident, nearest, tmp_path / "a")
     import btfhub_mirror.runtime.select as select_module
