@@ -481,6 +481,21 @@ def _materialize(
     return work
 
 
+def fetch_for_reader(
+    store: Store,
+    conn: sqlite3.Connection,
+    repos: dict[str, Remote],
+    wanted: Sequence[KernelEntry],
+    progress: Progress,
+) -> _Work:
+    """Make ``wanted`` local for a reader (pack, check, repair) without indexing them: the
+    reader opens each kernel next and indexes it in its own pool, under the shared lock,
+    instead of under this exclusive one."""
+    return _materialize(
+        store, conn, repos, wanted, DEFAULT_CHUNK, progress, _Work(_Skips(progress), index=False)
+    )
+
+
 def _materialize_files(
     store: Store,
     conn: sqlite3.Connection,
@@ -708,17 +723,7 @@ def ensure_local(
         repos = local_remotes(store, conn)
         rows = select_entries(conn, flt)
         wanted = [e for e in rows if not e.removed and e.remote in repos]
-        # Not indexed here: the caller (pack, check) reads each kernel next and indexes it in
-        # its own pool, under the shared lock, instead of under this exclusive one.
-        _materialize(
-            store,
-            conn,
-            repos,
-            wanted,
-            DEFAULT_CHUNK,
-            progress,
-            _Work(_Skips(progress), index=False),
-        )
+        fetch_for_reader(store, conn, repos, wanted, progress)
         link_aliases(store, live_aliases(conn))
         result = [
             e for e in select_entries(conn, flt, root=store.archive_dir) if e.local_path is not None

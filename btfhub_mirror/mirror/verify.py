@@ -170,7 +170,7 @@ def repair_archives(
     if not damaged:
         return
     # git and pygit2: only when something needs fetching
-    from .sync import DEFAULT_CHUNK, _materialize, _Skips, _Work, local_remotes
+    from .sync import fetch_for_reader, local_remotes
 
     with store.lock(wait=wait, progress=progress), store.writing_catalog() as (conn, _):
         repos = local_remotes(store, conn)
@@ -186,15 +186,7 @@ def repair_archives(
                 )
             wanted.append(entry)
         try:
-            _materialize(
-                store,
-                conn,
-                repos,
-                wanted,
-                DEFAULT_CHUNK,
-                progress,
-                _Work(_Skips(progress), index=False),  # the reader that asked indexes them
-            )
+            fetch_for_reader(store, conn, repos, wanted, progress)
         except GitCommandError as err:
             first = damaged[0]
             more = f" (and {len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
