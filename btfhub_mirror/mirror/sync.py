@@ -44,6 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..archive import ARCHIVE_SUFFIX
 from ..catalog import connect, transaction
 from ..catalog.queries import (
     ABSENT,
@@ -74,7 +75,6 @@ from .remote import BlobSource, Remote, TreeFile, kind_for
 from .store import Store, link_aliases, unsafe_path
 from .verify import local_blob_id
 
-ARCHIVE_SUFFIX = ".btf.tar.xz"
 #: Git modes of the blobs that can be archive entries (a file, an executable file).
 REGULAR_MODES = (0o100644, 0o100755)
 #: Longest symlink target read from a remote (Linux PATH_MAX); longer ones count as dangling.
