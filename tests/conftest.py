@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -80,6 +81,14 @@ def _origin_template(tmp_path_factory: pytest.TempPathFactory) -> Origin:
     """The btfhub-shaped origin repository built from the sample (copy it to change it)."""
     need_tool("git")
     return Origin(tmp_path_factory.mktemp("template")).build()
+
+
+@pytest.fixture
+def origin(_origin_template: Origin, tmp_path: Path) -> Origin:
+    """A private copy of the btfhub-shaped origin repository."""
+    copy = Origin(tmp_path / "served")
+    shutil.copytree(_origin_template.work, copy.work, symlinks=True)
+    return copy
 
 
 @pytest.fixture(scope="session")
